@@ -1,0 +1,27 @@
+"""Filters of the Approval Status page."""
+import django_filters
+from django import forms
+
+from coupons.models import IssuanceRequest
+
+
+class IssuanceRequestFilter(django_filters.FilterSet):
+    template = django_filters.NumberFilter(field_name="template_id", label="Template ID")
+    template_name = django_filters.CharFilter(
+        field_name="template__name", lookup_expr="icontains", label="Template name",
+    )
+    status = django_filters.ChoiceFilter(
+        choices=IssuanceRequest.Status.choices, empty_label="Any status",
+    )
+    submitted_from = django_filters.DateFilter(
+        field_name="submitted_at", lookup_expr="date__gte", label="Submitted from",
+        widget=forms.DateInput(attrs={"type": "date"}),
+    )
+    submitted_to = django_filters.DateFilter(
+        field_name="submitted_at", lookup_expr="date__lte", label="Submitted to",
+        widget=forms.DateInput(attrs={"type": "date"}),
+    )
+
+    class Meta:
+        model = IssuanceRequest
+        fields = ["template", "template_name", "status", "submitted_from", "submitted_to"]

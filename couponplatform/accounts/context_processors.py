@@ -1,0 +1,20 @@
+"""Tells the base layout which console the signed-in user works in."""
+from couponplatform.accounts.selectors import membership_for, subaccount_membership_for
+
+
+def console(request):
+    user = getattr(request, "user", None)
+    membership = membership_for(user)
+    if membership is not None:
+        return {
+            "console": "partner",
+            "console_partner": membership.partner,
+            "console_role": membership.role,
+            "console_can_write": membership.can_write,
+        }
+    sub = subaccount_membership_for(user)
+    if sub is not None:
+        return {"console": "subaccount", "console_sub_account": sub.sub_account}
+    if user is not None and user.is_authenticated and user.is_staff:
+        return {"console": "staff"}
+    return {"console": None}

@@ -1,0 +1,168 @@
+"""Tenancy: users, partners (tiers, BD, coupon function), sub-accounts, roles, products."""
+from decimal import Decimal
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractUser
+from django.db import models
+from django.db.models import F, Q
+
+from couponplatform.money import CURRENCIES
+
+BD_GROUP = "BD"
+
+
+class User(AbstractUser):
+    """A person who signs in: partner user, sub-account user, BD or platform operator."""
+
+    @property
+    def is_bd(self) -> bool:
+        return self.is_staff and self.groups.filter(name=BD_GROUP).exists()
+
+
+class Partner(models.Model):
+    class Kind(models.TextChoices):
+        DISTRIBUTOR = "distributor", "Distributor"
+        RESELLER = "reseller", "Reseller"
+
+    class Tier(models.IntegerChoices):
+        TIER1 = 1, "Tier 1"
+        TIER2 = 2, "Tier 2"
+
+    name = models.CharField(max_length=200)
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    tier = models.PositiveSmallIntegerField(choices=Tier.choices, default=Tier.TIER1)
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="tier2_resellers",
+        help_text="The distributor a tier-2 reseller sits under.",
+    )
+    bd = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="bd_partners", verbose_name="assigned BD",
+    )
+    coupon_enabled = models.BooleanField("coupon function", default=False)
+    requires_bd_approval = models.BooleanField(
+        default=True, help_text="Partner-borne issuance requests wait for the BD's approval.",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name", "pk"]
+        constraints = [
+            models.CheckConstraint(
+                name="partner_tier2_is_reseller_under_distributor",
+                condition=(Q(tier=1, parent__isnull=True))
+                | Q(tier=2, kind="reseller", parent__isnull=False),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_tier2(self) -> bool:
+        return self.tier == self.Tier.TIER2
+
+
+class PlatformBudget(models.Model):
+    """What platform-borne coupons released to a partner's sub-accounts may total, per currency.
+
+    `reserved` holds pending and approved requests; `consumed` released coupons. The
+    database refuses any state where they exceed `amount`.
+    """
+
+    partner = models.ForeignKey(Partner, on_delete=models.CASCADE, related_name="budgets")
+    currency = models.CharField(max_length=3, choices=CURRENCIES)
+    amount = models.DecimalField(max_digits=18, decimal_places=2)
+    reserved = models.DecimalField(max_digits=18, decimal_places=2, default=Decimal("0"))
+    consumed = models.DecimalField(max_digits=18, decimal_places=2, default=Decimal("0"))
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["partner", "currency"], name="budget_one_per_currency"),
+            models.CheckConstraint(name="budget_amount_gte_0", condition=Q(amount__gte=0)),
+            models.CheckConstraint(name="budget_reserved_gte_0", condition=Q(reserved__gte=0)),
+            models.CheckConstraint(name="budget_consumed_gte_0", condition=Q(consumed__gte=0)),
+            models.CheckConstraint(
+                name="budget_within_amount",
+                condition=Q(amount__gte=F("reserved") + F("consumed")),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.partner} {self.amount} {self.currency}"
+
+    @property
+    def remaining(self) -> Decimal:
+        return self.amount - self.reserved - self.consumed
+
+
+class SubAccount(models.Model):
+    """An account under a partner that receives coupons and bills."""
+
+    class Type(models.TextChoices):
+        CUSTOMER = "customer", "Customer"
+        TIER2_RESELLER = "tier2_reseller", "Tier-2 reseller"
+
+    partner = models.ForeignKey(Partner, on_delete=models.PROTECT, related_name="sub_accounts")
+    account_id = models.CharField("account ID", max_length=32, unique=True)
+    name = models.CharField(max_length=200)
+    type = models.CharField(max_length=20, choices=Type.choices, default=Type.CUSTOMER)
+    reseller = models.OneToOneField(
+        Partner, null=True, blank=True, on_delete=models.PROTECT, related_name="account",
+        help_text="For a tier-2 reseller's account: the reseller it is.",
+    )
+    currency = models.CharField(max_length=3, choices=CURRENCIES, default="USD")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name", "pk"]
+        indexes = [
+            models.Index(fields=["partner", "name", "id"], name="subaccount_partner_name"),
+            models.Index(fields=["partner", "type", "name", "id"], name="subaccount_partner_type"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.account_id})"
+
+
+class PartnerMembership(models.Model):
+    class Role(models.TextChoices):
+        ADMIN = "admin", "Admin"
+        OPERATOR = "operator", "Operator"
+        VIEWER = "viewer", "Viewer"
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="partner_membership",
+    )
+    partner = models.ForeignKey(Partner, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=20, choices=Role.choices)
+
+    def __str__(self) -> str:
+        return f"{self.user} — {self.partner} ({self.role})"
+
+    @property
+    def can_write(self) -> bool:
+        return self.role in (self.Role.ADMIN, self.Role.OPERATOR)
+
+
+class SubAccountMembership(models.Model):
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="subaccount_membership",
+    )
+    sub_account = models.ForeignKey(SubAccount, on_delete=models.CASCADE, related_name="users")
+
+    def __str__(self) -> str:
+        return f"{self.user} — {self.sub_account}"
+
+
+class Product(models.Model):
+    """An entry of the product catalogue; coupons apply to all or a chosen set."""
+
+    code = models.CharField(max_length=40, unique=True)
+    name = models.CharField(max_length=200)
+
+    class Meta:
+        ordering = ["code"]
+
+    def __str__(self) -> str:
+        return f"{self.code} — {self.name}"

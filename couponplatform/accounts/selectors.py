@@ -1,0 +1,37 @@
+"""Reads of tenancy: which partner or sub-account a user acts for, and their accounts."""
+from django.db.models import Q, QuerySet
+
+from couponplatform.accounts.models import PartnerMembership, SubAccount, SubAccountMembership
+
+
+def membership_for(user) -> PartnerMembership | None:
+    if not getattr(user, "is_authenticated", False):
+        return None
+    try:
+        return user.partner_membership
+    except PartnerMembership.DoesNotExist:
+        return None
+
+
+def subaccount_membership_for(user) -> SubAccountMembership | None:
+    if not getattr(user, "is_authenticated", False):
+        return None
+    try:
+        return user.subaccount_membership
+    except SubAccountMembership.DoesNotExist:
+        return None
+
+
+def sub_account_list(*, partner, search: str = "", type: str = "") -> QuerySet[SubAccount]:
+    """The partner's own sub-accounts: its customers and, for a distributor, its tier-2
+    resellers' accounts — never those resellers' customers, who belong to the reseller."""
+    qs = SubAccount.objects.filter(partner=partner)
+    search = search.strip()
+    if search:
+        qs = qs.filter(Q(name__icontains=search) | Q(account_id__icontains=search))
+    if type:
+        qs = qs.filter(type=type)
+    return qs.order_by("name", "id")
+
+
+

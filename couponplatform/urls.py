@@ -1,0 +1,18 @@
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+
+from couponplatform.accounts.views import home
+
+admin.site.site_header = "Coupon Management — BD admin"
+admin.site.site_title = "Coupon Management admin"
+
+urlpatterns = [
+    path("", home, name="home"),
+    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("coupons/", include("coupons.urls")),
+    path("approvals/", include("approvals.urls")),
+    path("billing/", include("billing.urls")),
+    path("admin/", admin.site.urls),
+]

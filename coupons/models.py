@@ -1,0 +1,302 @@
+"""Coupon templates, issuance requests with their recipients, and coupons."""
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+from django.urls import reverse
+
+from couponplatform.accounts.models import Partner, Product, SubAccount
+from couponplatform.money import CURRENCIES
+
+
+def money_field(**kwargs) -> models.DecimalField:
+    return models.DecimalField(max_digits=18, decimal_places=2, **kwargs)
+
+
+class CouponKind(models.TextChoices):
+    CASH = "cash", "Cash"
+    THRESHOLD = "threshold", "Threshold cash"
+    DISCOUNT = "discount", "Discount"
+
+
+class CostBearer(models.TextChoices):
+    PLATFORM = "platform", "Platform-borne"
+    PARTNER = "partner", "Partner-borne"
+
+
+class CouponTemplate(models.Model):
+    class ValidityType(models.TextChoices):
+        FIXED = "fixed", "Fixed window"
+        RELATIVE = "relative", "Days from release"
+
+    class IssueLimit(models.TextChoices):
+        ONE = "one", "Limited to 1"
+        UNLIMITED = "unlimited", "Unlimited"
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", "Active"
+        DISABLED = "disabled", "Disabled"
+
+    # Fields that carry money or its terms; frozen once a coupon has been issued.
+    MONEY_FIELDS = (
+        "kind", "currency", "face_value", "discount_rate", "discount_uses", "min_bill_amount",
+        "validity_type", "valid_from", "valid_until", "valid_days", "all_products",
+        "cost_bearer", "issue_limit", "release_cap_count", "release_cap_amount",
+    )
+
+    partner = models.ForeignKey(Partner, on_delete=models.PROTECT, related_name="templates")
+    name = models.CharField(max_length=120)
+    description = models.TextField(blank=True, max_length=2000)
+    kind = models.CharField(max_length=20, choices=CouponKind.choices)
+    currency = models.CharField(max_length=3, choices=CURRENCIES)
+    face_value = money_field(
+        help_text="Cash and threshold cash: the coupon's value. Discount: the cap per use.",
+    )
+    discount_rate = models.DecimalField(
+        max_digits=5, decimal_places=2, null=True, blank=True, help_text="Percent off, 1–99.",
+    )
+    discount_uses = models.PositiveIntegerField(null=True, blank=True)
+    min_bill_amount = money_field(null=True, blank=True)
+    validity_type = models.CharField(max_length=10, choices=ValidityType.choices)
+    valid_from = models.DateField(null=True, blank=True)
+    valid_until = models.DateField(null=True, blank=True)
+    valid_days = models.PositiveSmallIntegerField(null=True, blank=True)
+    all_products = models.BooleanField(default=True)
+    products = models.ManyToManyField(Product, blank=True, related_name="+")
+    cost_bearer = models.CharField(max_length=10, choices=CostBearer.choices)
+    issue_limit = models.CharField(max_length=10, choices=IssueLimit.choices)
+    release_cap_count = models.PositiveIntegerField(null=True, blank=True)
+    release_cap_amount = money_field(null=True, blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.ACTIVE)
+    # Counters moved with F() under the template's row lock at release.
+    released_count = models.PositiveIntegerField(default=0)
+    released_amount = money_field(default=Decimal("0"))
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    disabled_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        indexes = [models.Index(fields=["partner", "-created_at", "-id"], name="template_partner")]
+        constraints = [
+            models.CheckConstraint(
+                name="template_face_value_range",
+                condition=Q(face_value__gt=0, face_value__lte=Decimal("1000000.00")),
+            ),
+            models.CheckConstraint(
+                name="template_discount_terms",
+                condition=~Q(kind="discount")
+                | Q(discount_rate__gte=1, discount_rate__lte=99, discount_uses__gte=1),
+            ),
+            models.CheckConstraint(
+                name="template_threshold_minimum",
+                condition=~Q(kind="threshold") | Q(min_bill_amount__gt=0),
+            ),
+            models.CheckConstraint(
+                name="template_validity",
+                condition=Q(
+                    validity_type="fixed", valid_from__isnull=False, valid_until__isnull=False,
+                    valid_until__gte=F("valid_from"),
+                )
+                | Q(validity_type="relative", valid_days__gte=1, valid_days__lte=1095),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def get_absolute_url(self) -> str:
+        return reverse("coupons:template_detail", args=[self.pk])
+
+    @property
+    def unit_value(self) -> Decimal:
+        """The most one coupon of this template can ever deduct."""
+        if self.kind == CouponKind.DISCOUNT:
+            return self.face_value * (self.discount_uses or 0)
+        return self.face_value
+
+    @property
+    def is_platform_borne(self) -> bool:
+        return self.cost_bearer == CostBearer.PLATFORM
+
+    @property
+    def is_limited(self) -> bool:
+        return self.issue_limit == self.IssueLimit.ONE
+
+
+class IssuanceRequest(models.Model):
+    """One Issue Coupon confirmation: a template, a list of recipients, and its approval path.
+
+    The status moves only through the transition services (`approvals`), following
+    TRANSITIONS below.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending approval"
+        APPROVED = "approved", "Approved"
+        ISSUED = "issued", "Issued"
+        FAILED = "failed", "Approved but failed to issue"
+        REJECTED = "rejected", "Rejected"
+        CANCELLED = "cancelled", "Cancelled"
+        WITHDRAWN = "withdrawn", "Withdrawn"
+
+    class Route(models.TextChoices):
+        BD = "bd", "BD approval"
+        AUTO = "auto", "Auto-approved"
+
+    TRANSITIONS: dict[str, set[str]] = {
+        Status.PENDING: {Status.APPROVED, Status.REJECTED, Status.CANCELLED},
+        Status.APPROVED: {Status.ISSUED, Status.FAILED},
+        Status.FAILED: {Status.APPROVED, Status.WITHDRAWN},
+        Status.ISSUED: set(),
+        Status.REJECTED: set(),
+        Status.CANCELLED: set(),
+        Status.WITHDRAWN: set(),
+    }
+    OPEN_STATUSES = (Status.PENDING, Status.APPROVED, Status.FAILED)
+
+    partner = models.ForeignKey(Partner, on_delete=models.PROTECT, related_name="requests")
+    template = models.ForeignKey(CouponTemplate, on_delete=models.PROTECT, related_name="requests")
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
+    route = models.CharField(max_length=10, choices=Route.choices)
+    cost_bearer = models.CharField(max_length=10, choices=CostBearer.choices)
+    currency = models.CharField(max_length=3, choices=CURRENCIES)
+    unit_value = money_field()
+    recipient_count = models.PositiveIntegerField()
+    total_amount = money_field()
+    submitted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+",
+    )
+    submitted_at = models.DateTimeField(auto_now_add=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
+        related_name="+", help_text="Empty for an auto-approved request.",
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    reason = models.TextField(blank=True, help_text="Reject reason, or why issuing failed.")
+    issued_at = models.DateTimeField(null=True, blank=True)
+    # Progress of a release done by a task, for the page to show.
+    released_so_far = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-submitted_at", "-pk"]
+        indexes = [
+            models.Index(fields=["partner", "-submitted_at", "-id"], name="request_partner"),
+            models.Index(fields=["status", "-submitted_at"], name="request_status"),
+        ]
+        constraints = [
+            models.CheckConstraint(name="request_total_gt_0", condition=Q(total_amount__gt=0)),
+            models.CheckConstraint(name="request_count_gt_0", condition=Q(recipient_count__gt=0)),
+        ]
+
+    def __str__(self) -> str:
+        return f"Request #{self.pk} — {self.template} × {self.recipient_count}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("approvals:detail", args=[self.pk])
+
+    def can_move_to(self, status: str) -> bool:
+        return status in self.TRANSITIONS.get(self.status, set())
+
+
+class IssuanceRecipient(models.Model):
+    """One selected account of a request.
+
+    `holds` is true while the account is in a pending request or holds the coupon. For a
+    "Limited to 1" template a partial unique index over (template, sub_account) where holds
+    makes the rule race-proof: the second insert fails in the database.
+    """
+
+    request = models.ForeignKey(
+        IssuanceRequest, on_delete=models.CASCADE, related_name="recipients",
+    )
+    template = models.ForeignKey(CouponTemplate, on_delete=models.PROTECT, related_name="+")
+    sub_account = models.ForeignKey(SubAccount, on_delete=models.PROTECT, related_name="+")
+    limited = models.BooleanField()
+    holds = models.BooleanField(default=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["request", "sub_account"], name="recipient_once_per_request",
+            ),
+            models.UniqueConstraint(
+                fields=["template", "sub_account"],
+                condition=Q(limited=True, holds=True),
+                name="recipient_limit_one_per_template",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.sub_account} in request #{self.request_id}"
+
+
+class Coupon(models.Model):
+    class Status(models.TextChoices):
+        AVAILABLE = "available", "Available"
+        USED_UP = "used_up", "Used up"
+        EXPIRED = "expired", "Expired"
+        VOIDED = "voided", "Voided"
+
+    code = models.CharField(max_length=24, unique=True)
+    template = models.ForeignKey(CouponTemplate, on_delete=models.PROTECT, related_name="coupons")
+    request = models.ForeignKey(IssuanceRequest, on_delete=models.PROTECT, related_name="coupons")
+    # One coupon per recipient: releasing twice can not make a second one.
+    recipient = models.OneToOneField(
+        IssuanceRecipient, on_delete=models.PROTECT, related_name="coupon",
+    )
+    partner = models.ForeignKey(Partner, on_delete=models.PROTECT, related_name="+")
+    sub_account = models.ForeignKey(SubAccount, on_delete=models.PROTECT, related_name="coupons")
+    kind = models.CharField(max_length=20, choices=CouponKind.choices)
+    cost_bearer = models.CharField(max_length=10, choices=CostBearer.choices)
+    currency = models.CharField(max_length=3, choices=CURRENCIES)
+    amount = money_field()
+    balance = money_field()
+    voided_amount = money_field(default=Decimal("0"))
+    discount_rate = models.DecimalField(max_digits=5, decimal_places=2, null=True, blank=True)
+    uses_total = models.PositiveIntegerField(null=True, blank=True)
+    uses_left = models.PositiveIntegerField(null=True, blank=True)
+    min_bill_amount = money_field(null=True, blank=True)
+    all_products = models.BooleanField(default=True)
+    product_codes = models.JSONField(default=list, blank=True)
+    valid_from = models.DateField()
+    valid_until = models.DateField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.AVAILABLE)
+    released_at = models.DateTimeField()
+    void_reason = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-released_at", "-pk"]
+        indexes = [
+            models.Index(fields=["partner", "-released_at", "-id"], name="coupon_partner"),
+            models.Index(fields=["sub_account", "status", "valid_until"], name="coupon_account"),
+            models.Index(fields=["template", "-released_at", "-id"], name="coupon_template"),
+        ]
+        constraints = [
+            models.CheckConstraint(name="coupon_amount_gt_0", condition=Q(amount__gt=0)),
+            models.CheckConstraint(
+                name="coupon_balance_in_range",
+                condition=Q(balance__gte=0, balance__lte=F("amount")),
+            ),
+            models.CheckConstraint(
+                name="coupon_voided_in_range",
+                condition=Q(voided_amount__gte=0, voided_amount__lte=F("amount")),
+            ),
+            models.CheckConstraint(
+                name="coupon_uses_in_range",
+                condition=Q(uses_left__isnull=True) | Q(uses_left__lte=F("uses_total")),
+            ),
+            models.CheckConstraint(
+                name="coupon_validity", condition=Q(valid_until__gte=F("valid_from")),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.code
+
+    @property
+    def used_amount(self) -> Decimal:
+        return self.amount - self.balance - self.voided_amount

@@ -1,0 +1,42 @@
+"""Reads of the coupons app, scoped to a partner, with their relations fetched."""
+from django.db.models import Exists, OuterRef, QuerySet
+from django.shortcuts import get_object_or_404
+
+from couponplatform.accounts.models import Partner
+from couponplatform.accounts.selectors import sub_account_list
+from coupons.models import CouponTemplate, IssuanceRecipient, IssuanceRequest
+
+
+def coupon_template_list(*, partner: Partner) -> QuerySet[CouponTemplate]:
+    return CouponTemplate.objects.filter(partner=partner).order_by("-created_at", "-id")
+
+
+def coupon_template_get(*, partner: Partner, pk: int) -> CouponTemplate:
+    """404 for another partner's template: its existence is not revealed."""
+    return get_object_or_404(
+        CouponTemplate.objects.select_related("partner", "created_by").prefetch_related(
+            "products",
+        ),
+        partner=partner,
+        pk=pk,
+    )
+
+
+def issuable_sub_accounts(*, template: CouponTemplate, search: str = "", type: str = ""):
+    """The partner's sub-accounts, each annotated with whether it already holds or waits
+    for `template` (for "Limited to 1"), in one query whatever the page size."""
+    qs = sub_account_list(partner=template.partner, search=search, type=type)
+    if template.is_limited:
+        holding = IssuanceRecipient.objects.filter(
+            template=template, sub_account=OuterRef("pk"), holds=True,
+        )
+        qs = qs.annotate(holds_template=Exists(holding))
+    return qs
+
+
+def issuance_request_list(*, partner: Partner) -> QuerySet[IssuanceRequest]:
+    return (
+        IssuanceRequest.objects.filter(partner=partner)
+        .select_related("template", "submitted_by", "decided_by")
+        .order_by("-submitted_at", "-id")
+    )

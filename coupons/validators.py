@@ -1,0 +1,84 @@
+"""The terms of a coupon template (PRODUCT §3), checked the same way by forms and services."""
+from datetime import date
+from decimal import Decimal, InvalidOperation
+
+from couponplatform.money import MAX_AMOUNT, has_at_most_two_places
+from coupons.models import CouponKind, CouponTemplate
+
+MAX_RELATIVE_DAYS = 1095
+
+
+def _amount_error(value, label: str) -> str | None:
+    if value is None:
+        return f"Enter the {label}."
+    try:
+        value = Decimal(value)
+    except (InvalidOperation, TypeError, ValueError):
+        return f"The {label} must be a number."
+    if not value.is_finite():
+        return f"The {label} must be a number."
+    if value <= 0:
+        return f"The {label} must be greater than 0."
+    if value > MAX_AMOUNT:
+        return f"The {label} can be at most 1,000,000.00."
+    if not has_at_most_two_places(value):
+        return f"The {label} can have at most 2 decimal places."
+    return None
+
+
+def template_terms_errors(data: dict) -> dict[str, str]:
+    """Field → message for every broken rule of the template's terms; empty when valid."""
+    errors: dict[str, str] = {}
+    kind = data.get("kind")
+    if kind not in CouponKind.values:
+        errors["kind"] = "Choose cash, threshold cash or discount."
+        return errors
+    label = "upper limit per use" if kind == CouponKind.DISCOUNT else "face value"
+    if msg := _amount_error(data.get("face_value"), label):
+        errors["face_value"] = msg
+    if kind == CouponKind.DISCOUNT:
+        rate = data.get("discount_rate")
+        try:
+            rate = Decimal(rate) if rate is not None else None
+        except (InvalidOperation, TypeError, ValueError):
+            rate = Decimal("NaN")
+        if rate is None:
+            errors["discount_rate"] = "Enter the discount rate (1–99 %)."
+        elif not rate.is_finite() or rate < 1 or rate > 99:
+            errors["discount_rate"] = "The discount rate must be between 1 and 99 %."
+        elif not has_at_most_two_places(rate):
+            errors["discount_rate"] = "The discount rate can have at most 2 decimal places."
+        uses = data.get("discount_uses")
+        if uses is None or uses < 1 or uses > 1000:
+            errors["discount_uses"] = "A discount coupon can be used from 1 to 1,000 times."
+    if kind == CouponKind.THRESHOLD:
+        if msg := _amount_error(data.get("min_bill_amount"), "minimum bill amount"):
+            errors["min_bill_amount"] = msg
+    validity = data.get("validity_type")
+    if validity == CouponTemplate.ValidityType.FIXED:
+        start, end = data.get("valid_from"), data.get("valid_until")
+        if not isinstance(start, date):
+            errors["valid_from"] = "Enter the first day the coupon is valid."
+        if not isinstance(end, date):
+            errors["valid_until"] = "Enter the last day the coupon is valid."
+        if isinstance(start, date) and isinstance(end, date) and end < start:
+            errors["valid_until"] = "Valid until can not be before valid from."
+    elif validity == CouponTemplate.ValidityType.RELATIVE:
+        days = data.get("valid_days")
+        if days is None or days < 1 or days > MAX_RELATIVE_DAYS:
+            errors["valid_days"] = "Relative validity must be between 1 and 1095 days."
+    else:
+        errors["validity_type"] = "Choose a fixed window or a number of days from release."
+    if not data.get("all_products") and not data.get("products"):
+        errors["products"] = "Choose the products the coupon applies to, or all products."
+    cap_count = data.get("release_cap_count")
+    if cap_count is not None and cap_count < 1:
+        errors["release_cap_count"] = "The release cap must be at least 1 coupon."
+    cap_amount = data.get("release_cap_amount")
+    if cap_amount is not None and (msg := _amount_error(cap_amount, "release cap amount")):
+        errors["release_cap_amount"] = msg
+    if data.get("cost_bearer") not in ("platform", "partner"):
+        errors["cost_bearer"] = "Choose who bears the cost."
+    if data.get("issue_limit") not in CouponTemplate.IssueLimit.values:
+        errors["issue_limit"] = "Choose Limited to 1 or Unlimited."
+    return errors

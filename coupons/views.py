@@ -1,0 +1,372 @@
+"""The partner console: coupon templates and Issue Coupon (PRODUCT §3, §4, §8)."""
+import django_tables2 as tables
+from django.conf import settings
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.db.models import Count, Q, Sum
+from django.http import HttpResponseRedirect
+from django.shortcuts import redirect
+from django.urls import reverse
+from django.utils.functional import cached_property
+from django.utils.html import format_html
+from django.views import View
+from django.views.generic import FormView, TemplateView
+from django_filters.views import FilterView
+from django_tables2 import SingleTableMixin
+
+from couponplatform.accounts.mixins import PartnerMixin
+from couponplatform.accounts.models import SubAccount
+from couponplatform.exceptions import ApplicationError, PermissionDeniedError
+from coupons import selectors, services
+from coupons.filters import CouponTemplateFilter
+from coupons.forms import AccountSearchForm, CouponTemplateForm, PasteAccountsForm
+from coupons.models import CouponTemplate
+from coupons.tables import CouponTemplateTable
+
+
+class CouponHomeView(PartnerMixin, View):
+    def get(self, request):
+        return redirect("coupons:template_list")
+
+
+class TemplateListView(PartnerMixin, SingleTableMixin, FilterView):
+    table_class = CouponTemplateTable
+    filterset_class = CouponTemplateFilter
+    template_name = "coupons/template_list.html"
+    paginate_by = 25
+
+    def get_queryset(self):
+        return selectors.coupon_template_list(partner=self.partner)
+
+    def get_table_kwargs(self):
+        kwargs = super().get_table_kwargs()
+        if not self.membership.can_write:
+            kwargs["exclude"] = ("actions",)
+        return kwargs
+
+
+def _form_kwargs_from(form) -> dict:
+    data = dict(form.cleaned_data)
+    data["products"] = list(data.get("products") or [])
+    return data
+
+
+class TemplateCreateView(PartnerMixin, FormView):
+    form_class = CouponTemplateForm
+    template_name = "coupons/template_form.html"
+    roles = PartnerMixin.write_roles
+
+    def get_form_kwargs(self):
+        kwargs = super().get_form_kwargs()
+        kwargs["platform_allowed"] = services.can_create_platform_borne(partner=self.partner)
+        return kwargs
+
+    def form_valid(self, form):
+        try:
+            template = services.coupon_template_create(
+                partner=self.partner, acting_user=self.request.user, **_form_kwargs_from(form),
+            )
+        except services.TemplateTermsError as exc:
+            for field, message in exc.errors.items():
+                form.add_error(field if field in form.fields else None, message)
+            return self.form_invalid(form)
+        except ApplicationError as exc:
+            form.add_error(None, exc.message)
+            return self.form_invalid(form)
+        messages.success(self.request, f"Template “{template.name}” is ready for distribution.")
+        return redirect(template.get_absolute_url())
+
+
+class TemplateDetailView(PartnerMixin, TemplateView):
+    template_name = "coupons/template_detail.html"
+
+    def get_context_data(self, **kwargs):
+        ctx = super().get_context_data(**kwargs)
+        template = selectors.coupon_template_get(partner=self.partner, pk=self.kwargs["pk"])
+        requests = template.requests.aggregate(
+            total=Count("id"),
+            pending=Count("id", filter=Q(status="pending")),
+            issued=Count("id", filter=Q(status="issued")),
+            issued_accounts=Sum("recipient_count", filter=Q(status="issued")),
+        )
+        ctx.update(
+            template=template,
+            stats=requests,
+            recent_requests=template.requests.select_related("submitted_by").order_by(
+                "-submitted_at", "-id",
+            )[:10],
+            frozen=services.template_is_frozen(template),
+            issuable_problem=services.template_issuable_problem(template),
+        )
+        return ctx
+
+
+class TemplateDisableView(PartnerMixin, View):
+    roles = PartnerMixin.write_roles
+
+    def post(self, request, pk):
+        template = selectors.coupon_template_get(partner=self.partner, pk=pk)
+        try:
+            services.coupon_template_disable(template=template, acting_user=request.user)
+        except ApplicationError as exc:
+            messages.error(request, exc.message)
+        else:
+            messages.success(request, f"Template “{template.name}” is disabled.")
+        return redirect(template.get_absolute_url())
+
+
+# ---------------------------------------------------------------------------------------
+# Issue Coupon
+
+
+class AccountTable(tables.Table):
+    pick = tables.Column(empty_values=(), orderable=False, verbose_name="")
+    account_id = tables.Column(verbose_name="Account ID")
+    name = tables.Column()
+    type = tables.Column()
+    currency = tables.Column()
+    state = tables.Column(empty_values=(), orderable=False, verbose_name="")
+
+    class Meta:
+        attrs = {"class": "table table-sm table-hover align-middle mb-1"}
+        order_by = ("name",)
+
+    def __init__(self, *args, template, selected: set[str], **kwargs):
+        super().__init__(*args, **kwargs)
+        self.template = template
+        self.selected = selected
+
+    def blocked_reason(self, record) -> str | None:
+        if self.template.is_platform_borne and record.type == SubAccount.Type.TIER2_RESELLER:
+            return "Tier-2 reseller: platform-borne coupons can not be issued to it"
+        if getattr(record, "holds_template", False):
+            return "Already holds this coupon or waits for it (Limited to 1)"
+        if record.currency != self.template.currency:
+            return f"Billed in {record.currency}"
+        return None
+
+    def render_pick(self, record):
+        if record.account_id in self.selected:
+            return format_html('<span class="text-success" title="Selected">✓</span>')
+        if self.blocked_reason(record):
+            return format_html(
+                '<input type="checkbox" class="form-check-input" disabled '
+                'aria-label="Not selectable">'
+            )
+        return format_html(
+            '<input type="checkbox" class="form-check-input" name="pick" value="{}" '
+            'aria-label="Select {}">',
+            record.account_id, record.account_id,
+        )
+
+    def render_state(self, record):
+        reason = self.blocked_reason(record)
+        if record.account_id in self.selected:
+            return format_html('<span class="badge text-bg-success">Selected</span>')
+        if reason:
+            return format_html('<span class="badge text-bg-secondary">Not selectable</span> '
+                               '<small class="text-muted">{}</small>', reason)
+        return ""
+
+    def order_name(self, queryset, is_descending):
+        prefix = "-" if is_descending else ""
+        return queryset.order_by(f"{prefix}name", f"{prefix}id"), True
+
+    def order_account_id(self, queryset, is_descending):
+        prefix = "-" if is_descending else ""
+        return queryset.order_by(f"{prefix}account_id"), True
+
+
+SELECTED_SHOWN = 50
+
+
+class IssueCouponView(PartnerMixin, TemplateView):
+    """Search the partner's sub-accounts, build the Selected Accounts list, confirm.
+
+    The selection lives in the session per template, so it survives paging and searching;
+    nothing is written to the database until Confirm.
+    """
+
+    template_name = "coupons/issue.html"
+    roles = PartnerMixin.write_roles
+
+    @cached_property
+    def template(self) -> CouponTemplate:
+        return selectors.coupon_template_get(partner=self.partner, pk=self.kwargs["pk"])
+
+    @property
+    def session_key(self) -> str:
+        return f"issue_selection:{self.template.pk}"
+
+    def get_selection(self) -> list[str]:
+        return list(self.request.session.get(self.session_key, []))
+
+    def set_selection(self, ids: list[str]) -> None:
+        self.request.session[self.session_key] = ids
+
+    def get_context_data(self, **kwargs):
+        ctx = super().get_context_data(**kwargs)
+        search = AccountSearchForm(self.request.GET or None)
+        q = t = ""
+        if search.is_valid():
+            q, t = search.cleaned_data["q"], search.cleaned_data["type"]
+        selection = self.get_selection()
+        selected = set(selection)
+        accounts = selectors.issuable_sub_accounts(template=self.template, search=q, type=t)
+        table = AccountTable(accounts, template=self.template, selected=selected)
+        tables.RequestConfig(self.request, paginate={"per_page": 25}).configure(table)
+        shown = list(
+            SubAccount.objects.filter(
+                partner=self.partner, account_id__in=selection[:SELECTED_SHOWN],
+            ).only("account_id", "name", "type")
+        )
+        order = {a: i for i, a in enumerate(selection)}
+        shown.sort(key=lambda a: order.get(a.account_id, 0))
+        check = None
+        if selection:
+            check = services.issuance_selection_check(
+                template=self.template, account_ids=selection,
+            )
+        ctx.update(
+            template=self.template,
+            search_form=search,
+            paste_form=kwargs.get("paste_form") or PasteAccountsForm(),
+            table=table,
+            selection_count=len(selection),
+            selected_shown=shown,
+            selected_more=max(len(selection) - SELECTED_SHOWN, 0),
+            check=check,
+            needs_bd_approval=services.needs_bd_approval(self.template),
+            budget_remaining=(
+                services.platform_budget_remaining(
+                    partner=self.partner, currency=self.template.currency,
+                )
+                if self.template.is_platform_borne else None
+            ),
+            issuable_problem=services.template_issuable_problem(self.template),
+            query_string=self.request.GET.urlencode(),
+        )
+        return ctx
+
+    def _back(self) -> HttpResponseRedirect:
+        url = reverse("coupons:issue", args=[self.template.pk])
+        qs = self.request.POST.get("return_query", "")
+        return HttpResponseRedirect(f"{url}?{qs}" if qs else url)
+
+    def post(self, request, pk):
+        action = request.POST.get("action", "")
+        handler = {
+            "add": self._add_picked,
+            "remove": self._remove,
+            "clear": self._clear,
+            "paste": self._paste,
+            "confirm": self._confirm,
+        }.get(action)
+        if handler is None:
+            messages.error(request, "Unknown action.")
+            return self._back()
+        return handler()
+
+    def _add(self, ids: list[str]) -> dict[str, list[str]]:
+        """Add the selectable ids; return the others grouped by why they were left out."""
+        if len(ids) > self._max():
+            return {"too many": ids}
+        selection = self.get_selection()
+        current = set(selection)
+        check = services.issuance_selection_check(template=self.template, account_ids=ids)
+        refused = {
+            "listed twice": check.duplicates,
+            "not among your sub-accounts": check.unknown,
+            "tier-2 resellers (platform-borne coupons can not be issued to them)": check.tier2,
+            "already hold this coupon or wait for it (Limited to 1)": check.holding,
+            "billed in another currency": check.wrong_currency,
+            "already selected": [],
+        }
+        bad = set(check.unknown) | set(check.tier2) | set(check.holding) | set(
+            check.wrong_currency,
+        )
+        for account in check.accounts:
+            aid = account.account_id
+            if aid in bad:
+                continue
+            if aid in current:
+                if aid not in refused["already selected"]:
+                    refused["already selected"].append(aid)
+                continue
+            selection.append(aid)
+            current.add(aid)
+        if len(selection) > self._max():
+            return {"too many": ids}
+        self.set_selection(selection)
+        return {reason: found for reason, found in refused.items() if found}
+
+    def _max(self) -> int:
+        return settings.ISSUE_MAX_ACCOUNTS
+
+    def _report(self, before: int, refused: dict[str, list[str]]) -> None:
+        if "too many" in refused:
+            messages.error(
+                self.request,
+                f"One request can hold at most {self._max():,} accounts; nothing was added.",
+            )
+            return
+        added = len(self.get_selection()) - before
+        if added:
+            messages.success(self.request, f"Added {added:,} account(s) to Selected Accounts.")
+        for reason, ids in refused.items():
+            messages.warning(
+                self.request, f"Not added — {reason}: {services._named(ids)}.",
+            )
+
+    def _add_picked(self):
+        ids = [a for a in self.request.POST.getlist("pick") if a]
+        if not ids:
+            messages.error(self.request, "Tick the accounts to add first.")
+            return self._back()
+        before = len(self.get_selection())
+        self._report(before, self._add(ids))
+        return self._back()
+
+    def _paste(self):
+        form = PasteAccountsForm(self.request.POST)
+        if not form.is_valid():
+            for error in form.errors.get("account_ids", []):
+                messages.error(self.request, error)
+            return self._back()
+        before = len(self.get_selection())
+        self._report(before, self._add(form.cleaned_data["account_ids"]))
+        return self._back()
+
+    def _remove(self):
+        remove = set(self.request.POST.getlist("account_id"))
+        self.set_selection([a for a in self.get_selection() if a not in remove])
+        return self._back()
+
+    def _clear(self):
+        self.set_selection([])
+        messages.info(self.request, "Selected Accounts is empty again.")
+        return self._back()
+
+    def _confirm(self):
+        selection = self.get_selection()
+        try:
+            request_obj = services.issuance_request_submit(
+                template=self.template, acting_user=self.request.user, account_ids=selection,
+            )
+        except PermissionDeniedError as exc:
+            raise PermissionDenied(exc.message) from exc
+        except ApplicationError as exc:
+            messages.error(self.request, exc.message)
+            return self._back()
+        self.set_selection([])
+        messages.success(
+            self.request,
+            f"Request #{request_obj.pk} for {request_obj.recipient_count:,} account(s) was "
+            "submitted" + (
+                " and waits for your BD's approval."
+                if request_obj.route == request_obj.Route.BD else "."
+            ),
+        )
+        return redirect(request_obj.get_absolute_url())
+
+

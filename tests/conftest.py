@@ -1,0 +1,64 @@
+"""Shared fixtures. Celery runs eagerly in tests unless a test starts a real worker."""
+import os
+
+import pytest
+from django.db import connection
+
+from couponplatform.celery import app as celery_app
+from tests import factories as f
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _eager_celery():
+    celery_app.conf.task_always_eager = True
+    celery_app.conf.task_eager_propagates = True
+    yield
+
+
+@pytest.fixture
+def postgres_only():
+    """Money and race tests need PostgreSQL; in CI they must never be skipped."""
+    if connection.vendor != "postgresql":
+        if os.environ.get("CI"):
+            pytest.fail("CI must run this test on PostgreSQL (DATABASE_URL is not PostgreSQL)")
+        pytest.skip("needs PostgreSQL: set DATABASE_URL=postgres://…")
+
+
+@pytest.fixture
+def bd(db):
+    return f.make_bd("bd-fixture")
+
+
+@pytest.fixture
+def distributor(db, bd):
+    return f.make_partner(name="Dist One", bd=bd, budget="10000.00")
+
+
+@pytest.fixture
+def dist_admin(distributor):
+    return f.make_member(distributor, "admin", username="dist-admin")
+
+
+@pytest.fixture
+def dist_operator(distributor):
+    return f.make_member(distributor, "operator", username="dist-operator")
+
+
+@pytest.fixture
+def dist_viewer(distributor):
+    return f.make_member(distributor, "viewer", username="dist-viewer")
+
+
+@pytest.fixture
+def customers(distributor):
+    return f.make_accounts(distributor, 5, prefix="C-")
+
+
+@pytest.fixture
+def other_partner(db):
+    return f.make_partner(name="Other Dist", budget="10000.00")
+
+
+@pytest.fixture
+def other_admin(other_partner):
+    return f.make_member(other_partner, "admin", username="other-admin")
