@@ -31,6 +31,10 @@ from coupons.validators import template_terms_errors
 
 # Sent after a request commits; approvals routes it (coupons does not import approvals).
 issuance_request_submitted = Signal()
+# Sent after coupons of a request are released and committed, with request_id and
+# sub_account_ids; billing posts the accounts' outstanding bills (coupons does not import
+# billing).
+coupons_released = Signal()
 
 WRITE_ROLES = (PartnerMembership.Role.ADMIN, PartnerMembership.Role.OPERATOR)
 
