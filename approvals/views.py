@@ -1,13 +1,24 @@
-"""Approval Status: the partner's issuance requests and their detail (PRODUCT §5)."""
-from django.shortcuts import get_object_or_404
+"""Approval Status: the partner's issuance requests, their detail, cancel, retry, withdraw
+and the progress of a release (PRODUCT §5)."""
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.http import JsonResponse
+from django.shortcuts import get_object_or_404, redirect
+from django.views import View
 from django.views.generic import TemplateView
 from django_filters.views import FilterView
 from django_tables2 import SingleTableMixin
 
+from approvals import services
 from approvals.filters import IssuanceRequestFilter
+from approvals.models import Approval
 from approvals.tables import IssuanceRequestTable
 from couponplatform.accounts.mixins import PartnerMixin
+from couponplatform.exceptions import ApplicationError, PermissionDeniedError
+from coupons.models import IssuanceRequest
 from coupons.selectors import issuance_request_list
+
+RECIPIENTS_SHOWN = 200
 
 
 class ApprovalListView(PartnerMixin, SingleTableMixin, FilterView):
@@ -20,20 +31,83 @@ class ApprovalListView(PartnerMixin, SingleTableMixin, FilterView):
         return issuance_request_list(partner=self.partner)
 
 
-class ApprovalDetailView(PartnerMixin, TemplateView):
+class RequestMixin(PartnerMixin):
+    def get_request_obj(self) -> IssuanceRequest:
+        return get_object_or_404(issuance_request_list(partner=self.partner), pk=self.kwargs["pk"])
+
+
+class ApprovalDetailView(RequestMixin, TemplateView):
     template_name = "approvals/request_detail.html"
 
     def get_context_data(self, **kwargs):
         ctx = super().get_context_data(**kwargs)
-        request_obj = get_object_or_404(issuance_request_list(partner=self.partner),
-                                        pk=self.kwargs["pk"])
-        recipients = (
-            request_obj.recipients.select_related("sub_account")
-            .order_by("sub_account__name", "id")
+        req = self.get_request_obj()
+        recipients = req.recipients.select_related("sub_account").order_by(
+            "sub_account__name", "id",
         )
         ctx.update(
-            req=request_obj,
-            recipients=recipients[:200],
-            recipients_more=max(request_obj.recipient_count - 200, 0),
+            req=req,
+            recipients=recipients[:RECIPIENTS_SHOWN],
+            recipients_more=max(req.recipient_count - RECIPIENTS_SHOWN, 0),
+            approvals=Approval.objects.filter(request=req).select_related(
+                "decided_by", "assigned_bd",
+            ).order_by("created_at", "pk"),
+            releasing=req.status == IssuanceRequest.Status.APPROVED,
+            progress=services.release_progress(req.pk) or 0,
+            can_write=self.membership.can_write,
         )
         return ctx
+
+
+class ReleaseProgressView(RequestMixin, View):
+    def get(self, request, pk):
+        req = self.get_request_obj()
+        released = (
+            req.released_so_far if req.status == IssuanceRequest.Status.ISSUED
+            else services.release_progress(req.pk) or 0
+        )
+        return JsonResponse({
+            "status": req.status, "status_display": req.get_status_display(),
+            "released": released, "total": req.recipient_count,
+        })
+
+
+class RequestActionView(RequestMixin, TemplateView):
+    """GET asks for confirmation; POST does it."""
+
+    template_name = "approvals/request_confirm.html"
+    action = ""
+    service = None
+    titles = {
+        "cancel": ("Cancel request", "Cancel this request? Your BD will no longer see it, and "
+                   "its accounts and budget are freed.", "Yes, cancel the request"),
+        "retry": ("Retry issuing", "Try to issue this request's coupons again?",
+                  "Retry issuing"),
+        "withdraw": ("Withdraw request", "Withdraw this request? No coupons will be issued from "
+                     "it, and its accounts and budget are freed.", "Yes, withdraw"),
+    }
+
+    def get_context_data(self, **kwargs):
+        ctx = super().get_context_data(**kwargs)
+        title, question, button = self.titles[self.action]
+        ctx.update(req=self.get_request_obj(), title=title, question=question, button=button)
+        return ctx
+
+    def post(self, request, pk):
+        req = self.get_request_obj()
+        fn = {
+            "cancel": services.issuance_request_cancel,
+            "retry": services.issuance_request_retry,
+            "withdraw": services.issuance_request_withdraw,
+        }[self.action]
+        try:
+            fn(request_id=req.pk, acting_user=request.user)
+        except PermissionDeniedError as exc:
+            raise PermissionDenied(exc.message) from exc
+        except ApplicationError as exc:
+            messages.error(request, exc.message)
+        else:
+            done = {"cancel": "cancelled", "retry": "sent to issuing again",
+                    "withdraw": "withdrawn"}[self.action]
+            messages.success(request, f"Request #{req.pk} was {done}.")
+        return redirect(req.get_absolute_url())

@@ -1,4 +1,5 @@
 """Database helpers shared by the apps: a lean bulk insert and the engine test."""
+import json
 
 from django.db import connection
 
@@ -25,7 +26,10 @@ def bulk_insert(model, fields: list[str], rows: list[tuple]) -> None:
         with connection.cursor() as cursor:
             with cursor.cursor.copy(sql) as copy:
                 for row in rows:
-                    copy.write_row(row)
+                    # COPY's text format takes JSON columns as their text.
+                    copy.write_row(
+                        [json.dumps(v) if isinstance(v, list | dict) else v for v in row],
+                    )
         return
     attnames = [model._meta.get_field(name).attname for name in fields]
     model.objects.bulk_create(

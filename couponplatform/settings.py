@@ -135,6 +135,17 @@ CELERY_TIMEZONE = TIME_ZONE
 
 # Issue Coupon limits.
 ISSUE_MAX_ACCOUNTS = int(os.environ.get("ISSUE_MAX_ACCOUNTS", "10000"))
+# Requests up to this many accounts are released right after approval; larger ones by a task.
+RELEASE_INLINE_MAX = int(os.environ.get("RELEASE_INLINE_MAX", "300"))
+
+# Release progress is shared between the worker and the web through the cache: Redis when
+# a broker is configured, process memory in the embedded mode (tasks run in-process).
+CACHE_URL = os.environ.get("CACHE_URL", CELERY_BROKER_URL)
+if CACHE_URL.startswith("redis"):
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
+                          "LOCATION": CACHE_URL}}
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 SESSION_COOKIE_AGE = int(os.environ.get("SESSION_COOKIE_AGE", str(8 * 3600)))
 SESSION_COOKIE_HTTPONLY = True

@@ -29,7 +29,9 @@ from coupons.models import (
 )
 from coupons.validators import template_terms_errors
 
-# Sent after a request commits; approvals routes it (coupons does not import approvals).
+# Sent inside the submit transaction with the new request; approvals opens its approval
+# or approves it at once (coupons does not import approvals). A receiver that raises
+# rolls the submit back.
 issuance_request_submitted = Signal()
 # Sent after coupons of a request are released and committed, with request_id and
 # sub_account_ids; billing posts the accounts' outstanding bills (coupons does not import
@@ -458,7 +460,7 @@ def issuance_request_submit(
                 "currency": request.currency, "cost_bearer": request.cost_bearer,
             },
         )
-        transaction.on_commit(
-            lambda: issuance_request_submitted.send(sender=IssuanceRequest, request_id=request.pk),
+        issuance_request_submitted.send(
+            sender=IssuanceRequest, request=request, acting_user=acting_user,
         )
     return request

@@ -21,7 +21,7 @@ from couponplatform.accounts.models import (
     SubAccountMembership,
 )
 from coupons.models import CouponTemplate
-from coupons.services import coupon_template_create
+from coupons.services import coupon_template_create, issuance_request_submit
 
 PRODUCTS = [
     ("ecs", "Elastic Compute Service"),
@@ -187,9 +187,37 @@ def seed(*, password: str, accounts: int = 2400, log=print) -> None:
     for partner, user, fields in demo_templates:
         if not CouponTemplate.objects.filter(partner=partner, name=fields["name"]).exists():
             coupon_template_create(partner=partner, acting_user=user, **fields)
+    _seed_requests(distributor=distributor, bd=bd, reseller_user=reseller_user)
     log(f"Demo data ready: {SubAccount.objects.count():,} sub-accounts, "
         f"{CouponTemplate.objects.count()} templates, {Product.objects.count()} products.")
     _ = root
+
+
+def _seed_requests(*, distributor, bd, reseller_user) -> None:
+    """A few requests in each state, so the BD's queue and the coupons pages have rows."""
+    from approvals.permissions import ensure_bd_group
+    from approvals.services import approval_approve
+    from coupons.models import IssuanceRequest
+
+    ensure_bd_group()
+    if IssuanceRequest.objects.filter(partner__name="Northwind Distribution").exists():
+        return
+    welcome = CouponTemplate.objects.get(name="Welcome cash 50")
+    poc = CouponTemplate.objects.get(name="POC credit 500 (platform)")
+    storage = CouponTemplate.objects.get(name="15% off storage")
+    loyalty = CouponTemplate.objects.get(name="Bluebird loyalty 25")
+    ids = [f"NW{i:06d}" for i in range(1, 21)]
+    issued = issuance_request_submit(template=welcome, acting_user=distributor, account_ids=ids)
+    approval_approve(request_id=issued.pk, acting_user=bd)
+    storage_request = issuance_request_submit(template=storage, acting_user=distributor,
+                                              account_ids=ids[:10])
+    approval_approve(request_id=storage_request.pk, acting_user=bd)
+    issuance_request_submit(template=poc, acting_user=distributor,
+                            account_ids=[f"NW{i:06d}" for i in range(21, 26)])
+    issuance_request_submit(template=welcome, acting_user=distributor,
+                            account_ids=[f"NW{i:06d}" for i in range(30, 60)])
+    issuance_request_submit(template=loyalty, acting_user=reseller_user,
+                            account_ids=[f"BB{i:06d}" for i in range(1, 11)])
 
 
 def print_logins(password_hint: str, log=print) -> None:

@@ -66,8 +66,7 @@ class Partner(models.Model):
 class PlatformBudget(models.Model):
     """What platform-borne coupons released to a partner's sub-accounts may total, per currency.
 
-    `reserved` holds pending and approved requests; `consumed` released coupons. The
-    database refuses any state where they exceed `amount`.
+    `reserved` holds pending, approved and failed requests; `consumed` released coupons.
     """
 
     partner = models.ForeignKey(Partner, on_delete=models.CASCADE, related_name="budgets")
@@ -82,9 +81,11 @@ class PlatformBudget(models.Model):
             models.CheckConstraint(name="budget_amount_gte_0", condition=Q(amount__gte=0)),
             models.CheckConstraint(name="budget_reserved_gte_0", condition=Q(reserved__gte=0)),
             models.CheckConstraint(name="budget_consumed_gte_0", condition=Q(consumed__gte=0)),
+            # Released coupons can never exceed the budget. Reservations may, for a while:
+            # a BD can lower a budget below what pending requests reserved, and the release
+            # of those requests then fails to issue instead of overspending.
             models.CheckConstraint(
-                name="budget_within_amount",
-                condition=Q(amount__gte=F("reserved") + F("consumed")),
+                name="budget_consumed_within_amount", condition=Q(amount__gte=F("consumed")),
             ),
         ]
 
@@ -93,7 +94,8 @@ class PlatformBudget(models.Model):
 
     @property
     def remaining(self) -> Decimal:
-        return self.amount - self.reserved - self.consumed
+        """What a new request may still reserve (never shown below zero)."""
+        return max(self.amount - self.reserved - self.consumed, Decimal("0"))
 
 
 class SubAccount(models.Model):

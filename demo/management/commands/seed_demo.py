@@ -1,6 +1,7 @@
 """manage.py seed_demo: idempotent demo data and the demo logins."""
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
+from django.test.utils import override_settings
 
 from demo.seeding import demo_password, print_logins, seed
 
@@ -23,6 +24,8 @@ class Command(BaseCommand):
         if accounts < 1 or accounts > 200_000:
             raise CommandError("--accounts must be between 1 and 200000.")
         password = demo_password()
-        seed(password=password, accounts=accounts, log=self.stdout.write)
+        # The demo requests would otherwise print their notification emails to the console.
+        with override_settings(EMAIL_BACKEND="django.core.mail.backends.dummy.EmailBackend"):
+            seed(password=password, accounts=accounts, log=self.stdout.write)
         hint = "demo" if password == "demo" else "the value of DEMO_PASSWORD"
         print_logins(hint, log=self.stdout.write)

@@ -1,0 +1,271 @@
+"""The BD's workspace: the pending queue with approve and reject, and every request.
+
+Each action re-checks each request inside its row lock (status, the BD's right to it)
+through the transition services, and reports what it did and what it skipped.
+"""
+from django import forms
+from django.contrib import admin, messages
+from django.db.models import Count, DecimalField, ExpressionWrapper, F, OuterRef, Subquery, Sum
+from django.http import Http404, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html, format_html_join
+
+from approvals import services
+from approvals.models import Approval, PendingRequest
+from couponplatform.accounts.admin import BDScopedAdminMixin
+from couponplatform.accounts.models import Partner, PlatformBudget
+from couponplatform.exceptions import ApplicationError
+from couponplatform.money import fmt
+from coupons.models import IssuanceRequest
+
+
+class RejectForm(forms.Form):
+    reason = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3, "cols": 60}), max_length=services.REASON_MAX,
+        help_text="Required. The partner sees this reason.",
+    )
+
+
+def _remaining_budget_subquery():
+    budget = PlatformBudget.objects.filter(
+        partner_id=OuterRef("partner_id"), currency=OuterRef("currency"),
+    )
+    return Subquery(
+        budget.annotate(
+            left=ExpressionWrapper(
+                F("amount") - F("reserved") - F("consumed"),
+                output_field=DecimalField(max_digits=18, decimal_places=2),
+            ),
+        ).values("left")[:1],
+    )
+
+
+class IssuanceRequestAdminBase(BDScopedAdminMixin, admin.ModelAdmin):
+    list_display = ["id", "partner", "template_link", "recipient_count", "total_display",
+                    "cost_bearer", "route", "status", "submitted_at", "submitted_by",
+                    "budget_left_display"]
+    list_filter = ["status", "cost_bearer", "route", "currency", "submitted_at"]
+    search_fields = ["=id", "template__name", "partner__name"]
+    list_select_related = ["partner", "template", "submitted_by"]
+    ordering = ["-submitted_at", "-id"]
+    actions = ["approve_selected", "reject_selected"]
+    change_form_template = "admin/approvals/request_change_form.html"
+    change_list_template = "admin/approvals/request_change_list.html"
+    readonly_fields = ["id", "partner", "template_link", "status", "route", "cost_bearer",
+                       "unit_value", "recipient_count", "total_display", "budget_left_display",
+                       "submitted_by", "submitted_at", "decided_by", "decided_at", "reason",
+                       "issued_at", "accounts_display", "history_display"]
+    fields = readonly_fields
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(budget_left=_remaining_budget_subquery())
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        # The change page shows the request read-only with Approve and Reject buttons.
+        return request.user.is_superuser or request.user.is_bd
+
+    def has_view_permission(self, request, obj=None):
+        return request.user.is_superuser or request.user.is_bd
+
+    def has_module_permission(self, request):
+        return request.user.is_superuser or request.user.is_bd
+
+    @admin.display(description="Template")
+    def template_link(self, obj):
+        return format_html("{} <small>#{}</small>", obj.template.name, obj.template_id)
+
+    @admin.display(description="Total", ordering="total_amount")
+    def total_display(self, obj):
+        return f"{obj.unit_value} × {obj.recipient_count} = {fmt(obj.total_amount, obj.currency)}"
+
+    @admin.display(description="Partner's remaining budget")
+    def budget_left_display(self, obj):
+        left = getattr(obj, "budget_left", None)
+        if obj.cost_bearer != "platform":
+            return "— (partner-borne)"
+        if left is None:
+            return "none granted"
+        return fmt(max(left, 0), obj.currency)
+
+    @admin.display(description="Accounts")
+    def accounts_display(self, obj):
+        recipients = obj.recipients.select_related("sub_account").order_by("pk")[:100]
+        rows = format_html_join(
+            "", "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
+            ((r.sub_account.account_id, r.sub_account.name, r.sub_account.get_type_display())
+             for r in recipients),
+        )
+        more = obj.recipient_count - 100
+        tail = format_html("<p>… and {} more.</p>", more) if more > 0 else ""
+        return format_html(
+            "<table><thead><tr><th>Account ID</th><th>Name</th><th>Type</th></tr></thead>"
+            "<tbody>{}</tbody></table>{}", rows, tail,
+        )
+
+    @admin.display(description="Decisions")
+    def history_display(self, obj):
+        approvals = Approval.objects.filter(request=obj).select_related("decided_by")
+        return format_html_join(
+            "", "<div>{}: {} {} {}</div>",
+            ((a.get_status_display(), a.decided_by or "", a.decided_at or "", a.reason)
+             for a in approvals),
+        ) or "—"
+
+    # -- totals above the list -----------------------------------------------------------
+
+    def changelist_view(self, request, extra_context=None):
+        response = super().changelist_view(request, extra_context)
+        cl = getattr(response, "context_data", {}).get("cl") if hasattr(
+            response, "context_data") else None
+        if cl is not None:
+            totals = (
+                cl.queryset.order_by().values("currency")
+                .annotate(requests=Count("id"), accounts=Sum("recipient_count"),
+                          amount=Sum("total_amount"))
+                .order_by("currency")
+            )
+            response.context_data["totals"] = list(totals)
+        return response
+
+    # -- approve and reject --------------------------------------------------------------
+
+    def get_urls(self):
+        return [
+            path("<int:pk>/approve/", self.admin_site.admin_view(self.approve_view),
+                 name=self._urlname("approve")),
+            path("<int:pk>/reject/", self.admin_site.admin_view(self.reject_view),
+                 name=self._urlname("reject")),
+        ] + super().get_urls()
+
+    def _get_scoped(self, request, pk):
+        return get_object_or_404(self.get_queryset(request), pk=pk)
+
+    def approve_view(self, request, pk):
+        obj = self._get_scoped(request, pk)
+        if request.method != "POST":
+            return HttpResponseRedirect(reverse(f"admin:{self._urlname('change')}", args=[pk]))
+        try:
+            services.approval_approve(request_id=obj.pk, acting_user=request.user)
+        except ApplicationError as exc:
+            self.message_user(request, exc.message, messages.ERROR)
+        else:
+            self.message_user(request, f"Request #{obj.pk} approved; its coupons are being "
+                                       "released.", messages.SUCCESS)
+        return HttpResponseRedirect(reverse(f"admin:{self._urlname('change')}", args=[pk]))
+
+    def reject_view(self, request, pk):
+        obj = self._get_scoped(request, pk)
+        return self._reject_page(request, [obj])
+
+    def _urlname(self, view):
+        return f"{self.opts.app_label}_{self.opts.model_name}_{view}"
+
+    def _reject_page(self, request, objs):
+        form = RejectForm(request.POST if "reason" in request.POST else None)
+        if form.is_valid():
+            done, skipped = [], []
+            for obj in objs:
+                try:
+                    services.approval_reject(request_id=obj.pk, acting_user=request.user,
+                                             reason=form.cleaned_data["reason"])
+                    done.append(obj.pk)
+                except ApplicationError as exc:
+                    skipped.append(f"#{obj.pk}: {exc.message}")
+            self._report(request, "Rejected", done, skipped)
+            return HttpResponseRedirect(reverse(f"admin:{self._urlname('changelist')}"))
+        if "reason" in request.POST and not form.is_valid():
+            self.message_user(request, "Give a reason: the partner sees it.", messages.ERROR)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Reject issuance requests",
+            "objects": objs,
+            "form": form,
+            "opts": self.opts,
+            "action_ids": [o.pk for o in objs],
+        }
+        return TemplateResponse(request, "admin/approvals/reject.html", context)
+
+    def _report(self, request, verb, done, skipped):
+        if done:
+            self.message_user(request, f"{verb} {len(done)} request(s): "
+                              + ", ".join(f"#{pk}" for pk in done) + ".", messages.SUCCESS)
+        for line in skipped:
+            self.message_user(request, f"Skipped {line}", messages.WARNING)
+
+    @admin.action(description="Approve selected requests")
+    def approve_selected(self, request, queryset):
+        done, skipped = [], []
+        for obj in queryset.order_by("pk"):
+            try:
+                services.approval_approve(request_id=obj.pk, acting_user=request.user)
+                done.append(obj.pk)
+            except ApplicationError as exc:
+                skipped.append(f"#{obj.pk}: {exc.message}")
+        self._report(request, "Approved", done, skipped)
+
+    @admin.action(description="Reject selected requests (asks for a reason)")
+    def reject_selected(self, request, queryset):
+        return self._reject_page(request, list(queryset.order_by("pk")))
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        obj = self.get_object(request, object_id)
+        if obj is None:
+            raise Http404("No such request among your partners' requests.")
+        extra_context = extra_context or {}
+        extra_context.update(
+            can_decide=obj.status == IssuanceRequest.Status.PENDING
+            and services.bd_may_decide(request.user, obj)
+            and obj.submitted_by_id != request.user.pk,
+            approve_url=reverse(f"admin:{self._urlname('approve')}", args=[obj.pk]),
+            reject_url=reverse(f"admin:{self._urlname('reject')}", args=[obj.pk]),
+            show_save=False, show_save_and_continue=False, show_save_and_add_another=False,
+            show_delete=False,
+        )
+        return super().change_view(request, object_id, form_url, extra_context)
+
+
+class OwnPartnerFilter(admin.SimpleListFilter):
+    """Lists only the partners the BD may see, never other BDs' partners."""
+
+    title = "partner"
+    parameter_name = "partner"
+
+    def lookups(self, request, model_admin):
+        partners = Partner.objects.all()
+        if not request.user.is_superuser:
+            partners = partners.filter(bd=request.user)
+        return [(str(p.pk), p.name) for p in partners.order_by("name")]
+
+    def queryset(self, request, queryset):
+        if self.value() and self.value().isdigit():
+            return queryset.filter(partner_id=int(self.value()))
+        return queryset
+
+
+@admin.register(PendingRequest)
+class PendingRequestAdmin(IssuanceRequestAdminBase):
+    list_filter = ["cost_bearer", "currency", OwnPartnerFilter, "submitted_at"]
+
+
+@admin.register(IssuanceRequest)
+class IssuanceRequestAdmin(IssuanceRequestAdminBase):
+    list_filter = ["status", "cost_bearer", "route", OwnPartnerFilter, "submitted_at"]
+
+
+@admin.register(Approval)
+class ApprovalAdmin(BDScopedAdminMixin, admin.ModelAdmin):
+    partner_path = "request__partner"
+    list_display = ["request", "status", "assigned_bd", "decided_by", "decided_at"]
+    list_filter = ["status"]
+    list_select_related = ["request", "assigned_bd", "decided_by"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False

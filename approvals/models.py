@@ -1,0 +1,65 @@
+"""The BD's approval of an issuance request: one open approval per request."""
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from coupons.models import IssuanceRequest
+
+
+class Approval(models.Model):
+    """Who decides a request, and what they decided.
+
+    A BD-routed request gets an open approval at submit; an auto-routed one gets an
+    approval already decided by the system (decided_by empty). The request's own status
+    is the state machine; this row records the decision and holds the "one open approval
+    per request" rule in the database.
+    """
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Waiting for the BD"
+        APPROVED = "approved", "Approved"
+        AUTO_APPROVED = "auto_approved", "Auto-approved"
+        REJECTED = "rejected", "Rejected"
+        CANCELLED = "cancelled", "Cancelled"
+
+    request = models.ForeignKey(IssuanceRequest, on_delete=models.PROTECT, related_name="approvals")
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.OPEN)
+    assigned_bd = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
+        related_name="+",
+    )
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
+        related_name="+",
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    reason = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["request"], condition=Q(status="open"),
+                name="approval_one_open_per_request",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Approval of request #{self.request_id}: {self.get_status_display()}"
+
+
+class PendingRequestManager(models.Manager):
+    def get_queryset(self):
+        return super().get_queryset().filter(status=IssuanceRequest.Status.PENDING)
+
+
+class PendingRequest(IssuanceRequest):
+    """The BD's queue in the admin: requests waiting for a decision."""
+
+    objects = PendingRequestManager()
+
+    class Meta:
+        proxy = True
+        verbose_name = "pending request"
+        verbose_name_plural = "pending approval queue"

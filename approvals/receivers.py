@@ -1,0 +1,10 @@
+"""Connects approvals to the coupons app's submit signal."""
+from django.dispatch import receiver
+
+from approvals.services import approval_route
+from coupons.services import issuance_request_submitted
+
+
+@receiver(issuance_request_submitted, dispatch_uid="approvals.route")
+def route_submitted_request(sender, request, acting_user, **kwargs):
+    approval_route(request=request, acting_user=acting_user)

@@ -1,0 +1,191 @@
+"""Admin for platform operators and BDs: a BD sees and changes only their own partners."""
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+
+from couponplatform.accounts import services
+from couponplatform.accounts.models import (
+    Partner,
+    PartnerMembership,
+    PlatformBudget,
+    Product,
+    SubAccount,
+    SubAccountMembership,
+    User,
+)
+from couponplatform.audit.services import audit_record
+from couponplatform.exceptions import ApplicationError
+
+
+class BDScopedAdminMixin:
+    """Rows of the partners assigned to the signed-in BD; everything for a superuser.
+
+    `partner_path` is the lookup from the model to its Partner ("" for Partner itself).
+    """
+
+    partner_path = "partner"
+
+    def scope(self, request, qs):
+        if request.user.is_superuser:
+            return qs
+        if not request.user.is_bd:
+            return qs.none()
+        key = f"{self.partner_path}__bd" if self.partner_path else "bd"
+        return qs.filter(**{key: request.user})
+
+    def get_queryset(self, request):
+        return self.scope(request, super().get_queryset(request))
+
+    def has_delete_permission(self, request, obj=None):
+        # Nothing with money or history behind it is deleted from the admin.
+        return False
+
+
+class ReadOnlyAdminMixin:
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class PlatformBudgetForm(forms.ModelForm):
+    class Meta:
+        model = PlatformBudget
+        fields = ["currency", "amount"]
+
+    def clean_amount(self):
+        amount = self.cleaned_data["amount"]
+        if amount is not None and amount < 0:
+            raise forms.ValidationError("The budget can not be negative.")
+        if amount is not None and amount > services.BUDGET_MAX:
+            raise forms.ValidationError("The budget is too large.")
+        consumed = self.instance.consumed if self.instance.pk else 0
+        if amount is not None and amount < consumed:
+            raise forms.ValidationError(
+                f"{consumed} is already released from this budget; it can not be set lower.",
+            )
+        return amount
+
+
+class PlatformBudgetInline(admin.TabularInline):
+    model = PlatformBudget
+    form = PlatformBudgetForm
+    extra = 0
+    can_delete = False
+    fields = ["currency", "amount", "reserved", "consumed", "remaining_display"]
+    readonly_fields = ["reserved", "consumed", "remaining_display"]
+    verbose_name = "platform-borne budget"
+
+    @admin.display(description="Remaining")
+    def remaining_display(self, obj):
+        return obj.remaining if obj.pk else "—"
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = list(super().get_readonly_fields(request, obj))
+        return fields
+
+
+@admin.register(Partner)
+class PartnerAdmin(BDScopedAdminMixin, admin.ModelAdmin):
+    partner_path = ""
+    list_display = ["name", "kind", "tier", "parent", "bd", "coupon_enabled",
+                    "requires_bd_approval"]
+    list_filter = ["kind", "tier", "coupon_enabled", "requires_bd_approval"]
+    search_fields = ["name"]
+    list_select_related = ["parent", "bd"]
+    inlines = [PlatformBudgetInline]
+    fieldsets = [
+        (None, {"fields": ["name", "kind", "tier", "parent", "bd"]}),
+        ("Coupon function", {"fields": ["coupon_enabled", "requires_bd_approval"]}),
+    ]
+
+    def get_readonly_fields(self, request, obj=None):
+        if request.user.is_superuser:
+            return ["kind", "tier", "parent"] if obj else []
+        return ["name", "kind", "tier", "parent", "bd"]
+
+    def has_add_permission(self, request):
+        return request.user.is_superuser
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "bd":
+            kwargs["queryset"] = User.objects.filter(is_staff=True, groups__name="BD")
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            obj.save()
+            audit_record(actor=request.user, partner=obj, action="partner.create", obj=obj,
+                         after={"name": obj.name, "kind": obj.kind, "tier": obj.tier,
+                                "bd": obj.bd_id, "coupon_enabled": obj.coupon_enabled,
+                                "requires_bd_approval": obj.requires_bd_approval})
+            return
+        try:
+            if "bd" in form.changed_data:
+                services.partner_bd_assign(partner=obj, acting_user=request.user, bd=obj.bd)
+            if {"coupon_enabled", "requires_bd_approval"} & set(form.changed_data):
+                services.partner_coupon_settings_update(
+                    partner=obj, acting_user=request.user, coupon_enabled=obj.coupon_enabled,
+                    requires_bd_approval=obj.requires_bd_approval,
+                )
+            if "name" in form.changed_data and request.user.is_superuser:
+                Partner.objects.filter(pk=obj.pk).update(name=obj.name)
+        except ApplicationError as exc:
+            messages.error(request, exc.message)
+
+    def save_formset(self, request, form, formset, change):
+        for inline_form in formset.forms:
+            if not inline_form.has_changed() or not inline_form.cleaned_data:
+                continue
+            try:
+                services.platform_budget_set(
+                    partner=form.instance, acting_user=request.user,
+                    currency=inline_form.cleaned_data["currency"],
+                    amount=inline_form.cleaned_data["amount"],
+                )
+            except ApplicationError as exc:
+                messages.error(request, exc.message)
+
+
+@admin.register(SubAccount)
+class SubAccountAdmin(BDScopedAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["account_id", "name", "type", "partner", "currency"]
+    list_filter = ["type", "currency"]
+    search_fields = ["account_id", "name"]
+    list_select_related = ["partner"]
+    show_full_result_count = False
+
+
+@admin.register(Product)
+class ProductAdmin(admin.ModelAdmin):
+    list_display = ["code", "name"]
+    search_fields = ["code", "name"]
+
+    def has_module_permission(self, request):
+        return request.user.is_superuser
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class PartnerMembershipInline(admin.StackedInline):
+    model = PartnerMembership
+    extra = 0
+
+
+class SubAccountMembershipInline(admin.StackedInline):
+    model = SubAccountMembership
+    extra = 0
+    raw_id_fields = ["sub_account"]
+
+
+@admin.register(User)
+class UserAdmin(DjangoUserAdmin):
+    inlines = [PartnerMembershipInline, SubAccountMembershipInline]
+
+    def has_module_permission(self, request):
+        return request.user.is_superuser

@@ -1,0 +1,88 @@
+"""Writes of tenancy settings that BDs and operators change in the admin; all audited."""
+from decimal import Decimal
+
+from django.db import transaction
+
+from couponplatform.accounts.models import Partner, PlatformBudget
+from couponplatform.audit.services import audit_record
+from couponplatform.exceptions import ApplicationError, PermissionDeniedError
+from couponplatform.money import MAX_AMOUNT, fmt, has_at_most_two_places
+
+BUDGET_MAX = MAX_AMOUNT * 1000
+
+
+def user_may_manage_partner(user, partner: Partner) -> bool:
+    if user.is_superuser:
+        return True
+    return bool(user.is_staff and user.is_bd and partner.bd_id == user.pk)
+
+
+def partner_coupon_settings_update(
+    *, partner: Partner, acting_user, coupon_enabled: bool, requires_bd_approval: bool,
+) -> Partner:
+    if not user_may_manage_partner(acting_user, partner):
+        raise PermissionDeniedError("Only the partner's BD can change its coupon settings.")
+    with transaction.atomic():
+        locked = Partner.objects.select_for_update().get(pk=partner.pk)
+        before = {"coupon_enabled": locked.coupon_enabled,
+                  "requires_bd_approval": locked.requires_bd_approval}
+        after = {"coupon_enabled": coupon_enabled, "requires_bd_approval": requires_bd_approval}
+        if before == after:
+            return locked
+        locked.coupon_enabled = coupon_enabled
+        locked.requires_bd_approval = requires_bd_approval
+        locked.save(update_fields=["coupon_enabled", "requires_bd_approval"])
+        audit_record(actor=acting_user, partner=locked, action="partner.coupon_settings",
+                     obj=locked, before=before, after=after)
+    return locked
+
+
+def partner_bd_assign(*, partner: Partner, acting_user, bd) -> Partner:
+    if not acting_user.is_superuser:
+        raise PermissionDeniedError("Only a platform operator assigns BDs.")
+    if bd is not None and not bd.is_bd:
+        raise ApplicationError(f"{bd.username} is not a BD (staff in the BD group).")
+    with transaction.atomic():
+        locked = Partner.objects.select_for_update().get(pk=partner.pk)
+        if locked.bd_id == (bd.pk if bd else None):
+            return locked
+        before = {"bd": locked.bd_id}
+        locked.bd = bd
+        locked.save(update_fields=["bd"])
+        audit_record(actor=acting_user, partner=locked, action="partner.assign_bd", obj=locked,
+                     before=before, after={"bd": bd.pk if bd else None})
+    return locked
+
+
+def platform_budget_set(
+    *, partner: Partner, acting_user, currency: str, amount: Decimal,
+) -> PlatformBudget:
+    """Grant or change a platform-borne budget. It can not go below what was released."""
+    if not user_may_manage_partner(acting_user, partner):
+        raise PermissionDeniedError("Only the partner's BD can change its platform budget.")
+    if partner.is_tier2:
+        raise ApplicationError("Tier-2 resellers issue partner-borne coupons only; they get no "
+                               "platform-borne budget.")
+    if amount is None or not amount.is_finite() or amount < 0 or amount > BUDGET_MAX:
+        raise ApplicationError(f"The budget must be between 0 and {fmt(BUDGET_MAX)}.")
+    if not has_at_most_two_places(amount):
+        raise ApplicationError("The budget can have at most 2 decimal places.")
+    with transaction.atomic():
+        budget, created = PlatformBudget.objects.select_for_update().get_or_create(
+            partner=partner, currency=currency, defaults={"amount": amount},
+        )
+        before = None if created else {"amount": budget.amount}
+        if not created:
+            if amount < budget.consumed:
+                raise ApplicationError(
+                    f"{fmt(budget.consumed, currency)} of this budget is already released; "
+                    "it can not be set lower than that.",
+                )
+            if amount == budget.amount:
+                return budget
+            budget.amount = amount
+            budget.save(update_fields=["amount"])
+        audit_record(actor=acting_user, partner=partner, action="partner.platform_budget",
+                     obj=budget, before=before,
+                     after={"currency": currency, "amount": amount})
+    return budget
