@@ -1,11 +1,89 @@
-"""The sub-account's Billing Management console."""
-from django.views.generic import TemplateView
+"""Billing pages: the partner's Coupon Usage and the sub-account's Billing Management."""
+from datetime import date, datetime
+from decimal import Decimal
 
-from couponplatform.accounts.mixins import SubAccountMixin
+from django.core.paginator import Paginator
+from django.db.models import Count
+from django.http import Http404
+from django.views.generic import TemplateView
+from django_filters.views import FilterView
+from django_tables2 import SingleTableMixin
+from django_tables2.paginators import LazyPaginator
+
+from billing import page_selectors as selectors
+from billing.exports import csv_response, xlsx_response
+from billing.filters import CouponUsageFilter
+from billing.tables import CouponUsageTable
+from couponplatform.accounts.mixins import PartnerMixin, SubAccountMixin
 from coupons.models import Coupon
 
+EXPORT_HEADER = ["Code", "Sub-account ID", "Sub-account", "Template", "Cost bearer",
+                 "Currency", "Amount", "Used", "Remaining", "Voided", "Valid from",
+                 "Valid until", "Status", "Released"]
 
-class CouponListView(SubAccountMixin, TemplateView):
+
+class CouponUsageView(PartnerMixin, SingleTableMixin, FilterView):
+    """Every coupon the partner issued, with filters, totals, a chart and exports.
+
+    Paging does not count the filtered rows (LazyPaginator), so a page costs the same at a
+    million coupons as at a thousand.
+    """
+
+    table_class = CouponUsageTable
+    filterset_class = CouponUsageFilter
+    template_name = "billing/coupon_usage.html"
+    paginate_by = 25
+    table_pagination = {"paginator_class": LazyPaginator}
+
+    def get(self, request, *args, **kwargs):
+        request.partner = self.partner  # scopes the template filter's choices
+        export = request.GET.get("_export")
+        if export in ("csv", "xlsx"):
+            return self.export(export)
+        return super().get(request, *args, **kwargs)
+
+    def get_queryset(self):
+        return selectors.coupon_usage_list(partner=self.partner)
+
+    def filtered(self):
+        data = self.request.GET.copy()
+        data.pop("_export", None)
+        filterset = self.filterset_class(data or None, queryset=self.get_queryset(),
+                                         request=self.request)
+        if filterset.is_bound and not filterset.is_valid():
+            return self.get_queryset().none()
+        return filterset.qs
+
+    def export(self, fmt: str):
+        qs = self.filtered().order_by("-released_at", "-id")
+
+        def rows():
+            for c in qs.iterator(chunk_size=2000):
+                yield [c.code, c.sub_account.account_id, c.sub_account.name, c.template.name,
+                       c.get_cost_bearer_display(), c.currency, c.amount, c.used, c.balance,
+                       c.voided_amount, c.valid_from, c.valid_until, c.get_status_display(),
+                       c.released_at.date()]
+
+        stamp = datetime.now().strftime("%Y%m%d-%H%M")
+        if fmt == "csv":
+            return csv_response(f"coupon-usage-{stamp}.csv", EXPORT_HEADER, rows())
+        return xlsx_response(f"coupon-usage-{stamp}.xlsx", EXPORT_HEADER, rows())
+
+    def get_context_data(self, **kwargs):
+        ctx = super().get_context_data(**kwargs)
+        qs = self.object_list  # the filtered queryset (FilterView: all rows when unbound)
+        days = selectors.deductions_per_day(coupons=qs)
+        peak = max((d["total"] for d in days), default=Decimal("0"))
+        ctx.update(
+            totals=selectors.coupon_usage_totals(qs),
+            chart=[{**d, "pct": float(d["total"] / peak * 100) if peak else 0} for d in days],
+            chart_total=sum((d["total"] for d in days), Decimal("0")),
+            query=self.request.GET.copy(),
+        )
+        return ctx
+
+
+class SubAccountCouponsView(SubAccountMixin, TemplateView):
     template_name = "billing/coupons.html"
 
     def get_context_data(self, **kwargs):
@@ -13,10 +91,61 @@ class CouponListView(SubAccountMixin, TemplateView):
         status = self.request.GET.get("status") or Coupon.Status.AVAILABLE
         if status not in Coupon.Status.values:
             status = Coupon.Status.AVAILABLE
-        coupons = (
-            Coupon.objects.filter(sub_account=self.sub_account, status=status)
-            .select_related("template")
-            .order_by("valid_until", "id")[:200]
+        coupons = selectors.sub_account_coupons(sub_account=self.sub_account, status=status)
+        page = Paginator(coupons, 20).get_page(self.request.GET.get("page"))
+        counts = dict(
+            Coupon.objects.filter(sub_account=self.sub_account).order_by()
+            .values_list("status").annotate(n=Count("id"))
         )
-        ctx.update(coupons=coupons, status=status, statuses=Coupon.Status.choices)
+        ctx.update(page=page, status=status, statuses=[
+            (value, label, counts.get(value, 0)) for value, label in Coupon.Status.choices
+        ])
+        return ctx
+
+
+class BillListView(SubAccountMixin, TemplateView):
+    template_name = "billing/bills.html"
+
+    def get_context_data(self, **kwargs):
+        ctx = super().get_context_data(**kwargs)
+        daily = Paginator(selectors.sub_account_daily_bills(sub_account=self.sub_account), 31)
+        ctx.update(
+            daily=daily.get_page(self.request.GET.get("page")),
+            monthly=selectors.sub_account_monthly_bills(sub_account=self.sub_account)[:24],
+        )
+        return ctx
+
+
+class DailyBillView(SubAccountMixin, TemplateView):
+    template_name = "billing/daily_bill.html"
+
+    def get_context_data(self, **kwargs):
+        ctx = super().get_context_data(**kwargs)
+        try:
+            day = date.fromisoformat(self.kwargs["day"])
+        except ValueError as exc:
+            raise Http404("Not a date") from exc
+        bill = selectors.daily_bill_get(sub_account=self.sub_account, day=day)
+        if bill is None:
+            raise Http404("No bill for that day")
+        ctx.update(bill=bill)
+        return ctx
+
+
+class MonthlyBillView(SubAccountMixin, TemplateView):
+    template_name = "billing/monthly_bill.html"
+
+    def get_context_data(self, **kwargs):
+        ctx = super().get_context_data(**kwargs)
+        try:
+            month = datetime.strptime(self.kwargs["month"], "%Y-%m").date()
+        except ValueError as exc:
+            raise Http404("Not a month") from exc
+        bill = selectors.monthly_bill_get(sub_account=self.sub_account, month=month)
+        if bill is None:
+            raise Http404("No bill for that month")
+        daily = selectors.sub_account_daily_bills(sub_account=self.sub_account).filter(
+            date__year=month.year, date__month=month.month,
+        ).order_by("date")
+        ctx.update(bill=bill, daily=daily)
         return ctx

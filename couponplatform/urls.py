@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
+from billing.views import CouponUsageView
 from couponplatform.accounts.views import home
 
 admin.site.site_header = "Coupon Management — BD admin"
@@ -11,6 +12,8 @@ urlpatterns = [
     path("", home, name="home"),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    # Coupon Usage reads deductions, so billing serves it (coupons does not import billing).
+    path("coupons/usage/", CouponUsageView.as_view(), name="coupon_usage"),
     path("coupons/", include("coupons.urls")),
     path("approvals/", include("approvals.urls")),
     path("billing/", include("billing.urls")),
