@@ -1,0 +1,177 @@
+"""The newcomer's path of issue 2 in a real browser: sign in as `distributor`, create a
+template, find three accounts through the search box, issue, and see the request waiting
+for the BD. With SCREENSHOTS=1 the pages are saved under docs/screenshots/."""
+import pytest
+from selenium.webdriver.common.by import By
+
+from couponplatform.accounts.models import SubAccount
+from coupons.models import CouponTemplate, IssuanceRequest
+from demo.seeding import seed
+from tests.browser.helpers import (
+    login,
+    open_page,
+    page_text,
+    path_of,
+    scroll_to,
+    shot,
+    submit_and_wait,
+)
+
+pytestmark = pytest.mark.browser
+
+TEMPLATE_NAME = "Browser welcome 25"
+
+
+def _seed():
+    seed(password="demo", accounts=300, log=lambda *args: None)
+
+
+def _field(browser, name):
+    return browser.find_element(By.NAME, name)
+
+
+def _choose(browser, name, value):
+    radio = browser.find_element(By.CSS_SELECTOR, f"input[name={name}][value={value}]")
+    scroll_to(browser, radio)
+    radio.click()
+    assert radio.is_selected()
+
+
+def _fill(browser, name, text):
+    element = _field(browser, name)
+    element.clear()
+    element.send_keys(text)
+
+
+def _search_and_pick(browser, query: str, account_id: str) -> None:
+    """Search the sub-accounts for `query`, tick `account_id` in the results and move it
+    to Selected Accounts."""
+    _fill(browser, "q", query)
+    submit_and_wait(browser, browser.find_element(By.CSS_SELECTOR, "#search-form [type=submit]"))
+    rows = browser.find_elements(By.CSS_SELECTOR, "#pick-form tbody tr")
+    assert any(account_id in row.text for row in rows), (
+        f"searching {query!r} did not list {account_id}: {[r.text for r in rows]}"
+    )
+    tick = browser.find_element(By.CSS_SELECTOR, f"#pick-form input[value='{account_id}']")
+    scroll_to(browser, tick)
+    tick.click()
+    assert tick.is_selected()
+    submit_and_wait(
+        browser, browser.find_element(By.CSS_SELECTOR, "#pick-form button[value=add]"),
+    )
+    assert "Added 1 account(s) to Selected Accounts." in page_text(browser)
+
+
+def test_distributor_creates_template_issues_to_three_searched_accounts_and_sees_it_pending(
+    browser,
+):
+    _seed()
+    # Three accounts found by different searches: a name, an account ID, and another name.
+    acme = SubAccount.objects.get(account_id="NW000001")
+    by_id = SubAccount.objects.get(account_id="NW000002")
+    by_name = SubAccount.objects.get(account_id="NW000003")
+
+    login(browser, "distributor", before_submit=lambda b: shot(b, "login"))
+    assert path_of(browser).startswith("/coupons/templates/")
+    assert "distributor · Northwind Distribution (admin)" in page_text(browser)
+    shot(browser, "template_list")
+
+    # Create: first with bad amounts, which the page refuses with messages, writing nothing.
+    submit_and_wait(browser, browser.find_element(By.LINK_TEXT, "Create template"))
+    assert path_of(browser) == "/coupons/templates/new/"
+    _fill(browser, "name", TEMPLATE_NAME)
+    _fill(browser, "description", "Welcome credit for new customers, once per account.")
+    _choose(browser, "kind", "cash")
+    _fill(browser, "face_value", "25.005")
+    _choose(browser, "validity_type", "relative")
+    _fill(browser, "valid_days", "2000")
+    _choose(browser, "cost_bearer", "partner")
+    _choose(browser, "issue_limit", "one")
+    submit_and_wait(browser, browser.find_element(By.CSS_SELECTOR, "#template-form [type=submit]"))
+    text = page_text(browser)
+    assert "Ensure that there are no more than 2 decimal places." in text
+    assert "Ensure this value is less than or equal to 1095." in text or (
+        "Relative validity must be between 1 and 1095 days." in text
+    )
+    assert browser.find_elements(By.CSS_SELECTOR, "#template-form .is-invalid")
+    assert not CouponTemplate.objects.filter(name=TEMPLATE_NAME).exists()
+    shot(browser, "template_form_error")
+
+    # The entered values survive the refusal; correct the two and create.
+    assert _field(browser, "name").get_attribute("value") == TEMPLATE_NAME
+    _fill(browser, "face_value", "25.00")
+    _fill(browser, "valid_days", "90")
+    submit_and_wait(browser, browser.find_element(By.CSS_SELECTOR, "#template-form [type=submit]"))
+    template = CouponTemplate.objects.get(name=TEMPLATE_NAME)
+    assert path_of(browser) == f"/coupons/templates/{template.pk}/"
+    text = page_text(browser)
+    assert f"Template “{TEMPLATE_NAME}” is ready for distribution." in text
+    assert "90 days from release" in text
+    assert "Partner-borne" in text and "Limited to 1" in text
+    assert "25.00 USD" in text
+    shot(browser, "template_detail")
+
+    # Issue Coupon from the template's row in the list.
+    open_page(browser, "/coupons/templates/")
+    row = next(
+        r for r in browser.find_elements(By.CSS_SELECTOR, "table tbody tr")
+        if TEMPLATE_NAME in r.text
+    )
+    submit_and_wait(browser, row.find_element(By.LINK_TEXT, "Issue Coupon"))
+    assert path_of(browser) == f"/coupons/templates/{template.pk}/issue/"
+    assert f"Issue Coupon: {TEMPLATE_NAME}" in page_text(browser)
+    assert browser.find_element(By.ID, "selected-count").text == "0"
+    shot(browser, "issue_start")
+
+    _search_and_pick(browser, "Acme Labs", acme.account_id)
+    _search_and_pick(browser, by_id.account_id, by_id.account_id)
+    _search_and_pick(browser, by_name.name, by_name.account_id)
+
+    selected = browser.find_element(By.ID, "selected-list").text
+    for account in (acme, by_id, by_name):
+        assert account.account_id in selected and account.name in selected
+    assert browser.find_element(By.ID, "selected-count").text == "3"
+    summary = browser.find_element(By.ID, "summary").text
+    assert "Accounts\n3" in summary
+    assert browser.find_element(By.ID, "summary-total").text == "25.00 × 3 = 75.00 USD"
+    assert "Partner-borne" in summary
+    assert "Needed — the request waits for your BD" in summary
+    shot(browser, "issue_selection")
+
+    confirm = browser.find_element(By.CSS_SELECTOR, "#summary button[value=confirm]")
+    assert confirm.is_enabled()
+    submit_and_wait(browser, confirm)
+    request_obj = IssuanceRequest.objects.get(template=template)
+    assert path_of(browser) == f"/approvals/{request_obj.pk}/"
+    text = page_text(browser)
+    assert (f"Request #{request_obj.pk} for 3 account(s) was submitted and waits for your "
+            "BD's approval.") in text
+    assert browser.find_element(By.ID, "request-status").text == "Pending approval"
+    assert "25.00 × 3 = 75.00 USD" in text
+    for account in (acme, by_id, by_name):
+        assert account.account_id in text
+    assert request_obj.status == IssuanceRequest.Status.PENDING
+    assert request_obj.recipient_count == 3
+    shot(browser, "request_detail")
+
+    open_page(browser, "/approvals/")
+    row = next(
+        r for r in browser.find_elements(By.CSS_SELECTOR, "table tbody tr")
+        if f"#{template.pk}" in r.text and TEMPLATE_NAME in r.text
+    )
+    assert "Pending approval" in row.text
+    assert "75.00 USD" in row.text
+    assert row.find_element(By.LINK_TEXT, str(request_obj.pk))
+    shot(browser, "approval_status")
+
+
+def test_partner_without_coupon_function_is_told_to_contact_its_bd(browser):
+    _seed()
+    login(browser, "nocoupons")
+    assert "Contact your BD to enable the Coupon Function" in page_text(browser)
+    assert "Coupon Management" in browser.find_element(By.TAG_NAME, "nav").text
+    shot(browser, "nocoupons")
+    # Every coupon URL refuses, even typed in directly.
+    open_page(browser, "/coupons/templates/new/")
+    assert "Contact your BD to enable the Coupon Function" in page_text(browser)
+    assert not browser.find_elements(By.ID, "template-form")
