@@ -18,6 +18,7 @@ from couponplatform.accounts.admin import BDScopedAdminMixin
 from couponplatform.accounts.models import Partner, PlatformBudget
 from couponplatform.exceptions import ApplicationError
 from couponplatform.money import fmt
+from couponplatform.text import count
 from coupons.models import IssuanceRequest
 
 
@@ -192,7 +193,7 @@ class IssuanceRequestAdminBase(BDScopedAdminMixin, admin.ModelAdmin):
 
     def _report(self, request, verb, done, skipped):
         if done:
-            self.message_user(request, f"{verb} {len(done)} request(s): "
+            self.message_user(request, f"{verb} {count(len(done), 'request')}: "
                               + ", ".join(f"#{pk}" for pk in done) + ".", messages.SUCCESS)
         for line in skipped:
             self.message_user(request, f"Skipped {line}", messages.WARNING)

@@ -5,6 +5,7 @@ from django.conf import settings
 from django.core.mail import send_mail
 
 from couponplatform.accounts.models import PartnerMembership
+from couponplatform.text import count
 from coupons.models import IssuanceRequest
 
 log = logging.getLogger(__name__)
@@ -21,7 +22,7 @@ def _partner_emails(request: IssuanceRequest) -> list[str]:
 def _summary(request: IssuanceRequest) -> str:
     return (
         f"Request #{request.pk}: {request.template.name} (template #{request.template_id}) "
-        f"for {request.recipient_count} account(s), {request.unit_value} × "
+        f"for {count(request.recipient_count, 'account')}, {request.unit_value} × "
         f"{request.recipient_count} = {request.total_amount} {request.currency}, "
         f"{request.get_cost_bearer_display()}."
     )

@@ -30,6 +30,9 @@ class ApprovalListView(PartnerMixin, SingleTableMixin, FilterView):
     def get_queryset(self):
         return issuance_request_list(partner=self.partner)
 
+    def get_table_kwargs(self):
+        return {"can_write": self.membership.can_write}
+
 
 class RequestMixin(PartnerMixin):
     def get_request_obj(self) -> IssuanceRequest:

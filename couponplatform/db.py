@@ -23,7 +23,9 @@ def bulk_insert(model, fields: list[str], rows: list[tuple]) -> None:
             connection.ops.quote_name(model._meta.db_table),
             ", ".join(connection.ops.quote_name(c) for c in columns),
         )
-        with connection.cursor() as cursor:
+        # The raw psycopg cursor bypasses Django's error translation; wrap_database_errors
+        # turns a psycopg UniqueViolation into django.db.IntegrityError, as callers expect.
+        with connection.cursor() as cursor, connection.wrap_database_errors:
             with cursor.cursor.copy(sql) as copy:
                 for row in rows:
                     # COPY's text format takes JSON columns as their text.

@@ -104,6 +104,7 @@ LANGUAGE_CODE = "en-us"
 # The platform's time zone: bill days, months and validity dates are counted in it.
 TIME_ZONE = os.environ.get("TIME_ZONE", "Asia/Singapore")
 USE_I18N = True
+FORMAT_MODULE_PATH = ["couponplatform.formats"]
 USE_TZ = True
 
 STATIC_URL = "/static/"
@@ -112,7 +113,7 @@ STATIC_ROOT = BASE_DIR / "staticfiles"
 
 CRISPY_ALLOWED_TEMPLATE_PACKS = "bootstrap5"
 CRISPY_TEMPLATE_PACK = "bootstrap5"
-DJANGO_TABLES2_TEMPLATE = "django_tables2/bootstrap5.html"
+DJANGO_TABLES2_TEMPLATE = "django_tables2/bootstrap5-responsive.html"
 
 EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "coupons@example.com")

@@ -1,20 +1,29 @@
 """Forms of the partner console: the template form and Issue Coupon's controls."""
 import re
 
+from crispy_forms.bootstrap import InlineRadios
 from crispy_forms.helper import FormHelper
-from crispy_forms.layout import Column, Div, Fieldset, Layout, Row
+from crispy_forms.layout import Column, Fieldset, Layout, Row
 from django import forms
 
 from couponplatform.accounts.models import Product, SubAccount
-from couponplatform.money import CURRENCIES, MAX_AMOUNT
+from couponplatform.money import CURRENCIES
 from coupons.models import CostBearer, CouponKind, CouponTemplate
 from coupons.validators import template_terms_errors
 
 
 class MoneyInput(forms.DecimalField):
+    """A Decimal input whose limits are checked by coupons.validators, so the page shows
+    the product's own wording ("at most 2 decimal places") rather than Django's."""
+
     def __init__(self, **kwargs):
-        kwargs.setdefault("max_digits", 18)
-        kwargs.setdefault("decimal_places", 2)
+        kwargs.setdefault("widget", forms.TextInput(attrs={"inputmode": "decimal"}))
+        super().__init__(**kwargs)
+
+
+class CountInput(forms.IntegerField):
+    def __init__(self, **kwargs):
+        kwargs.setdefault("widget", forms.TextInput(attrs={"inputmode": "numeric"}))
         super().__init__(**kwargs)
 
 
@@ -27,28 +36,28 @@ class CouponTemplateForm(forms.Form):
     currency = forms.ChoiceField(choices=CURRENCIES, initial="USD")
     face_value = MoneyInput(
         label="Face value", required=False,
-        help_text="Cash: the coupon's value. Discount: the most one use can take off.",
+        help_text="What the coupon is worth, spent down across bills until used up.",
     )
-    discount_rate = forms.DecimalField(
-        label="Discount rate (%)", required=False, max_digits=5, decimal_places=2,
-        help_text="Discount coupons only: 1–99 % off a bill line.",
+    discount_rate = MoneyInput(
+        label="Discount rate (%)", required=False, help_text="1–99 % off a bill line.",
     )
-    discount_uses = forms.IntegerField(
-        label="Number of uses", required=False, min_value=1, max_value=1000,
-        help_text="Discount coupons only: how many bill lines it can discount.",
+    discount_uses = CountInput(
+        label="Number of uses", required=False,
+        help_text="How many bill lines it can discount (one use per line).",
     )
     min_bill_amount = MoneyInput(
         label="Minimum bill line amount", required=False,
-        help_text="Threshold cash only: applies to a bill line of at least this amount.",
+        help_text="The coupon applies only to a bill line of at least this amount.",
     )
     validity_type = forms.ChoiceField(
         choices=CouponTemplate.ValidityType.choices, widget=forms.RadioSelect,
-        initial=CouponTemplate.ValidityType.RELATIVE, label="Validity",
+        initial=CouponTemplate.ValidityType.RELATIVE, label="Counted as",
     )
     valid_from = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
     valid_until = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
-    valid_days = forms.IntegerField(
-        required=False, label="Valid for (days from release)", min_value=1, max_value=1095,
+    valid_days = CountInput(
+        required=False, label="Valid for (days from release)",
+        help_text="1–1095 days; the release day counts as day 1.",
     )
     all_products = forms.BooleanField(required=False, initial=True, label="All products")
     products = forms.ModelMultipleChoiceField(
@@ -64,13 +73,14 @@ class CouponTemplateForm(forms.Form):
         initial=CouponTemplate.IssueLimit.ONE,
         help_text="Limited to 1: a sub-account can receive a coupon from this template once.",
     )
-    release_cap_count = forms.IntegerField(
-        required=False, min_value=1, label="Release cap (coupons)",
+    release_cap_count = CountInput(
+        required=False, label="Release cap (coupons)",
         help_text="Optional: at most this many coupons released from the template.",
     )
     release_cap_amount = MoneyInput(
         required=False, label="Release cap (amount)",
-        help_text="Optional: at most this total amount released from the template.",
+        help_text="Optional: at most this total amount (in the template's currency) released "
+        "from the template.",
     )
 
     def __init__(self, *args, platform_allowed: bool = True, frozen: bool = False, **kwargs):
@@ -92,36 +102,29 @@ class CouponTemplateForm(forms.Form):
             Fieldset("Template", "name", "description"),
             Fieldset(
                 "Value",
-                "kind",
+                InlineRadios("kind"),
                 Row(Column("currency", css_class="col-md-3"),
-                    Column("face_value", css_class="col-md-4")),
-                Div(Row(Column("discount_rate", css_class="col-md-4"),
-                        Column("discount_uses", css_class="col-md-4")),
-                    css_class="kind-discount"),
-                Div("min_bill_amount", css_class="kind-threshold"),
+                    Column("face_value", css_class="col-md-4"),
+                    Column("min_bill_amount", css_class="col-md-5 kind-threshold")),
+                Row(Column("discount_rate", css_class="col-md-4"),
+                    Column("discount_uses", css_class="col-md-4"), css_class="kind-discount"),
             ),
             Fieldset(
                 "Validity",
-                "validity_type",
+                InlineRadios("validity_type"),
                 Row(Column("valid_from", css_class="col-md-4"),
                     Column("valid_until", css_class="col-md-4"), css_class="validity-fixed"),
-                Div("valid_days", css_class="validity-relative"),
+                Row(Column("valid_days", css_class="col-md-4"), css_class="validity-relative"),
             ),
             Fieldset("Products", "all_products", "products"),
             Fieldset(
                 "Distribution",
-                "cost_bearer",
-                "issue_limit",
+                InlineRadios("cost_bearer"),
+                InlineRadios("issue_limit"),
                 Row(Column("release_cap_count", css_class="col-md-4"),
                     Column("release_cap_amount", css_class="col-md-4")),
             ),
         )
-
-    def clean_face_value(self):
-        value = self.cleaned_data.get("face_value")
-        if value is not None and value > MAX_AMOUNT:
-            raise forms.ValidationError("The face value can be at most 1,000,000.00.")
-        return value
 
     def clean(self):
         data = super().clean()

@@ -37,6 +37,6 @@ def issuable_sub_accounts(*, template: CouponTemplate, search: str = "", type: s
 def issuance_request_list(*, partner: Partner) -> QuerySet[IssuanceRequest]:
     return (
         IssuanceRequest.objects.filter(partner=partner)
-        .select_related("template", "submitted_by", "decided_by")
+        .select_related("template", "submitted_by", "decided_by", "partner__bd")
         .order_by("-submitted_at", "-id")
     )

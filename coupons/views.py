@@ -9,6 +9,7 @@ from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils.functional import cached_property
 from django.utils.html import format_html
+from django.utils.safestring import mark_safe
 from django.views import View
 from django.views.generic import FormView, TemplateView
 from django_filters.views import FilterView
@@ -17,6 +18,7 @@ from django_tables2 import SingleTableMixin
 from couponplatform.accounts.mixins import PartnerMixin
 from couponplatform.accounts.models import SubAccount
 from couponplatform.exceptions import ApplicationError, PermissionDeniedError
+from couponplatform.text import count
 from coupons import selectors, services
 from coupons.filters import CouponTemplateFilter
 from coupons.forms import AccountSearchForm, CouponTemplateForm, PasteAccountsForm
@@ -96,6 +98,14 @@ class TemplateDetailView(PartnerMixin, TemplateView):
                 "-submitted_at", "-id",
             )[:10],
             frozen=services.template_is_frozen(template),
+            cap_count_left=(
+                max(template.release_cap_count - template.released_count, 0)
+                if template.release_cap_count else None
+            ),
+            cap_amount_left=(
+                max(template.release_cap_amount - template.released_amount, 0)
+                if template.release_cap_amount else None
+            ),
             issuable_problem=services.template_issuable_problem(template),
         )
         return ctx
@@ -119,12 +129,17 @@ class TemplateDisableView(PartnerMixin, View):
 # Issue Coupon
 
 
+SELECT_ALL = mark_safe(  # noqa: S308 - a constant, no user data
+    '<input type="checkbox" class="form-check-input" id="pick-all" '
+    'aria-label="Tick every selectable account on this page">'
+)
+
+
 class AccountTable(tables.Table):
-    pick = tables.Column(empty_values=(), orderable=False, verbose_name="")
+    pick = tables.Column(empty_values=(), orderable=False, verbose_name=SELECT_ALL)
     account_id = tables.Column(verbose_name="Account ID")
     name = tables.Column()
     type = tables.Column()
-    currency = tables.Column()
     state = tables.Column(empty_values=(), orderable=False, verbose_name="")
 
     class Meta:
@@ -147,9 +162,9 @@ class AccountTable(tables.Table):
 
     def render_pick(self, record):
         if record.account_id in self.selected:
-            return format_html('<span class="text-success" title="Selected">✓</span>')
+            return mark_safe('<span class="text-success" title="Selected">✓</span>')
         if self.blocked_reason(record):
-            return format_html(
+            return mark_safe(
                 '<input type="checkbox" class="form-check-input" disabled '
                 'aria-label="Not selectable">'
             )
@@ -162,11 +177,14 @@ class AccountTable(tables.Table):
     def render_state(self, record):
         reason = self.blocked_reason(record)
         if record.account_id in self.selected:
-            return format_html('<span class="badge text-bg-success">Selected</span>')
+            return mark_safe('<span class="badge text-bg-success">Selected</span>')
         if reason:
             return format_html('<span class="badge text-bg-secondary">Not selectable</span> '
                                '<small class="text-muted">{}</small>', reason)
         return ""
+
+    def render_account_id(self, value):
+        return format_html("<code>{}</code>", value)
 
     def order_name(self, queryset, is_descending):
         prefix = "-" if is_descending else ""
@@ -229,6 +247,7 @@ class IssueCouponView(PartnerMixin, TemplateView):
             )
         ctx.update(
             template=self.template,
+            result_count=table.paginator.count,
             search_form=search,
             paste_form=kwargs.get("paste_form") or PasteAccountsForm(),
             table=table,
@@ -312,7 +331,7 @@ class IssueCouponView(PartnerMixin, TemplateView):
             return
         added = len(self.get_selection()) - before
         if added:
-            messages.success(self.request, f"Added {added:,} account(s) to Selected Accounts.")
+            messages.success(self.request, f"Added {count(added, 'account')} to Selected Accounts.")
         for reason, ids in refused.items():
             messages.warning(
                 self.request, f"Not added — {reason}: {services._named(ids)}.",
@@ -361,7 +380,7 @@ class IssueCouponView(PartnerMixin, TemplateView):
         self.set_selection([])
         messages.success(
             self.request,
-            f"Request #{request_obj.pk} for {request_obj.recipient_count:,} account(s) was "
+            f"Request #{request_obj.pk} for {count(request_obj.recipient_count, 'account')} was "
             "submitted" + (
                 " and waits for your BD's approval."
                 if request_obj.route == request_obj.Route.BD else "."

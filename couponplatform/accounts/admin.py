@@ -138,6 +138,9 @@ class PartnerAdmin(BDScopedAdminMixin, admin.ModelAdmin):
             messages.error(request, exc.message)
 
     def save_formset(self, request, form, formset, change):
+        # The service writes the budgets, not formset.save(); the admin's change message
+        # still reads these lists, and without them every save of a partner is a 500.
+        formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
         for inline_form in formset.forms:
             if not inline_form.has_changed() or not inline_form.cleaned_data:
                 continue

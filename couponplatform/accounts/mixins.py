@@ -37,7 +37,8 @@ class PartnerMixin(LoginRequiredMixin):
         self.partner = membership.partner
         if self.require_coupon_function and not self.partner.coupon_enabled:
             return render(
-                request, "coupons/function_off.html", {"message": COUPON_OFF_MESSAGE}, status=403,
+                request, "coupons/function_off.html",
+                {"message": COUPON_OFF_MESSAGE, "bd": self.partner.bd}, status=403,
             )
         if membership.role not in self.roles:
             raise PermissionDenied("Your role does not allow this page.")
