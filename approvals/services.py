@@ -82,6 +82,16 @@ def _move(request: IssuanceRequest, to: str, *, actor, reason: str = "",
     )
 
 
+def _require_status(request: IssuanceRequest, status: str, verb: str) -> None:
+    """Approve and retry both lead to approved, so the table alone can not tell them apart:
+    each also names the one status it starts from."""
+    if request.status != status:
+        raise InvalidTransitionError(
+            f"Request #{request.pk} is {request.get_status_display().lower()}; it can not be "
+            f"{verb}.",
+        )
+
+
 def _free(request: IssuanceRequest) -> None:
     """Give back what a request held: its "Limited to 1" accounts and its budget."""
     IssuanceRecipient.objects.filter(request=request, holds=True).update(holds=False)
@@ -183,6 +193,7 @@ def approval_approve(*, request_id: int, acting_user) -> IssuanceRequest:
     with transaction.atomic():
         request = _lock_request(request_id)
         _require_bd(acting_user, request)
+        _require_status(request, Status.PENDING, "approved")
         request.decided_by = acting_user
         request.decided_at = timezone.now()
         _move(request, Status.APPROVED, actor=acting_user, fields=("decided_by", "decided_at"))
@@ -223,6 +234,7 @@ def issuance_request_retry(*, request_id: int, acting_user) -> IssuanceRequest:
     with transaction.atomic():
         request = _lock_request(request_id)
         _require_partner_writer(acting_user, request)
+        _require_status(request, Status.FAILED, "retried")
         request.reason = ""
         _move(request, Status.APPROVED, actor=acting_user, reason="Retried by the partner.",
               fields=("reason",))
@@ -294,8 +306,10 @@ def issuance_request_release(*, request_id: int) -> IssuanceRequest:
         request = _lock_request(request_id)
         if request.status != Status.APPROVED:
             return request
-        template = CouponTemplate.objects.select_for_update().select_related("partner").get(
-            pk=request.template_id,
+        # of=self: the template row only, not its partner's (select_related would lock both).
+        template = (
+            CouponTemplate.objects.select_for_update(of=("self",)).select_related("partner")
+            .get(pk=request.template_id)
         )
         problem = _release_problem(request, template)
         budget = None

@@ -133,7 +133,7 @@ class PartnerAdmin(BDScopedAdminMixin, admin.ModelAdmin):
                     requires_bd_approval=obj.requires_bd_approval,
                 )
             if "name" in form.changed_data and request.user.is_superuser:
-                Partner.objects.filter(pk=obj.pk).update(name=obj.name)
+                services.partner_rename(partner=obj, acting_user=request.user, name=obj.name)
         except ApplicationError as exc:
             messages.error(request, exc.message)
 

@@ -37,6 +37,24 @@ def partner_coupon_settings_update(
     return locked
 
 
+def partner_rename(*, partner: Partner, acting_user, name: str) -> Partner:
+    if not acting_user.is_superuser:
+        raise PermissionDeniedError("Only a platform operator renames partners.")
+    name = (name or "").strip()
+    if not name:
+        raise ApplicationError("Enter a name.")
+    with transaction.atomic():
+        locked = Partner.objects.select_for_update().get(pk=partner.pk)
+        before = {"name": locked.name}
+        if locked.name == name:
+            return locked
+        locked.name = name
+        locked.save(update_fields=["name"])
+        audit_record(actor=acting_user, partner=locked, action="partner.rename", obj=locked,
+                     before=before, after={"name": name})
+    return locked
+
+
 def partner_bd_assign(*, partner: Partner, acting_user, bd) -> Partner:
     if not acting_user.is_superuser:
         raise PermissionDeniedError("Only a platform operator assigns BDs.")
