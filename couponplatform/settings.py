@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 import dj_database_url
+from celery.schedules import crontab
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -90,6 +91,9 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     # SQLite serialises writers; a busy timeout keeps the embedded server from erroring
     # when a request and an in-process task write at once.
     DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
+    # Writers take the lock when their transaction begins, so a second writer waits for
+    # the busy timeout instead of failing with "database is locked" halfway through.
+    DATABASES["default"]["OPTIONS"]["transaction_mode"] = "IMMEDIATE"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "accounts.User"
@@ -133,6 +137,18 @@ CELERY_TASK_SOFT_TIME_LIMIT = 540
 # Above the longest task's time limit, so an unacked task is not redelivered while running.
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 CELERY_TIMEZONE = TIME_ZONE
+# Each job is also a management command (run_billing, expire_coupons, close_month).
+CELERY_BEAT_SCHEDULE = {
+    "billing-yesterday": {"task": "billing.tasks.daily_bills_make_task",
+                          "schedule": crontab(hour=0, minute=30)},
+    "billing-post-pending": {"task": "billing.tasks.daily_bills_post_pending_task",
+                             "schedule": crontab(minute="*/15")},
+    "coupons-expire": {"task": "billing.tasks.coupons_expire_task",
+                       "schedule": crontab(hour=2, minute=0)},
+    "month-close": {"task": "billing.tasks.month_close_task",
+                    "schedule": crontab(day_of_month=2, hour=3, minute=0)},
+    "release-sweep": {"task": "approvals.tasks.release_sweep", "schedule": crontab(minute="*/5")},
+}
 
 # Issue Coupon limits.
 ISSUE_MAX_ACCOUNTS = int(os.environ.get("ISSUE_MAX_ACCOUNTS", "10000"))

@@ -1,0 +1,270 @@
+"""Usage, daily and monthly bills, and the deductions coupons make on them (PRODUCT §7).
+
+Amounts are Decimal(18, 2) beside a currency; the database holds the arithmetic of every
+line (payable = original − deduction) so a bug elsewhere can not write an impossible row.
+"""
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+
+from couponplatform.accounts.models import Product, SubAccount
+from couponplatform.money import CURRENCIES
+from coupons.models import Coupon, money_field
+
+ZERO = Decimal("0")
+HALF_CENT = Decimal("0.005")
+
+
+def _line_checks(prefix: str) -> list[models.CheckConstraint]:
+    """0 ≤ deduction ≤ original and payable = original − deduction, for a bill or a line."""
+    return [
+        models.CheckConstraint(
+            name=f"{prefix}_original_gte_0", condition=Q(original_amount__gte=0),
+        ),
+        models.CheckConstraint(
+            name=f"{prefix}_deduction_in_range",
+            condition=Q(deduction_amount__gte=0, deduction_amount__lte=F("original_amount")),
+        ),
+        # SQLite computes with binary floats, where 0.30 − 0.10 ≠ 0.20; within half a cent
+        # is the same rule as equality for the exact two-place amounts PostgreSQL stores.
+        models.CheckConstraint(
+            name=f"{prefix}_payable_is_rest",
+            condition=Q(
+                payable_amount__gte=F("original_amount") - F("deduction_amount") - HALF_CENT,
+                payable_amount__lte=F("original_amount") - F("deduction_amount") + HALF_CENT,
+            ),
+        ),
+    ]
+
+
+class UsageImport(models.Model):
+    """One imported file (or one generator run); its records arrive together or not at all."""
+
+    class Source(models.TextChoices):
+        CSV = "csv", "CSV import"
+        UPLOAD = "upload", "Upload page"
+        DEMO = "demo", "Demo generator"
+
+    source = models.CharField(max_length=10, choices=Source.choices, default=Source.CSV)
+    file_name = models.CharField(max_length=255, blank=True)
+    # SHA-256 of the file: importing the same file twice would bill its usage twice.
+    digest = models.CharField(max_length=64, unique=True, null=True, blank=True)
+    record_count = models.PositiveIntegerField(default=0)
+    imported_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"Usage import #{self.pk} ({self.file_name or self.source})"
+
+
+class DailyBill(models.Model):
+    """One sub-account's bill for one day in the platform time zone; totals of its lines."""
+
+    sub_account = models.ForeignKey(
+        SubAccount, on_delete=models.PROTECT, related_name="daily_bills",
+    )
+    date = models.DateField()
+    currency = models.CharField(max_length=3, choices=CURRENCIES)
+    original_amount = money_field(default=ZERO)
+    deduction_amount = money_field(default=ZERO)
+    payable_amount = money_field(default=ZERO)
+    created_at = models.DateTimeField(auto_now_add=True)
+    # Set by the first posting; a bill still null here has not been offered to coupons yet
+    # (a lost task), which the sweeper and the month close look for.
+    posted_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-date", "-pk"]
+        indexes = [
+            models.Index(fields=["sub_account", "-date", "-id"], name="dailybill_account"),
+            models.Index(fields=["date", "sub_account"], name="dailybill_date"),
+            models.Index(
+                fields=["sub_account", "date"], name="dailybill_outstanding",
+                condition=Q(payable_amount__gt=0) | Q(posted_at__isnull=True),
+            ),
+        ]
+        constraints = [
+            models.UniqueConstraint(fields=["sub_account", "date"], name="dailybill_one_per_day"),
+            *_line_checks("dailybill"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.sub_account.account_id} {self.date:%Y-%m-%d}"
+
+
+class DailyBillLine(models.Model):
+    bill = models.ForeignKey(DailyBill, on_delete=models.PROTECT, related_name="lines")
+    product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="+")
+    original_amount = money_field()
+    deduction_amount = money_field(default=ZERO)
+    payable_amount = money_field()
+
+    class Meta:
+        ordering = ["bill_id", "product__code", "pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["bill", "product"], name="dailyline_one_per_product"),
+            *_line_checks("dailyline"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.bill} {self.product.code}"
+
+
+class UsageRecord(models.Model):
+    """A sub-account's usage of a product on a day; billed into exactly one daily line."""
+
+    batch = models.ForeignKey(
+        UsageImport, null=True, blank=True, on_delete=models.PROTECT, related_name="records",
+    )
+    sub_account = models.ForeignKey(
+        SubAccount, on_delete=models.PROTECT, related_name="usage_records",
+    )
+    usage_date = models.DateField(help_text="The day in the platform's time zone.")
+    product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="+")
+    amount = money_field()
+    currency = models.CharField(max_length=3, choices=CURRENCIES)
+    line = models.ForeignKey(
+        DailyBillLine, null=True, blank=True, on_delete=models.PROTECT,
+        related_name="usage_records", help_text="Empty until the day's bill is made.",
+    )
+
+    class Meta:
+        ordering = ["usage_date", "pk"]
+        indexes = [
+            models.Index(fields=["usage_date", "sub_account"], name="usage_date_account"),
+            models.Index(fields=["sub_account", "usage_date"], name="usage_account_date"),
+            models.Index(
+                fields=["usage_date"], name="usage_unbilled", condition=Q(line__isnull=True),
+            ),
+        ]
+        constraints = [
+            models.CheckConstraint(name="usage_amount_gte_0", condition=Q(amount__gte=0)),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.sub_account_id} {self.usage_date} {self.amount}"
+
+
+class Deduction(models.Model):
+    """Money a coupon paid on a bill line. One per (coupon, line): reposting can not add one."""
+
+    coupon = models.ForeignKey(Coupon, on_delete=models.PROTECT, related_name="deductions")
+    line = models.ForeignKey(DailyBillLine, on_delete=models.PROTECT, related_name="deductions")
+    # Copied from the coupon and the bill so the usage chart and the sub-account's pages
+    # read one indexed table instead of joining bills and coupons per row.
+    sub_account = models.ForeignKey(SubAccount, on_delete=models.PROTECT, related_name="+")
+    partner = models.ForeignKey(
+        "accounts.Partner", on_delete=models.PROTECT, related_name="+",
+    )
+    bill_date = models.DateField()
+    amount = money_field()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-bill_date", "-pk"]
+        indexes = [
+            models.Index(fields=["coupon", "bill_date"], name="deduction_coupon"),
+            models.Index(fields=["partner", "bill_date"], name="deduction_partner_day"),
+            models.Index(fields=["sub_account", "bill_date"], name="deduction_account_day"),
+        ]
+        constraints = [
+            models.UniqueConstraint(fields=["coupon", "line"], name="deduction_once_per_line"),
+            models.CheckConstraint(name="deduction_amount_gt_0", condition=Q(amount__gt=0)),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.coupon_id} paid {self.amount} on line {self.line_id}"
+
+
+class ClosedMonth(models.Model):
+    """A month whose monthly bills are made; its daily bills and usage are final."""
+
+    month = models.DateField(unique=True, help_text="The first day of the month.")
+    closed_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-month"]
+        constraints = [
+            models.CheckConstraint(name="closedmonth_first_day", condition=Q(month__day=1)),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.month:%Y-%m}"
+
+
+class MonthlyBill(models.Model):
+    """A sub-account's month: the sum of its daily bills, per product and per coupon."""
+
+    sub_account = models.ForeignKey(
+        SubAccount, on_delete=models.PROTECT, related_name="monthly_bills",
+    )
+    month = models.DateField(help_text="The first day of the month.")
+    currency = models.CharField(max_length=3, choices=CURRENCIES)
+    original_amount = money_field()
+    deduction_amount = money_field()
+    payable_amount = money_field()
+    daily_bill_count = models.PositiveSmallIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-month", "-pk"]
+        indexes = [models.Index(fields=["sub_account", "-month"], name="monthlybill_account")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["sub_account", "month"], name="monthlybill_one_per_month",
+            ),
+            models.CheckConstraint(name="monthlybill_first_day", condition=Q(month__day=1)),
+            *_line_checks("monthlybill"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.sub_account.account_id} {self.month:%Y-%m}"
+
+
+class MonthlyBillLine(models.Model):
+    bill = models.ForeignKey(MonthlyBill, on_delete=models.PROTECT, related_name="lines")
+    product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="+")
+    original_amount = money_field()
+    deduction_amount = money_field()
+    payable_amount = money_field()
+
+    class Meta:
+        ordering = ["bill_id", "product__code", "pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["bill", "product"], name="monthlyline_one_per_product",
+            ),
+            *_line_checks("monthlyline"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.bill} {self.product.code}"
+
+
+class MonthlyCouponDeduction(models.Model):
+    """What one coupon paid on one monthly bill: the "deduction per coupon" of the bill."""
+
+    bill = models.ForeignKey(
+        MonthlyBill, on_delete=models.PROTECT, related_name="coupon_deductions",
+    )
+    coupon = models.ForeignKey(Coupon, on_delete=models.PROTECT, related_name="+")
+    amount = money_field()
+    deduction_count = models.PositiveIntegerField()
+
+    class Meta:
+        ordering = ["bill_id", "coupon_id"]
+        constraints = [
+            models.UniqueConstraint(fields=["bill", "coupon"], name="monthlycoupon_once"),
+            models.CheckConstraint(name="monthlycoupon_amount_gt_0", condition=Q(amount__gt=0)),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.bill}: coupon {self.coupon_id} paid {self.amount}"

@@ -1,0 +1,35 @@
+"""Fixtures of the billing tests. Every test that touches the database ends with the ledger
+check: 0 discrepancies, unless the test breaks a row on purpose (`ledger_broken`)."""
+import pytest
+
+from billing.services import ledger_check
+
+
+@pytest.fixture(autouse=True)
+def _fast_passwords(settings):
+    # The factories give every user a password; the default hasher costs about a second each.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def ledger_broken(request):
+    """For a test that breaks the ledger on purpose: skip the closing ledger check."""
+    request.node.ledger_broken = True
+
+
+@pytest.fixture(autouse=True)
+def _ledger_clean_after(request):
+    names = request.fixturenames
+    if "transactional_db" in names:
+        request.getfixturevalue("transactional_db")
+    elif "db" in names:
+        # Taken here so the database outlives this fixture's closing check.
+        request.getfixturevalue("db")
+    else:
+        yield
+        return
+    yield
+    if getattr(request.node, "ledger_broken", False):
+        return
+    found = ledger_check()
+    assert not found, "ledger discrepancies:\n" + "\n".join(map(str, found))

@@ -1,0 +1,161 @@
+"""Races on PostgreSQL with real connections: threads released together by a barrier."""
+import threading
+from datetime import date
+from decimal import Decimal
+
+import pytest
+from django.db import connections
+
+from billing.models import DailyBill, DailyBillLine, Deduction
+from billing.services import (
+    account_post_outstanding,
+    bill_post_deductions,
+    coupon_deduct,
+    coupons_expire,
+    daily_bills_make,
+)
+from couponplatform.exceptions import ApplicationError
+from coupons.models import Coupon
+from tests import factories as f
+from tests.billing.helpers import D, import_usage, make_coupon, money_state, products
+
+pytestmark = pytest.mark.race
+DAY = date(2025, 5, 20)
+
+
+def run_together(calls: list) -> tuple[list, list, list]:
+    """Run each call in its own thread and connection, all released at once.
+
+    Returns (results, refusals, unexpected errors).
+    """
+    barrier = threading.Barrier(len(calls))
+    results, refusals, errors = [], [], []
+    lock = threading.Lock()
+
+    def worker(call):
+        try:
+            barrier.wait(timeout=30)
+            outcome = call()
+            with lock:
+                results.append(outcome)
+        except ApplicationError as exc:
+            with lock:
+                refusals.append(exc)
+        except Exception as exc:  # noqa: BLE001 — every other error fails the test
+            with lock:
+                errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=worker, args=(call,)) for call in calls]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert not any(t.is_alive() for t in threads), "a thread hung"
+    return results, refusals, errors
+
+
+def test_overspend_race_64_threads_exactly_33_deductions_succeed(
+    postgres_only, transactional_db, distributor,
+):
+    """QUALITY.md: 64 threads each deduct 30.00 from one 1,000.00 coupon."""
+    account = f.make_accounts(distributor, 1, prefix="RACE-")[0]
+    codes = [f"race{i:02d}" for i in range(64)]
+    products(*codes)
+    import_usage([(account, DAY, code, "100.00") for code in codes])
+    daily_bills_make(bill_date=DAY, enqueue_posting=False)
+    coupon = make_coupon(account, amount="1000.00")
+    lines = list(DailyBillLine.objects.filter(bill__sub_account=account).values_list(
+        "pk", flat=True))
+    assert len(lines) == 64
+
+    results, refusals, errors = run_together([
+        (lambda line_id=line_id: coupon_deduct(
+            coupon_id=coupon.pk, line_id=line_id, amount=Decimal("30.00")))
+        for line_id in lines
+    ])
+
+    assert errors == [], f"unhandled errors: {errors[:3]}"
+    assert len(results) == 33
+    assert len(refusals) == 31
+    assert all("10.00 USD left, less than 30.00 USD" in r.message for r in refusals)
+    coupon.refresh_from_db()
+    assert coupon.balance == D("10.00")
+    assert Deduction.objects.filter(coupon=coupon).count() == 33
+    bill = DailyBill.objects.get(sub_account=account)
+    assert bill.deduction_amount == D("990.00")
+
+
+def _posting_world(distributor, prefix: str):
+    products("ecs", "oss", "rds")
+    account = f.make_accounts(distributor, 1, prefix=prefix)[0]
+    make_coupon(account, kind="discount", rate="10", cap="4.00", uses=5)
+    make_coupon(account, amount="50.00", valid_until=date(2025, 6, 30))
+    make_coupon(account, amount="70.00", products=["oss", "rds"])
+    days = [DAY, date(2025, 5, 21), date(2025, 5, 22)]
+    import_usage([(account, d, p, "33.30") for d in days for p in ("ecs", "oss", "rds")])
+    for d in days:
+        daily_bills_make(bill_date=d, enqueue_posting=False)
+    return account
+
+
+def test_the_same_posting_twice_at_once_leaves_one_set_of_rows(
+    postgres_only, transactional_db, distributor,
+):
+    once = _posting_world(distributor, "ONCE-")
+    for bill in DailyBill.objects.filter(sub_account=once).order_by("date"):
+        bill_post_deductions(bill_id=bill.pk)
+    expected = money_state(once)
+
+    twice = _posting_world(distributor, "TWICE-")
+    for bill in DailyBill.objects.filter(sub_account=twice).order_by("date"):
+        _, _, errors = run_together(
+            [lambda b=bill.pk: bill_post_deductions(bill_id=b)] * 2,
+        )
+        assert errors == []
+    assert money_state(twice) == expected
+
+
+def test_every_kind_of_posting_at_once_leaves_one_set_of_rows(
+    postgres_only, transactional_db, distributor,
+):
+    """Per-bill tasks, per-account tasks and their redeliveries, all released together."""
+    once = _posting_world(distributor, "SERIAL-")
+    account_post_outstanding(sub_account_id=once.pk)
+    expected = money_state(once)
+
+    crowd = _posting_world(distributor, "CROWD-")
+    bill_ids = list(DailyBill.objects.filter(sub_account=crowd).values_list("pk", flat=True))
+    calls = [lambda: account_post_outstanding(sub_account_id=crowd.pk)] * 4
+    calls += [lambda b=b: bill_post_deductions(bill_id=b) for b in bill_ids] * 2
+    _, _, errors = run_together(calls)
+    assert errors == []
+    # Per-bill postings may win the race for a day, which only changes which day a coupon
+    # paid first when bills arrive out of order; the money itself must be whole and once.
+    state = money_state(crowd)
+    assert len(state["deductions"]) == len(set((c, d, p) for c, d, p, _ in state["deductions"]))
+    assert sum(b[2] for b in state["bills"]) == sum(b[2] for b in expected["bills"])
+    assert [c[1] for c in state["coupons"]] == [c[1] for c in expected["coupons"]]
+    # And another round of everything changes nothing.
+    _, _, errors = run_together(calls)
+    assert errors == [] and money_state(crowd) == state
+
+
+def test_expiry_racing_postings_neither_deadlocks_nor_loses_money(
+    postgres_only, transactional_db, distributor,
+):
+    accounts = []
+    for i in range(4):
+        account = _posting_world(distributor, f"EXP{i}-")
+        Coupon.objects.filter(sub_account=account, kind="cash").update(
+            valid_until=date(2025, 5, 31),
+        )
+        accounts.append(account)
+    calls = [lambda a=a: account_post_outstanding(sub_account_id=a.pk) for a in accounts]
+    calls += [lambda: coupons_expire(today=date(2025, 6, 1), batch_size=3)] * 2
+    _, _, errors = run_together(calls)
+    assert errors == []
+    # The closing ledger check proves every cent; here: expiry waited for the postings.
+    for account in accounts:
+        assert not DailyBill.objects.filter(sub_account=account, posted_at__isnull=True).exists()
