@@ -74,6 +74,20 @@ def can_create_platform_borne(*, partner: Partner, currency: str | None = None) 
     return budgets.exists()
 
 
+def _platform_borne_error(*, partner: Partner, cost_bearer: str, currency: str) -> str | None:
+    """Why this partner may not hold a platform-borne template in `currency`, or None."""
+    if cost_bearer != CostBearer.PLATFORM:
+        return None
+    if partner.is_tier2:
+        return "A tier-2 reseller can create partner-borne templates only."
+    if not can_create_platform_borne(partner=partner, currency=currency):
+        return (
+            f"Your BD has granted no platform-borne budget in {currency}; "
+            "choose partner-borne or ask your BD."
+        )
+    return None
+
+
 def _template_snapshot(template: CouponTemplate) -> dict:
     snap = {name: getattr(template, name) for name in CouponTemplate.MONEY_FIELDS}
     snap.update(name=template.name, status=template.status)
@@ -107,7 +121,7 @@ def coupon_template_create(
     _require_writer(partner=partner, acting_user=acting_user)
     products = list(products or [])
     terms = dict(
-        kind=kind, face_value=face_value, discount_rate=discount_rate,
+        kind=kind, currency=currency, face_value=face_value, discount_rate=discount_rate,
         discount_uses=discount_uses, min_bill_amount=min_bill_amount,
         validity_type=validity_type, valid_from=valid_from, valid_until=valid_until,
         valid_days=valid_days, all_products=all_products, products=products,
@@ -118,14 +132,10 @@ def coupon_template_create(
     name = (name or "").strip()
     if not name:
         errors["name"] = "Enter a name."
-    if cost_bearer == CostBearer.PLATFORM and "cost_bearer" not in errors:
-        if partner.is_tier2:
-            errors["cost_bearer"] = "A tier-2 reseller can create partner-borne templates only."
-        elif not can_create_platform_borne(partner=partner, currency=currency):
-            errors["cost_bearer"] = (
-                f"Your BD has granted no platform-borne budget in {currency}; "
-                "choose partner-borne or ask your BD."
-            )
+    if "cost_bearer" not in errors and (
+        msg := _platform_borne_error(partner=partner, cost_bearer=cost_bearer, currency=currency)
+    ):
+        errors["cost_bearer"] = msg
     if errors:
         raise TemplateTermsError(errors)
     # Terms that do not apply to the kind are cleared, so a row says one thing.
@@ -193,6 +203,15 @@ def coupon_template_update(
         terms["products"] = list(locked.products.all())
         terms.update({k: v for k, v in changes.items() if k in money_changes})
         errors = template_terms_errors(terms)
+        # The same rule as at create: an update must not turn a template platform-borne for
+        # a tier-2 reseller or a partner without a budget in the (new) currency.
+        if "cost_bearer" not in errors and ({"cost_bearer", "currency"} & money_changes) and (
+            msg := _platform_borne_error(
+                partner=locked.partner, cost_bearer=terms["cost_bearer"],
+                currency=terms["currency"],
+            )
+        ):
+            errors["cost_bearer"] = msg
         if "name" in changes and not (changes["name"] or "").strip():
             errors["name"] = "Enter a name."
         if errors:

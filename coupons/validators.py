@@ -2,7 +2,7 @@
 from datetime import date
 from decimal import Decimal, InvalidOperation
 
-from couponplatform.money import MAX_AMOUNT, has_at_most_two_places
+from couponplatform.money import CURRENCIES, MAX_AMOUNT, has_at_most_two_places
 from coupons.models import CouponKind, CouponTemplate
 
 MAX_RELATIVE_DAYS = 1095
@@ -33,6 +33,8 @@ def template_terms_errors(data: dict) -> dict[str, str]:
     if kind not in CouponKind.values:
         errors["kind"] = "Choose cash, threshold cash or discount."
         return errors
+    if data.get("currency") not in {code for code, _label in CURRENCIES}:
+        errors["currency"] = "Choose one of the platform's currencies."
     label = "upper limit per use" if kind == CouponKind.DISCOUNT else "face value"
     if msg := _amount_error(data.get("face_value"), label):
         errors["face_value"] = msg

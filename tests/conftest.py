@@ -62,3 +62,9 @@ def other_partner(db):
 @pytest.fixture
 def other_admin(other_partner):
     return f.make_member(other_partner, "admin", username="other-admin")
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hasher(settings):
+    """The default hasher costs about a second per user here; tests make many users."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
