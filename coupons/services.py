@@ -338,7 +338,9 @@ def issuance_selection_check(
         return check
     found = {
         a.account_id: a
-        for a in SubAccount.objects.filter(partner=template.partner, account_id__in=unique)
+        for a in SubAccount.objects.filter(
+            partner=template.partner, account_id__any=unique,
+        ).only("id", "account_id", "type", "currency")
     }
     check.unknown = [a for a in unique if a not in found]
     accounts = [found[a] for a in unique if a in found]
@@ -347,10 +349,10 @@ def issuance_selection_check(
     if template.is_limited and accounts:
         held = set(
             IssuanceRecipient.objects.filter(
-                template=template, holds=True, sub_account__in=[a.pk for a in accounts],
-            ).values_list("sub_account__account_id", flat=True)
+                template=template, holds=True, sub_account_id__any=[a.pk for a in accounts],
+            ).values_list("sub_account_id", flat=True)
         )
-        check.holding = [a.account_id for a in accounts if a.account_id in held]
+        check.holding = [a.account_id for a in accounts if a.pk in held]
     check.wrong_currency = [a.account_id for a in accounts if a.currency != template.currency]
     check.accounts = accounts
     if check.duplicates:

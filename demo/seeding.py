@@ -93,8 +93,20 @@ def _sub_accounts(partner: Partner, prefix: str, count: int, seed: int, currency
     SubAccount.objects.bulk_create(rows, batch_size=1000)
 
 
-@transaction.atomic
 def seed(*, password: str, accounts: int = 2400, log=print) -> None:
+    _seed_core(password=password, accounts=accounts, log=log)
+    # Outside the transaction above: each day's postings run when that day's bills commit,
+    # so the months can be closed after them.
+    from demo.usage import seed_usage
+
+    seed_usage(account_ids=[f"NW{i:06d}" for i in range(1, 61)]
+               + [f"BB{i:06d}" for i in range(1, 11)], log=log)
+    log(f"Demo data ready: {SubAccount.objects.count():,} sub-accounts, "
+        f"{CouponTemplate.objects.count()} templates, {Product.objects.count()} products.")
+
+
+@transaction.atomic
+def _seed_core(*, password: str, accounts: int, log) -> None:
     for code, name in PRODUCTS:
         Product.objects.get_or_create(code=code, defaults={"name": name})
 
@@ -161,6 +173,11 @@ def seed(*, password: str, accounts: int = 2400, log=print) -> None:
     ecs, oss = Product.objects.get(code="ecs"), Product.objects.get(code="oss")
     demo_templates = [
         (northwind, distributor, dict(
+            name="Autumn promo 100", kind="cash", currency="USD", face_value=Decimal("100.00"),
+            cost_bearer="partner", issue_limit="one", validity_type="fixed",
+            valid_from=today - timedelta(days=75), valid_until=today + timedelta(days=30),
+            description="A seasonal credit; issued in the demo so bills show deductions.")),
+        (northwind, distributor, dict(
             name="Welcome cash 50", kind="cash", currency="USD", face_value=Decimal("50.00"),
             cost_bearer="partner", issue_limit="one", validity_type="relative", valid_days=90,
             description="A welcome credit for new customers.")),
@@ -188,8 +205,6 @@ def seed(*, password: str, accounts: int = 2400, log=print) -> None:
         if not CouponTemplate.objects.filter(partner=partner, name=fields["name"]).exists():
             coupon_template_create(partner=partner, acting_user=user, **fields)
     _seed_requests(distributor=distributor, bd=bd, reseller_user=reseller_user)
-    log(f"Demo data ready: {SubAccount.objects.count():,} sub-accounts, "
-        f"{CouponTemplate.objects.count()} templates, {Product.objects.count()} products.")
     _ = root
 
 
@@ -202,6 +217,11 @@ def _seed_requests(*, distributor, bd, reseller_user) -> None:
     ensure_bd_group()
     if IssuanceRequest.objects.filter(partner__name="Northwind Distribution").exists():
         return
+    autumn = CouponTemplate.objects.get(name="Autumn promo 100")
+    autumn_request = issuance_request_submit(
+        template=autumn, acting_user=distributor, account_ids=[f"NW{i:06d}" for i in range(1, 41)],
+    )
+    approval_approve(request_id=autumn_request.pk, acting_user=bd)
     welcome = CouponTemplate.objects.get(name="Welcome cash 50")
     poc = CouponTemplate.objects.get(name="POC credit 500 (platform)")
     storage = CouponTemplate.objects.get(name="15% off storage")

@@ -7,10 +7,14 @@ from couponplatform.accounts.models import PartnerMembership, SubAccount, SubAcc
 def membership_for(user) -> PartnerMembership | None:
     if not getattr(user, "is_authenticated", False):
         return None
-    try:
-        return user.partner_membership
-    except PartnerMembership.DoesNotExist:
-        return None
+    # Cached on the user for the request: the mixin, the context processor and the services
+    # all ask, and the partner and its BD come in the same query.
+    if not hasattr(user, "_membership_cache"):
+        user._membership_cache = (
+            PartnerMembership.objects.select_related("partner", "partner__bd")
+            .filter(user_id=user.pk).first()
+        )
+    return user._membership_cache
 
 
 def subaccount_membership_for(user) -> SubAccountMembership | None:
