@@ -1,7 +1,14 @@
 """Read-only admin views of billing; BDs see deductions of their partners only."""
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.http import HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
 
+from billing.forms import UsageUploadForm
 from billing.models import DailyBill, Deduction, MonthlyBill, UsageImport
+from billing.services import UsageImportError, usage_import
+from couponplatform.exceptions import ApplicationError
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -55,7 +62,51 @@ class MonthlyBillAdmin(DailyBillAdmin):
 
 @admin.register(UsageImport)
 class UsageImportAdmin(ReadOnlyAdmin):
+    """Imported usage files; platform operators upload new ones here."""
+
     list_display = ("id", "created_at", "source", "file_name", "record_count", "imported_by")
+    change_list_template = "admin/billing/usageimport_change_list.html"
 
     def has_view_permission(self, request, obj=None):
         return request.user.is_superuser
+
+    def has_module_permission(self, request):
+        return request.user.is_superuser
+
+    def get_urls(self):
+        return [
+            path("upload/", self.admin_site.admin_view(self.upload_view),
+                 name="billing_usageimport_upload"),
+        ] + super().get_urls()
+
+    def upload_view(self, request):
+        if not request.user.is_superuser:
+            raise PermissionDenied("Only platform operators upload usage.")
+        form = UsageUploadForm(request.POST or None, request.FILES or None)
+        errors: list = []
+        if request.method == "POST" and form.is_valid():
+            upload = form.cleaned_data["file"]
+            try:
+                batch = usage_import(file=upload, file_name=upload.name,
+                                     acting_user=request.user,
+                                     source=UsageImport.Source.UPLOAD)
+            except UsageImportError as exc:
+                errors = exc.errors
+                self.message_user(request, exc.message, messages.ERROR)
+            except ApplicationError as exc:
+                self.message_user(request, exc.message, messages.ERROR)
+            else:
+                self.message_user(
+                    request, f"Imported {batch.record_count:,} usage records from "
+                             f"{batch.file_name}. Bills for past days are made by run_billing "
+                             "or the nightly schedule.", messages.SUCCESS)
+                return HttpResponseRedirect(reverse("admin:billing_usageimport_changelist"))
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Upload usage CSV",
+            "form": form,
+            "errors": errors[:500],
+            "errors_more": max(len(errors) - 500, 0),
+            "opts": self.model._meta,
+        }
+        return TemplateResponse(request, "admin/billing/usage_upload.html", context)

@@ -2,6 +2,7 @@
 from decimal import Decimal
 
 import django_tables2 as tables
+from django.urls import reverse
 from django.utils.html import format_html
 
 from couponplatform.money import quantize
@@ -24,13 +25,26 @@ class CouponUsageTable(tables.Table):
     valid_until = tables.Column(verbose_name="Validity")
     status = tables.Column()
     released_at = tables.DateTimeColumn(format="Y-m-d", verbose_name="Released")
+    actions = tables.Column(empty_values=(), orderable=False, verbose_name="")
 
     class Meta:
         model = Coupon
         fields = ("code", "sub_account", "template", "cost_bearer", "amount", "used", "balance",
-                  "valid_until", "status", "released_at")
+                  "valid_until", "status", "released_at", "actions")
         order_by = ("-released_at",)
         attrs = {"class": "table table-sm table-hover align-middle"}
+
+    def __init__(self, *args, can_void: bool = False, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.can_void = can_void
+        if not can_void:
+            self.columns.hide("actions")
+
+    def render_actions(self, record):
+        if not self.can_void or record.status != Coupon.Status.AVAILABLE:
+            return ""
+        return format_html('<a class="btn btn-sm btn-outline-danger" href="{}">Void</a>',
+                           reverse("coupon_void", args=[record.pk]))
 
     def render_code(self, value):
         return format_html("<code>{}</code>", value)

@@ -2,19 +2,27 @@
 from datetime import date, datetime
 from decimal import Decimal
 
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import Count
 from django.http import Http404
-from django.views.generic import TemplateView
+from django.shortcuts import get_object_or_404, redirect
+from django.urls import reverse
+from django.views.generic import FormView, TemplateView
 from django_filters.views import FilterView
 from django_tables2 import SingleTableMixin
 from django_tables2.paginators import LazyPaginator
 
 from billing import page_selectors as selectors
+from billing import services
 from billing.exports import csv_response, xlsx_response
 from billing.filters import CouponUsageFilter
+from billing.forms import CouponVoidForm
 from billing.tables import CouponUsageTable
 from couponplatform.accounts.mixins import PartnerMixin, SubAccountMixin
+from couponplatform.accounts.models import PartnerMembership
+from couponplatform.exceptions import ApplicationError, PermissionDeniedError
 from coupons.models import Coupon
 
 EXPORT_HEADER = ["Code", "Sub-account ID", "Sub-account", "Template", "Cost bearer",
@@ -44,6 +52,9 @@ class CouponUsageView(PartnerMixin, SingleTableMixin, FilterView):
 
     def get_queryset(self):
         return selectors.coupon_usage_list(partner=self.partner)
+
+    def get_table_kwargs(self):
+        return {"can_void": self.membership.role == PartnerMembership.Role.ADMIN}
 
     def filtered(self):
         data = self.request.GET.copy()
@@ -81,6 +92,39 @@ class CouponUsageView(PartnerMixin, SingleTableMixin, FilterView):
             query=self.request.GET.copy(),
         )
         return ctx
+
+
+class CouponVoidView(PartnerMixin, FormView):
+    """A partner admin withdraws a coupon's unused balance, with a reason."""
+
+    template_name = "billing/coupon_void.html"
+    form_class = CouponVoidForm
+    roles = (PartnerMembership.Role.ADMIN,)
+
+    def get_coupon(self) -> Coupon:
+        return get_object_or_404(
+            Coupon.objects.select_related("sub_account", "template"),
+            partner=self.partner, pk=self.kwargs["pk"],
+        )
+
+    def get_context_data(self, **kwargs):
+        ctx = super().get_context_data(**kwargs)
+        ctx["coupon"] = self.get_coupon()
+        return ctx
+
+    def form_valid(self, form):
+        coupon = self.get_coupon()
+        try:
+            voided = services.coupon_void(coupon=coupon, acting_user=self.request.user,
+                                          reason=form.cleaned_data["reason"])
+        except PermissionDeniedError as exc:
+            raise PermissionDenied(exc.message) from exc
+        except ApplicationError as exc:
+            form.add_error(None, exc.message)
+            return self.form_invalid(form)
+        messages.success(self.request, f"Coupon {voided.code} is voided: "
+                                       f"{voided.voided_amount} {voided.currency} withdrawn.")
+        return redirect(f"{reverse('coupon_usage')}?sub_account={voided.sub_account.account_id}")
 
 
 class SubAccountCouponsView(SubAccountMixin, TemplateView):

@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from billing.views import CouponUsageView
+from billing.views import CouponUsageView, CouponVoidView
 from couponplatform.accounts.views import home
 
 admin.site.site_header = "Coupon Management — BD admin"
@@ -14,6 +14,7 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     # Coupon Usage reads deductions, so billing serves it (coupons does not import billing).
     path("coupons/usage/", CouponUsageView.as_view(), name="coupon_usage"),
+    path("coupons/usage/<int:pk>/void/", CouponVoidView.as_view(), name="coupon_void"),
     path("coupons/", include("coupons.urls")),
     path("approvals/", include("approvals.urls")),
     path("billing/", include("billing.urls")),
