@@ -38,7 +38,7 @@ browser-deps:
 	fi
 
 test: install browser-deps
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	CACHE_KEY_PREFIX=test-$$$$ $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check .

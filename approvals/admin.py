@@ -14,6 +14,7 @@ from django.utils.html import format_html, format_html_join
 
 from approvals import services
 from approvals.models import Approval, PendingRequest
+from couponplatform import ratelimit
 from couponplatform.accounts.admin import BDScopedAdminMixin
 from couponplatform.accounts.models import Partner, PlatformBudget
 from couponplatform.exceptions import ApplicationError
@@ -150,6 +151,8 @@ class IssuanceRequestAdminBase(BDScopedAdminMixin, admin.ModelAdmin):
         obj = self._get_scoped(request, pk)
         if request.method != "POST":
             return HttpResponseRedirect(reverse(f"admin:{self._urlname('change')}", args=[pk]))
+        if self._rate_limited(request, 1):
+            return HttpResponseRedirect(reverse(f"admin:{self._urlname('change')}", args=[pk]))
         try:
             services.approval_approve(request_id=obj.pk, acting_user=request.user)
         except ApplicationError as exc:
@@ -198,8 +201,19 @@ class IssuanceRequestAdminBase(BDScopedAdminMixin, admin.ModelAdmin):
         for line in skipped:
             self.message_user(request, f"Skipped {line}", messages.WARNING)
 
+    def _rate_limited(self, request, count: int) -> bool:
+        wait = 0
+        for _ in range(count):
+            wait = ratelimit.hit(ratelimit.APPROVALS, f"user:{request.user.pk}") or wait
+        if wait:
+            self.message_user(request, "You have approved many requests in a short time. "
+                              + ratelimit.wait_text(wait), messages.ERROR)
+        return bool(wait)
+
     @admin.action(description="Approve selected requests")
     def approve_selected(self, request, queryset):
+        if self._rate_limited(request, queryset.count()):
+            return
         done, skipped = [], []
         for obj in queryset.order_by("pk"):
             try:

@@ -54,6 +54,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "couponplatform.middleware.SecurityHeadersMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -157,12 +158,30 @@ RELEASE_INLINE_MAX = int(os.environ.get("RELEASE_INLINE_MAX", "300"))
 
 # Release progress is shared between the worker and the web through the cache: Redis when
 # a broker is configured, process memory in the embedded mode (tasks run in-process).
-CACHE_URL = os.environ.get("CACHE_URL", CELERY_BROKER_URL)
+
+
+def _cache_url() -> str:
+    """CACHE_URL, or the broker's Redis server with the next database number, so the cache
+    never shares (or flushes) the broker's queues."""
+    if os.environ.get("CACHE_URL"):
+        return os.environ["CACHE_URL"]
+    if not CELERY_BROKER_URL.startswith("redis"):
+        return ""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(CELERY_BROKER_URL)
+    db = int(parts.path.strip("/") or 0)
+    return urlunsplit(parts._replace(path=f"/{(db + 1) % 16}"))
+
+
+CACHE_URL = _cache_url()
 if CACHE_URL.startswith("redis"):
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
-                          "LOCATION": CACHE_URL}}
+                          "LOCATION": CACHE_URL,
+                          "KEY_PREFIX": os.environ.get("CACHE_KEY_PREFIX", "")}}
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+RATELIMIT_ENABLED = env_bool("RATELIMIT_ENABLED", True)
 
 SESSION_COOKIE_AGE = int(os.environ.get("SESSION_COOKIE_AGE", str(8 * 3600)))
 SESSION_COOKIE_HTTPONLY = True

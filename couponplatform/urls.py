@@ -3,14 +3,14 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from billing.views import CouponUsageView, CouponVoidView
-from couponplatform.accounts.views import home
+from couponplatform.accounts.views import RateLimitedLoginView, home
 
 admin.site.site_header = "Coupon Management — BD admin"
 admin.site.site_title = "Coupon Management admin"
 
 urlpatterns = [
     path("", home, name="home"),
-    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
+    path("accounts/login/", RateLimitedLoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     # Coupon Usage reads deductions, so billing serves it (coupons does not import billing).
     path("coupons/usage/", CouponUsageView.as_view(), name="coupon_usage"),

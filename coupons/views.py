@@ -15,6 +15,7 @@ from django.views.generic import FormView, TemplateView
 from django_filters.views import FilterView
 from django_tables2 import SingleTableMixin
 
+from couponplatform import ratelimit
 from couponplatform.accounts.mixins import PartnerMixin
 from couponplatform.accounts.models import SubAccount
 from couponplatform.exceptions import ApplicationError, PermissionDeniedError
@@ -368,6 +369,11 @@ class IssueCouponView(PartnerMixin, TemplateView):
 
     def _confirm(self):
         selection = self.get_selection()
+        wait = ratelimit.hit(ratelimit.SUBMITS, f"user:{self.request.user.pk}")
+        if wait:
+            messages.error(self.request, "You have confirmed many requests in a short time. "
+                           + ratelimit.wait_text(wait))
+            return self._back()
         try:
             request_obj = services.issuance_request_submit(
                 template=self.template, acting_user=self.request.user, account_ids=selection,

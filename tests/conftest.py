@@ -68,3 +68,9 @@ def other_admin(other_partner):
 def _fast_password_hasher(settings):
     """The default hasher costs about a second per user here; tests make many users."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def _no_rate_limits(settings):
+    """Rate limits count across tests in a shared cache; their own tests switch them on."""
+    settings.RATELIMIT_ENABLED = False

@@ -1,7 +1,9 @@
 """Home: sends each user to the console of their role."""
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.views import LoginView
 from django.shortcuts import redirect, render
 
+from couponplatform import ratelimit
 from couponplatform.accounts.selectors import membership_for, subaccount_membership_for
 
 
@@ -14,3 +16,31 @@ def home(request):
     if request.user.is_staff:
         return redirect("admin:index")
     return render(request, "home_no_role.html")
+
+
+class RateLimitedLoginView(LoginView):
+    """Sign-in that locks a username for 15 minutes after 5 failures, and says until when."""
+
+    def post(self, request, *args, **kwargs):
+        username = (request.POST.get("username") or "").strip().lower()[:150]
+        wait = ratelimit.retry_after(ratelimit.LOGIN_FAILURES, username)
+        if wait:
+            form = self.get_form()
+            form.errors.clear()
+            form.add_error(None, "Too many failed sign-ins for this user. "
+                           + ratelimit.wait_text(wait))
+            return self.render_to_response(self.get_context_data(form=form), status=429)
+        return super().post(request, *args, **kwargs)
+
+    def form_invalid(self, form):
+        username = (self.request.POST.get("username") or "").strip().lower()[:150]
+        wait = ratelimit.hit(ratelimit.LOGIN_FAILURES, username)
+        if wait:
+            form.add_error(None, "Too many failed sign-ins for this user. "
+                           + ratelimit.wait_text(wait))
+            return self.render_to_response(self.get_context_data(form=form), status=429)
+        return super().form_invalid(form)
+
+    def form_valid(self, form):
+        ratelimit.reset(ratelimit.LOGIN_FAILURES, form.get_user().username.lower())
+        return super().form_valid(form)
