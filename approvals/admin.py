@@ -45,21 +45,32 @@ def _remaining_budget_subquery():
 
 
 class IssuanceRequestAdminBase(BDScopedAdminMixin, admin.ModelAdmin):
-    list_display = ["id", "partner", "template_link", "recipient_count", "total_display",
-                    "cost_bearer", "route", "status", "submitted_at", "submitted_by",
-                    "budget_left_display"]
+    changelist_title = "Issuance requests of your partners"
+    list_display = ["id", "partner", "template_link", "accounts_count", "total_display",
+                    "budget_left_display", "cost_bearer", "status", "submitted_at"]
+    view_on_site = False
     list_filter = ["status", "cost_bearer", "route", "currency", "submitted_at"]
     search_fields = ["=id", "template__name", "partner__name"]
     list_select_related = ["partner", "template", "submitted_by"]
     ordering = ["-submitted_at", "-id"]
     actions = ["approve_selected", "reject_selected"]
+    list_per_page = 50
     change_form_template = "admin/approvals/request_change_form.html"
     change_list_template = "admin/approvals/request_change_list.html"
     readonly_fields = ["id", "partner", "template_link", "status", "route", "cost_bearer",
-                       "unit_value", "recipient_count", "total_display", "budget_left_display",
+                       "total_display", "budget_left_display",
                        "submitted_by", "submitted_at", "decided_by", "decided_at", "reason",
                        "issued_at", "accounts_display", "history_display"]
     fields = readonly_fields
+
+    def get_fields(self, request, obj=None):
+        fields = list(self.readonly_fields)
+        if obj is not None and obj.status == IssuanceRequest.Status.PENDING:
+            hidden = {"decided_by", "decided_at", "reason", "issued_at", "history_display"}
+            fields = [f for f in fields if f not in hidden]
+        if obj is not None and obj.route == IssuanceRequest.Route.AUTO:
+            fields = [f for f in fields if f != "decided_by"]
+        return fields
 
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(budget_left=_remaining_budget_subquery())
@@ -68,24 +79,33 @@ class IssuanceRequestAdminBase(BDScopedAdminMixin, admin.ModelAdmin):
         return False
 
     def has_change_permission(self, request, obj=None):
-        # The change page shows the request read-only with Approve and Reject buttons.
-        return request.user.is_superuser or request.user.is_bd
+        # Nothing on a request is edited in the admin: the page is read-only (a POST to it is
+        # refused) and decisions go through Approve and Reject, which call the services.
+        return False
+
+    def has_decide_permission(self, request):
+        return request.user.is_superuser or getattr(request.user, "is_bd", False)
 
     def has_view_permission(self, request, obj=None):
-        return request.user.is_superuser or request.user.is_bd
+        return request.user.is_superuser or getattr(request.user, "is_bd", False)
 
     def has_module_permission(self, request):
-        return request.user.is_superuser or request.user.is_bd
+        return request.user.is_superuser or getattr(request.user, "is_bd", False)
 
-    @admin.display(description="Template")
+    @admin.display(description="Template", ordering="template__name")
     def template_link(self, obj):
-        return format_html("{} <small>#{}</small>", obj.template.name, obj.template_id)
+        return obj.template.name
+
+    @admin.display(description="Accounts", ordering="recipient_count")
+    def accounts_count(self, obj):
+        return f"{obj.recipient_count:,}"
 
     @admin.display(description="Total", ordering="total_amount")
     def total_display(self, obj):
-        return f"{obj.unit_value} × {obj.recipient_count} = {fmt(obj.total_amount, obj.currency)}"
+        return (f"{fmt(obj.unit_value)} × {obj.recipient_count:,} = "
+                f"{fmt(obj.total_amount, obj.currency)}")
 
-    @admin.display(description="Partner's remaining budget")
+    @admin.display(description="Budget left (this request already reserved)")
     def budget_left_display(self, obj):
         left = getattr(obj, "budget_left", None)
         if obj.cost_bearer != "platform":
@@ -121,6 +141,7 @@ class IssuanceRequestAdminBase(BDScopedAdminMixin, admin.ModelAdmin):
     # -- totals above the list -----------------------------------------------------------
 
     def changelist_view(self, request, extra_context=None):
+        extra_context = {"title": self.changelist_title, **(extra_context or {})}
         response = super().changelist_view(request, extra_context)
         cl = getattr(response, "context_data", {}).get("cl") if hasattr(
             response, "context_data") else None
@@ -160,7 +181,8 @@ class IssuanceRequestAdminBase(BDScopedAdminMixin, admin.ModelAdmin):
         else:
             self.message_user(request, f"Request #{obj.pk} approved; its coupons are being "
                                        "released.", messages.SUCCESS)
-        return HttpResponseRedirect(reverse(f"admin:{self._urlname('change')}", args=[pk]))
+        # The request has left the pending queue: show it where every status is listed.
+        return HttpResponseRedirect(reverse("admin:coupons_issuancerequest_change", args=[pk]))
 
     def reject_view(self, request, pk):
         obj = self._get_scoped(request, pk)
@@ -210,7 +232,7 @@ class IssuanceRequestAdminBase(BDScopedAdminMixin, admin.ModelAdmin):
                               + ratelimit.wait_text(wait), messages.ERROR)
         return bool(wait)
 
-    @admin.action(description="Approve selected requests")
+    @admin.action(description="Approve selected requests", permissions=["decide"])
     def approve_selected(self, request, queryset):
         if self._rate_limited(request, queryset.count()):
             return
@@ -223,7 +245,8 @@ class IssuanceRequestAdminBase(BDScopedAdminMixin, admin.ModelAdmin):
                 skipped.append(f"#{obj.pk}: {exc.message}")
         self._report(request, "Approved", done, skipped)
 
-    @admin.action(description="Reject selected requests (asks for a reason)")
+    @admin.action(description="Reject selected requests (asks for a reason)",
+                  permissions=["decide"])
     def reject_selected(self, request, queryset):
         return self._reject_page(request, list(queryset.order_by("pk")))
 
@@ -233,6 +256,7 @@ class IssuanceRequestAdminBase(BDScopedAdminMixin, admin.ModelAdmin):
             raise Http404("No such request among your partners' requests.")
         extra_context = extra_context or {}
         extra_context.update(
+            title=f"Request #{obj.pk} — {obj.get_status_display().lower()}",
             can_decide=obj.status == IssuanceRequest.Status.PENDING
             and services.bd_may_decide(request.user, obj)
             and obj.submitted_by_id != request.user.pk,
@@ -264,7 +288,10 @@ class OwnPartnerFilter(admin.SimpleListFilter):
 
 @admin.register(PendingRequest)
 class PendingRequestAdmin(IssuanceRequestAdminBase):
-    list_filter = ["cost_bearer", "currency", OwnPartnerFilter, "submitted_at"]
+    changelist_title = "Pending approval queue: tick requests to approve or reject, or open one"
+    list_display = ["id", "partner", "template_link", "accounts_count", "total_display",
+                    "budget_left_display", "cost_bearer", "submitted_at"]
+    list_filter = ["cost_bearer", OwnPartnerFilter, "submitted_at"]
 
 
 @admin.register(IssuanceRequest)
@@ -284,3 +311,7 @@ class ApprovalAdmin(BDScopedAdminMixin, admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+    def has_module_permission(self, request):
+        # The decisions show on each request; the raw table is for platform operators.
+        return request.user.is_superuser

@@ -4,6 +4,7 @@ from datetime import date, timedelta
 from django.db.models import DecimalField, ExpressionWrapper, F, Prefetch, QuerySet, Sum
 
 from billing.models import DailyBill, Deduction, MonthlyBill
+from couponplatform.money import quantize
 from coupons.models import Coupon
 
 MONEY = DecimalField(max_digits=18, decimal_places=2)
@@ -40,14 +41,16 @@ def deductions_per_day(*, coupons: QuerySet[Coupon], days: int = 60,
     from django.utils import timezone
 
     today = today or timezone.localdate()
-    start = today - timedelta(days=days - 1)
+    # Bills are made for past days, so the window ends today and reaches `days` days back.
+    start = today - timedelta(days=days)
     rows = (
         Deduction.objects.filter(coupon__in=coupons.order_by().values("pk"), bill_date__gte=start)
         .values("bill_date", "coupon__currency")
         .annotate(total=Sum("amount"))
         .order_by("bill_date")
     )
-    return list(rows)
+    # SQLite sums decimals as floats (37.3400000000000); the chart shows cents.
+    return [{**row, "total": quantize(row["total"])} for row in rows]
 
 
 def sub_account_coupons(*, sub_account, status: str) -> QuerySet[Coupon]:
@@ -77,7 +80,7 @@ def daily_bill_get(*, sub_account, day: date) -> DailyBill | None:
         .prefetch_related(
             "lines__product",
             Prefetch("lines__deductions",
-                     queryset=Deduction.objects.select_related("coupon").order_by("pk")),
+                     queryset=Deduction.objects.select_related("coupon__template").order_by("pk")),
         )
         .first()
     )
@@ -86,6 +89,6 @@ def daily_bill_get(*, sub_account, day: date) -> DailyBill | None:
 def monthly_bill_get(*, sub_account, month: date) -> MonthlyBill | None:
     return (
         MonthlyBill.objects.filter(sub_account=sub_account, month=month)
-        .prefetch_related("lines__product", "coupon_deductions__coupon")
+        .prefetch_related("lines__product", "coupon_deductions__coupon__template")
         .first()
     )

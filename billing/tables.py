@@ -5,7 +5,7 @@ import django_tables2 as tables
 from django.urls import reverse
 from django.utils.html import format_html
 
-from couponplatform.money import quantize
+from couponplatform.money import fmt
 from coupons.models import Coupon
 
 STATUS_CSS = {"available": "success", "used_up": "secondary", "expired": "warning",
@@ -22,7 +22,7 @@ class CouponUsageTable(tables.Table):
     used = tables.Column(attrs={"td": {"class": "money"}, "th": {"class": "money"}})
     balance = tables.Column(verbose_name="Remaining",
                             attrs={"td": {"class": "money"}, "th": {"class": "money"}})
-    valid_until = tables.Column(verbose_name="Validity")
+    valid_until = tables.Column(verbose_name="Validity", attrs={"td": {"class": "nowrap"}})
     status = tables.Column()
     released_at = tables.DateTimeColumn(format="Y-m-d", verbose_name="Released")
     actions = tables.Column(empty_values=(), orderable=False, verbose_name="")
@@ -54,14 +54,14 @@ class CouponUsageTable(tables.Table):
                            record.sub_account.name)
 
     def render_amount(self, record):
-        return f"{record.amount} {record.currency}"
+        return fmt(record.amount, record.currency)
 
     def render_used(self, record):
         # SQLite hands back the computed column as a number without places.
-        return f"{quantize(Decimal(str(record.used)))}"
+        return fmt(Decimal(str(record.used)))
 
     def render_balance(self, record):
-        return f"{record.balance}"
+        return fmt(record.balance)
 
     def render_valid_until(self, record):
         return f"{record.valid_from:%Y-%m-%d} → {record.valid_until:%Y-%m-%d}"

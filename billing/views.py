@@ -9,6 +9,7 @@ from django.db.models import Count
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
+from django.utils import timezone
 from django.views.generic import FormView, TemplateView
 from django_filters.views import FilterView
 from django_tables2 import SingleTableMixin
@@ -23,6 +24,7 @@ from billing.tables import CouponUsageTable
 from couponplatform.accounts.mixins import PartnerMixin, SubAccountMixin
 from couponplatform.accounts.models import PartnerMembership
 from couponplatform.exceptions import ApplicationError, PermissionDeniedError
+from couponplatform.money import quantize
 from coupons.models import Coupon
 
 EXPORT_HEADER = ["Code", "Sub-account ID", "Sub-account", "Template", "Cost bearer",
@@ -40,8 +42,9 @@ class CouponUsageView(PartnerMixin, SingleTableMixin, FilterView):
     table_class = CouponUsageTable
     filterset_class = CouponUsageFilter
     template_name = "billing/coupon_usage.html"
-    paginate_by = 25
-    table_pagination = {"paginator_class": LazyPaginator}
+    # Paging is the table's alone: a view-level paginate_by would also run ListView's
+    # Paginator, a COUNT(*) over the filtered rows per page and a 404 past the last page.
+    table_pagination = {"paginator_class": LazyPaginator, "per_page": 25}
 
     def get(self, request, *args, **kwargs):
         request.partner = self.partner  # scopes the template filter's choices
@@ -70,10 +73,13 @@ class CouponUsageView(PartnerMixin, SingleTableMixin, FilterView):
 
         def rows():
             for c in qs.iterator(chunk_size=2000):
+                # `used` to the cent (SQLite hands back 12.5), and the release day in the
+                # platform's time zone, as the page and its date filters show it.
                 yield [c.code, c.sub_account.account_id, c.sub_account.name, c.template.name,
-                       c.get_cost_bearer_display(), c.currency, c.amount, c.used, c.balance,
+                       c.get_cost_bearer_display(), c.currency, c.amount,
+                       quantize(Decimal(str(c.used))), c.balance,
                        c.voided_amount, c.valid_from, c.valid_until, c.get_status_display(),
-                       c.released_at.date()]
+                       timezone.localtime(c.released_at).date()]
 
         stamp = datetime.now().strftime("%Y%m%d-%H%M")
         if fmt == "csv":
@@ -191,5 +197,5 @@ class MonthlyBillView(SubAccountMixin, TemplateView):
         daily = selectors.sub_account_daily_bills(sub_account=self.sub_account).filter(
             date__year=month.year, date__month=month.month,
         ).order_by("date")
-        ctx.update(bill=bill, daily=daily)
+        ctx.update(bill=bill, daily=list(daily))  # a list: the template takes daily|last
         return ctx

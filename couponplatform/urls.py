@@ -3,6 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from billing.views import CouponUsageView, CouponVoidView
+from couponplatform.accounts.admin import scoped_view_on_site
 from couponplatform.accounts.views import RateLimitedLoginView, home
 
 admin.site.site_header = "Coupon Management — BD admin"
@@ -18,5 +19,8 @@ urlpatterns = [
     path("coupons/", include("coupons.urls")),
     path("approvals/", include("approvals.urls")),
     path("billing/", include("billing.urls")),
+    # Before the admin's own "View on site" redirect, which checks no tenant.
+    path("admin/r/<path:content_type_id>/<path:object_id>/",
+         admin.site.admin_view(scoped_view_on_site), name="admin_view_on_site"),
     path("admin/", admin.site.urls),
 ]

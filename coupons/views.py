@@ -384,14 +384,15 @@ class IssueCouponView(PartnerMixin, TemplateView):
             messages.error(self.request, exc.message)
             return self._back()
         self.set_selection([])
-        messages.success(
-            self.request,
-            f"Request #{request_obj.pk} for {count(request_obj.recipient_count, 'account')} was "
-            "submitted" + (
-                " and waits for your BD's approval."
-                if request_obj.route == request_obj.Route.BD else "."
-            ),
-        )
+        request_obj.refresh_from_db(fields=["status"])
+        accounts = count(request_obj.recipient_count, "account")
+        if request_obj.route == request_obj.Route.BD:
+            outcome = "submitted and waits for your BD's approval."
+        elif request_obj.status == request_obj.Status.ISSUED:
+            outcome = "approved at once (no BD approval needed) and issued."
+        else:
+            outcome = "approved at once (no BD approval needed); its coupons are being issued."
+        messages.success(self.request, f"Request #{request_obj.pk} for {accounts} was {outcome}")
         return redirect(request_obj.get_absolute_url())
 
 

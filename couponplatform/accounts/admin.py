@@ -192,3 +192,26 @@ class UserAdmin(DjangoUserAdmin):
 
     def has_module_permission(self, request):
         return request.user.is_superuser
+
+
+def scoped_view_on_site(request, content_type_id, object_id):
+    """Django admin's "View on site" redirect, for rows the user may see in the admin.
+
+    The stock view (admin/r/<content type>/<id>/) redirects any staff user to any object's
+    page, so a BD could tell which of another BD's partners' request and template ids exist
+    (302 against 404). Here the row must be in the ModelAdmin's own, BD-scoped queryset.
+    """
+    from django.contrib.contenttypes.models import ContentType
+    from django.contrib.contenttypes.views import shortcut
+    from django.http import Http404
+
+    try:
+        model = ContentType.objects.get_for_id(int(content_type_id)).model_class()
+    except (ContentType.DoesNotExist, ValueError):
+        raise Http404("No such object.") from None
+    model_admin = admin.site._registry.get(model)
+    if model_admin is None or not model_admin.has_view_or_change_permission(request):
+        raise Http404("No such object.")
+    if model_admin.get_object(request, object_id) is None:
+        raise Http404("No such object.")
+    return shortcut(request, content_type_id, object_id)

@@ -14,7 +14,7 @@ class AuditLogAdmin(BDScopedAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     show_full_result_count = False
 
     def has_view_permission(self, request, obj=None):
-        return request.user.is_superuser or request.user.is_bd
+        return request.user.is_superuser or getattr(request.user, "is_bd", False)
 
     def has_module_permission(self, request):
-        return request.user.is_superuser or request.user.is_bd
+        return request.user.is_superuser or getattr(request.user, "is_bd", False)

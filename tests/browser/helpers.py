@@ -1,6 +1,7 @@
 """Helpers of the browser tests: waits, signing in through the real form, screenshots."""
 import base64
 import os
+import time
 from pathlib import Path
 
 from selenium.common.exceptions import WebDriverException
@@ -95,3 +96,49 @@ def shot(browser, name: str, *, full_page: bool = True) -> Path | None:
     })
     path.write_bytes(base64.b64decode(image["data"]))
     return path
+
+
+def admin_login(browser, username: str, password: str = "demo", *, next_path: str = "/admin/"):
+    """Sign in through the Django admin's own login form and wait for `next_path`."""
+    open_page(browser, f"/admin/login/?next={next_path}")
+    browser.find_element(By.NAME, "username").send_keys(username)
+    browser.find_element(By.NAME, "password").send_keys(password)
+    submit_and_wait(browser, browser.find_element(By.CSS_SELECTOR, "#login-form [type=submit]"))
+    assert not path_of(browser).startswith("/admin/login/"), (
+        f"signing in to the admin as {username!r} failed: {page_text(browser)[:300]}"
+    )
+
+
+def logout(browser) -> None:
+    """Sign out through the navbar's (or the admin's) Log out button: a POST, as Django asks."""
+    button = browser.find_element(
+        By.CSS_SELECTOR, "form[action$='/logout/'] [type=submit], #logout-form [type=submit]",
+    )
+    submit_and_wait(browser, button)
+
+
+def allow_downloads(browser, directory: Path) -> None:
+    """Save downloads into `directory` without asking (headless Chromium otherwise drops
+    them). Browser.setDownloadBehavior covers every tab; older builds only know the Page
+    domain's command."""
+    params = {"behavior": "allow", "downloadPath": str(directory)}
+    try:
+        browser.execute_cdp_cmd("Browser.setDownloadBehavior", {**params, "eventsEnabled": False})
+    except WebDriverException:
+        browser.execute_cdp_cmd("Page.setDownloadBehavior", params)
+
+
+def wait_for_download(directory: Path, suffix: str, timeout: float = WAIT_SECONDS) -> Path:
+    """The one finished file ending in `suffix` in `directory` (Chromium writes a
+    .crdownload beside it until the download completes)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        done = [p for p in directory.iterdir() if p.name.endswith(suffix)]
+        partial = [p for p in directory.iterdir() if p.name.endswith(".crdownload")]
+        if done and not partial:
+            assert len(done) == 1, f"more than one download: {done}"
+            return done[0]
+        time.sleep(0.1)
+    raise AssertionError(
+        f"no finished *{suffix} download after {timeout}s: {sorted(os.listdir(directory))}",
+    )
