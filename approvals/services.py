@@ -260,7 +260,13 @@ def new_coupon_code() -> str:
 
 
 def release_progress(request_id: int) -> int | None:
-    return cache.get(f"release-progress:{request_id}")
+    """Coupons written so far by a running release; None when unknown. The cache is the
+    broker's Redis: while it is down the request page shows no progress rather than fail."""
+    try:
+        return cache.get(f"release-progress:{request_id}")
+    except Exception:  # noqa: BLE001 — any cache backend's error
+        log.warning("release progress unavailable: the cache is down", exc_info=True)
+        return None
 
 
 def _release_problem(request: IssuanceRequest, template: CouponTemplate) -> str | None:
@@ -368,10 +374,11 @@ def issuance_request_release(*, request_id: int) -> IssuanceRequest:
         request.issued_at = now
         request.released_so_far = count
         request.reason = ""
+        request.postings_pending = True
         _move(request, Status.ISSUED, actor=None,
-              fields=("issued_at", "released_so_far", "reason"))
+              fields=("issued_at", "released_so_far", "reason", "postings_pending"))
         sub_account_ids = [row[5] for row in rows]
-        transaction.on_commit(lambda: cache.delete(progress_key))
+        transaction.on_commit(lambda: cache.delete(progress_key), robust=True)
         transaction.on_commit(
             lambda: coupons_released.send(
                 sender=IssuanceRequest, request_id=request_id, sub_account_ids=sub_account_ids,

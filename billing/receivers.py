@@ -1,6 +1,4 @@
 """Billing's answer to other apps' signals (they never import billing)."""
-from functools import partial
-
 from django.db import transaction
 
 from billing import services
@@ -14,5 +12,6 @@ def post_on_coupons_released(sender, *, sub_account_ids=(), **kwargs) -> None:
     ids = sorted(set(sub_account_ids))
     if ids:
         transaction.on_commit(
-            partial(services.accounts_enqueue_posting, sub_account_ids=ids), robust=True,
+            # Not functools.partial: Django names a failed robust callback by __qualname__.
+            lambda: services.accounts_enqueue_posting(sub_account_ids=ids), robust=True,
         )

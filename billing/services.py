@@ -16,7 +16,6 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
-from functools import partial
 from typing import IO
 
 from django.db import IntegrityError, connection, transaction
@@ -201,8 +200,13 @@ class _UsageRow:
 
 
 def _usage_parse(text: str) -> tuple[list[_UsageRow], list[tuple[int, str]]]:
-    reader = csv.reader(io.StringIO(text))
-    header = next(reader, None)
+    # newline="": the csv module's own line handling, so a bare "\r" ends a line instead
+    # of raising "new-line character seen in unquoted field" (a 500 on the upload page).
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        header = next(reader, None)
+    except csv.Error as exc:
+        return [], [(1, f"the file is not CSV: {exc}")]
     if not header:
         return [], [(1, "the file is empty; the first line must name the columns")]
     columns = [name.strip().lower() for name in header]
@@ -215,7 +219,14 @@ def _usage_parse(text: str) -> tuple[list[_UsageRow], list[tuple[int, str]]]:
              if name in columns}
     rows: list[_UsageRow] = []
     errors: list[tuple[int, str]] = []
-    for record in reader:
+    while True:
+        try:
+            record = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:  # e.g. a field past the csv module's size limit
+            errors.append((reader.line_num, f"not CSV: {exc}"))
+            break
         line = reader.line_num
         if not any(cell.strip() for cell in record):
             continue
@@ -396,7 +407,9 @@ def daily_bills_make(
                 raise ApplicationError(f"{bill_date:%Y-%m} is closed; its daily bills are final.")
             bill_ids = _daily_bills_make_batch(bill_date=bill_date, account_ids=list(chunk))
             if enqueue_posting and bill_ids:
-                transaction.on_commit(partial(bills_enqueue_posting, bill_ids=bill_ids),
+                # A lambda, not functools.partial: Django logs a robust callback's failure
+                # by its __qualname__, which a partial lacks (the AttributeError would escape).
+                transaction.on_commit(lambda ids=bill_ids: bills_enqueue_posting(bill_ids=ids),
                                       robust=True)
         result.bill_ids.extend(bill_ids)
     return result
@@ -504,6 +517,30 @@ def daily_bills_post_pending(*, older_than: timedelta = timedelta(minutes=10)) -
     )
     bills_enqueue_posting(bill_ids=bill_ids)
     return len(bill_ids)
+
+
+def released_postings_sweep(*, older_than: timedelta = timedelta(minutes=10)) -> int:
+    """Post, here and now, the outstanding bills of the accounts of released requests whose
+    postings were never confirmed (the task published after the release was lost: broker
+    down, worker killed). Posting is idempotent, so a request whose tasks did run is only
+    checked again. Returns how many requests were swept."""
+    from coupons.models import IssuanceRecipient, IssuanceRequest
+    from coupons.services import issuance_request_postings_confirm
+
+    cutoff = timezone.now() - older_than
+    request_ids = list(
+        IssuanceRequest.objects.filter(postings_pending=True, issued_at__lt=cutoff)
+        .order_by("pk").values_list("pk", flat=True)
+    )
+    for request_id in request_ids:
+        account_ids = sorted(set(
+            IssuanceRecipient.objects.filter(request_id=request_id)
+            .values_list("sub_account_id", flat=True)
+        ))
+        for sub_account_id in account_ids:
+            account_post_outstanding(sub_account_id=sub_account_id)
+        issuance_request_postings_confirm(request_id=request_id)
+    return len(request_ids)
 
 
 # ---------------------------------------------------------------------------------------

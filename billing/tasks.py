@@ -61,4 +61,6 @@ def coupons_expire_task() -> int:
 
 @shared_task(**MONEY_TASK)
 def daily_bills_post_pending_task() -> int:
-    return services.daily_bills_post_pending()
+    # Both sweeps of postings whose task was lost: unposted bills, and released coupons
+    # whose accounts' outstanding bills were never offered to them.
+    return services.daily_bills_post_pending() + services.released_postings_sweep()

@@ -1,10 +1,14 @@
 """Fixed-window rate limits kept in the cache (Redis in production, shared by every web
 process): failed sign-ins per username, submits and approvals per user."""
+import functools
+import logging
 import time
 from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.cache import cache
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -19,11 +23,27 @@ SUBMITS = Limit("submit", 30, 60)
 APPROVALS = Limit("approve", 120, 60)
 
 
+def _fail_open(func):
+    """The cache is Redis, the broker's server: when it is down, count nothing and limit
+    nobody, rather than fail the sign-in, submit or approval the limit guards."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except Exception:  # noqa: BLE001 — any cache backend's error
+            log.warning("rate limit skipped: the cache is unavailable", exc_info=True)
+            return 0  # no wait (reset's result is not used)
+
+    return wrapper
+
+
 def _keys(limit: Limit, who: str) -> tuple[str, str]:
     base = f"ratelimit:{limit.scope}:{who}"
     return base, base + ":start"
 
 
+@_fail_open
 def retry_after(limit: Limit, who: str) -> int:
     """Seconds until `who` may try again; 0 when not limited now."""
     if not settings.RATELIMIT_ENABLED:
@@ -36,6 +56,7 @@ def retry_after(limit: Limit, who: str) -> int:
     return max(int(start + limit.window - time.time()) + 1, 1)
 
 
+@_fail_open
 def hit(limit: Limit, who: str) -> int:
     """Count one attempt; return the seconds to wait if that went over the limit, else 0."""
     if not settings.RATELIMIT_ENABLED:
@@ -53,6 +74,7 @@ def hit(limit: Limit, who: str) -> int:
     return 0
 
 
+@_fail_open
 def reset(limit: Limit, who: str) -> None:
     cache.delete_many(list(_keys(limit, who)))
 

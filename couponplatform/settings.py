@@ -140,7 +140,18 @@ CELERY_TASK_SOFT_TIME_LIMIT = 540
 # Above the longest task's time limit, so an unacked task is not redelivered while running.
 # The worker tests set a few seconds, to see a killed worker's task redelivered.
 visibility_timeout = int(os.environ.get("CELERY_VISIBILITY_TIMEOUT", "3600"))
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": visibility_timeout}
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": visibility_timeout,
+    # kombu waits forever on a broker that stops answering without closing the connection
+    # (a hung server, a partition), and so would the web request that publishes on commit.
+    "socket_timeout": 2,
+    "socket_connect_timeout": 2,
+}
+# One retry (for a stale pooled connection), then give up: the sweepers (release_sweep,
+# daily_bills_post_pending) find the work whose message was never published.
+CELERY_TASK_PUBLISH_RETRY_POLICY = {
+    "max_retries": 1, "interval_start": 0, "interval_step": 0.5, "interval_max": 0.5,
+}
 if visibility_timeout < 600:
     # kombu looks for unacked messages past the timeout every 10 × 10 s; a short timeout
     # needs a look every second to mean anything.

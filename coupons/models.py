@@ -180,12 +180,18 @@ class IssuanceRequest(models.Model):
     issued_at = models.DateTimeField(null=True, blank=True)
     # Progress of a release done by a task, for the page to show.
     released_so_far = models.PositiveIntegerField(default=0)
+    # Set in the release's transaction, cleared once the accounts' outstanding bills were
+    # offered to the new coupons: the durable record that a sweeper finds when the task
+    # that should post them was never published (broker down) or lost.
+    postings_pending = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["-submitted_at", "-pk"]
         indexes = [
             models.Index(fields=["partner", "-submitted_at", "-id"], name="request_partner"),
             models.Index(fields=["status", "-submitted_at"], name="request_status"),
+            models.Index(fields=["issued_at"], name="request_postings_pending",
+                         condition=Q(postings_pending=True)),
         ]
         constraints = [
             models.CheckConstraint(name="request_total_gt_0", condition=Q(total_amount__gt=0)),

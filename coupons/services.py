@@ -417,6 +417,13 @@ def _release_cap_problem(template: CouponTemplate, count: int, total: Decimal) -
     return None
 
 
+def issuance_request_postings_confirm(*, request_id: int) -> None:
+    """Billing offered the outstanding bills of the request's accounts to its coupons."""
+    IssuanceRequest.objects.filter(pk=request_id, postings_pending=True).update(
+        postings_pending=False,
+    )
+
+
 def issuance_request_submit(
     *, template: CouponTemplate, acting_user, account_ids: list[str],
 ) -> IssuanceRequest:

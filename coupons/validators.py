@@ -6,6 +6,7 @@ from couponplatform.money import CURRENCIES, MAX_AMOUNT, has_at_most_two_places
 from coupons.models import CouponKind, CouponTemplate
 
 MAX_RELATIVE_DAYS = 1095
+MAX_RELEASE_CAP_COUNT = 2_147_483_647  # a PositiveIntegerField
 
 
 def _amount_error(value, label: str) -> str | None:
@@ -76,6 +77,10 @@ def template_terms_errors(data: dict) -> dict[str, str]:
     cap_count = data.get("release_cap_count")
     if cap_count is not None and cap_count < 1:
         errors["release_cap_count"] = "The release cap must be at least 1 coupon."
+    elif cap_count is not None and cap_count > MAX_RELEASE_CAP_COUNT:
+        # The column's limit: past it the insert failed (a 500 on PostgreSQL).
+        errors["release_cap_count"] = (
+            f"The release cap can be at most {MAX_RELEASE_CAP_COUNT:,} coupons.")
     cap_amount = data.get("release_cap_amount")
     if cap_amount is not None and (msg := _amount_error(cap_amount, "release cap amount")):
         errors["release_cap_amount"] = msg

@@ -265,3 +265,46 @@ def test_coupons_released_through_approval_pay_the_accounts_outstanding_bills(
     assert dict(DailyBill.objects.filter(sub_account=account)
                 .values_list("date", "deduction_amount")) == {
         billed: D("50.00"), today - timedelta(days=20): D("0.00")}
+
+
+def test_released_postings_sweep_pays_outstanding_bills_when_the_release_task_was_lost(
+    distributor, dist_admin, catalog, django_capture_on_commit_callbacks,
+):
+    """The broker was down when the release committed: its posting task was never
+    published. The request stays flagged, and the sweeper posts the accounts itself."""
+    from billing.services import released_postings_sweep
+    from coupons.models import IssuanceRequest
+
+    distributor.requires_bd_approval = False
+    distributor.save(update_fields=["requires_bd_approval"])
+    account = f.make_accounts(distributor, 1, prefix="LOST-")[0]
+    billed = timezone.localdate() - timedelta(days=2)
+    import_usage([(account, billed, "ecs", "70.00")])
+    daily_bills_make(bill_date=billed, enqueue_posting=False)
+    account_post_outstanding(sub_account_id=account.pk)  # posted; nothing paid it yet
+    template = f.make_template(
+        distributor, dist_admin, face_value=Decimal("50.00"),
+        **f.fixed_window(days_from_today=-10, length=40),
+    )
+    # Run the submit's callbacks (the release), but not the release's own (the lost task).
+    with django_capture_on_commit_callbacks(execute=False) as submit_callbacks:
+        request = f.submit(template, dist_admin, [account])
+    with django_capture_on_commit_callbacks(execute=False):
+        for callback in submit_callbacks:
+            callback()
+    request.refresh_from_db()
+    assert request.status == IssuanceRequest.Status.ISSUED and request.postings_pending
+    bill = DailyBill.objects.get(sub_account=account, date=billed)
+    assert bill.deduction_amount == D("0.00")
+
+    assert released_postings_sweep() == 0  # not yet: the task may only be slow
+    IssuanceRequest.objects.filter(pk=request.pk).update(
+        issued_at=timezone.now() - timedelta(minutes=11),
+    )
+    assert released_postings_sweep() == 1
+    bill.refresh_from_db()
+    request.refresh_from_db()
+    assert bill.deduction_amount == D("50.00") and bill.payable_amount == D("20.00")
+    assert not request.postings_pending
+    assert released_postings_sweep() == 0  # confirmed: a second sweep does nothing
+    assert Deduction.objects.filter(line__bill=bill).count() == 1
