@@ -1,0 +1,454 @@
+"""What every benchmark shares: Django on a throwaway PostgreSQL database, timing with
+percentiles, peak memory, the console table and the sections of docs/BENCHMARKS.md."""
+from __future__ import annotations
+
+import cProfile
+import datetime as dt
+import gc
+import os
+import platform
+import pstats
+import re
+import statistics
+import sys
+import time
+import tracemalloc
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DOC = ROOT / "docs" / "BENCHMARKS.md"
+# Other helpers and CI share the server: every database the benchmarks touch is named so.
+DB_PREFIX = "cp_bench"
+RERUN = (
+    "DATABASE_URL=postgres://postgres@127.0.0.1:5432/cp_bench "
+    'make bench BENCH_ARGS="{args}"'
+)
+
+
+class BenchError(SystemExit):
+    """A benchmark can not run here (wrong database, missing server): exit with a message."""
+
+
+# ---------------------------------------------------------------------------------------
+# Django and the throwaway database
+
+
+def setup_django() -> None:
+    """Configure Django for PostgreSQL and name the test database `cp_bench…`."""
+    url = os.environ.get("DATABASE_URL", "")
+    if not url.startswith(("postgres://", "postgresql://", "pgsql://")):
+        raise BenchError(
+            "The benchmarks run on PostgreSQL only: set DATABASE_URL, e.g. "
+            "DATABASE_URL=postgres://postgres@127.0.0.1:5432/cp_bench",
+        )
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "couponplatform.settings")
+    import django
+    from django.conf import settings
+
+    django.setup()
+    test_name = os.environ.get("BENCH_DB_NAME", f"{DB_PREFIX}_test")
+    if not test_name.startswith(DB_PREFIX):
+        raise BenchError(f"BENCH_DB_NAME must start with {DB_PREFIX!r}; got {test_name!r}.")
+    settings.DATABASES["default"].setdefault("TEST", {})["NAME"] = test_name
+
+
+@contextmanager
+def throwaway_database() -> Iterator[str]:
+    """Create the test database with Django's test machinery, migrate it, drop it after.
+
+    An old one left by an interrupted run is dropped first (interactive=False). DEBUG is
+    off, as in production, so no query log grows during the runs.
+    """
+    from django.conf import settings
+    from django.db import connection
+    from django.test.utils import setup_databases, teardown_databases
+
+    # Not setup_test_environment(): it instruments template rendering and makes the test
+    # client copy every template context, which the production path does not pay for.
+    settings.DEBUG = False
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    old_config = setup_databases(
+        verbosity=0, interactive=False, aliases={"default"}, serialized_aliases=set(),
+    )
+    try:
+        yield connection.settings_dict["NAME"]
+    finally:
+        connection.close()
+        teardown_databases(old_config, verbosity=0)
+
+
+def machine() -> dict[str, str]:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW server_version")
+        pg = cursor.fetchone()[0].split()[0]
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    import django
+
+    return {
+        "nproc": str(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+                     else os.cpu_count()),
+        "cpu": cpu,
+        "postgresql": pg,
+        "python": platform.python_version(),
+        "django": django.get_version(),
+    }
+
+
+# ---------------------------------------------------------------------------------------
+# Timing
+
+
+def percentile(values: list[float], q: float) -> float:
+    """Linear-interpolated percentile, q in [0, 100]."""
+    ordered = sorted(values)
+    if len(ordered) == 1:
+        return ordered[0]
+    pos = (len(ordered) - 1) * q / 100
+    lo = int(pos)
+    hi = min(lo + 1, len(ordered) - 1)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
+
+
+@dataclass
+class Timing:
+    """Wall-clock samples in seconds, and the CPU time this process spent in each (what
+    the Python side costs, whatever the load of the machine)."""
+
+    samples: list[float]
+    cpu: list[float] = field(default_factory=list)
+
+    @property
+    def cpu_p50(self) -> float:
+        return statistics.median(self.cpu) if self.cpu else float("nan")
+
+    @property
+    def p50(self) -> float:
+        return statistics.median(self.samples)
+
+    @property
+    def p95(self) -> float:
+        return percentile(self.samples, 95)
+
+    @property
+    def n(self) -> int:
+        return len(self.samples)
+
+
+def measure(fn: Callable[[], object], *, runs: int, warmup: int = 3) -> Timing:
+    """Time fn `runs` times after `warmup` untimed calls."""
+    return measure_interleaved({"fn": fn}, runs=runs, warmup=warmup)["fn"]
+
+
+def measure_interleaved(
+    fns: dict[str, Callable[[], object]], *, runs: int, warmup: int = 3,
+) -> dict[str, Timing]:
+    """Time several functions in turns (the order rotating each round), so a change of
+    load on a shared machine touches them alike and their ratio stays fair.
+
+    Objects alive before the runs are frozen out of the garbage collector, so a collection
+    inside a sample costs what it would in a fresh worker, not a scan of the whole setup.
+    """
+    for _ in range(warmup):
+        for fn in fns.values():
+            fn()
+    gc.collect()
+    gc.freeze()
+    names = list(fns)
+    timings = {name: Timing([]) for name in names}
+    try:
+        for i in range(runs):
+            for name in names[i % len(names):] + names[:i % len(names)]:
+                cpu, start = time.process_time(), time.perf_counter()
+                fns[name]()
+                timings[name].samples.append(time.perf_counter() - start)
+                timings[name].cpu.append(time.process_time() - cpu)
+    finally:
+        gc.unfreeze()
+    return timings
+
+
+def timed(fn: Callable[[], object]) -> tuple[float, object]:
+    gc.collect()
+    start = time.perf_counter()
+    result = fn()
+    return time.perf_counter() - start, result
+
+
+def peak_memory(fn: Callable[[], object]) -> int:
+    """Peak bytes allocated by Python while fn runs (tracemalloc; slows fn, so never timed)."""
+    gc.collect()
+    tracemalloc.start()
+    try:
+        fn()
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def profile(fn: Callable[[], object], *, runs: int = 1) -> pstats.Stats:
+    """cProfile of `runs` calls of fn (profiling slows Python code: read shares, not times)."""
+    profiler = cProfile.Profile()
+    profiler.enable()
+    try:
+        for _ in range(runs):
+            fn()
+    finally:
+        profiler.disable()
+    return pstats.Stats(profiler)
+
+
+def cumtime(stats: pstats.Stats, path_part: str, func: str) -> float:
+    """Cumulative seconds of the functions named `func` in files whose path contains
+    `path_part` ("/" separated, e.g. "coupons/services.py")."""
+    total = 0.0
+    for (filename, _line, name), (_cc, _nc, _tt, ct, _callers) in stats.stats.items():
+        if name == func and path_part in filename.replace(os.sep, "/"):
+            total += ct
+    return total
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1000:.1f}"
+
+
+def mib(nbytes: int) -> str:
+    return f"{nbytes / 2**20:.1f} MiB"
+
+
+# ---------------------------------------------------------------------------------------
+# Reports
+
+
+@dataclass
+class Check:
+    """One target: `value` must be ≤ `limit`."""
+
+    label: str
+    value: float
+    limit: float
+    unit: str = ""
+
+    @property
+    def passed(self) -> bool:
+        return self.value <= self.limit
+
+    def describe(self) -> str:
+        fmt = (lambda v: f"{v:.2f}×") if self.unit == "×" else (lambda v: f"{v:.1f} {self.unit}")
+        if isinstance(self.value, int) and isinstance(self.limit, int):
+            fmt = lambda v: f"{v:,} {self.unit}".rstrip()  # noqa: E731
+        verdict = "PASS" if self.passed else "MISS"
+        return f"{self.label}: {fmt(self.value)} (target ≤ {fmt(self.limit)}) — {verdict}"
+
+
+@dataclass
+class Report:
+    name: str
+    title: str
+    target: str
+    headers: list[str]
+    rows: list[list[str]] = field(default_factory=list)
+    checks: list[Check] = field(default_factory=list)
+    # Markdown paragraphs after the table: setup, breakdowns, plans, findings.
+    notes: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    # 1-minute load average before and after: figures from a busy machine are noisier.
+    load: tuple[float, float] = (0.0, 0.0)
+
+    @property
+    def passed(self) -> bool:
+        return all(c.passed for c in self.checks)
+
+    @property
+    def verdict(self) -> str:
+        return "PASS" if self.passed else "MISS"
+
+
+def text_table(headers: list[str], rows: list[list[str]]) -> str:
+    widths = [max(len(str(x)) for x in col) for col in zip(headers, *rows, strict=True)]
+    line = lambda cells: "  ".join(str(c).rjust(w) if i else str(c).ljust(w)  # noqa: E731
+                                   for i, (c, w) in enumerate(zip(cells, widths, strict=True)))
+    return "\n".join([line(headers), line(["-" * w for w in widths]), *map(line, rows)])
+
+
+def md_table(headers: list[str], rows: list[list[str]]) -> str:
+    out = ["| " + " | ".join(headers) + " |",
+           "|" + "|".join("---" if i == 0 else "---:" for i in range(len(headers))) + "|"]
+    out += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(out)
+
+
+def print_report(report: Report) -> None:
+    print(f"\n== {report.name}: {report.title} ({report.seconds:.0f} s, load average "
+          f"{report.load[0]:.1f} → {report.load[1]:.1f})")
+    print(text_table(report.headers, report.rows))
+    for check in report.checks:
+        print("  " + check.describe())
+    print(f"  => {report.verdict}")
+
+
+DOC_HEADER = """# Benchmarks
+
+Each benchmark measures one piece of work against a baseline in the same run, on the same
+machine and database, as `../shared/spec/QUALITY.md` (Performance) asks. The sections below
+are rewritten by the benchmark runner: do not edit them by hand, rerun instead.
+
+```
+# all benchmarks (PostgreSQL only; a throwaway database named cp_bench_test is created and
+# dropped, so the development database is never touched)
+DATABASE_URL=postgres://postgres@127.0.0.1:5432/cp_bench make bench
+# some of them
+DATABASE_URL=postgres://postgres@127.0.0.1:5432/cp_bench make bench BENCH_ARGS="issue_search"
+.venv/bin/python -m bench.run --list
+```
+
+Times are wall-clock milliseconds (`time.perf_counter`), p50/p95 over the stated runs after
+warm-up runs. PASS/MISS compares each figure with the target of QUALITY.md.
+"""
+
+
+def section_markdown(report: Report, info: dict[str, str], when: str) -> str:
+    lines = [
+        f"<!-- bench:{report.name} -->",
+        f"## {report.name}: {report.title}",
+        "",
+        f"**{report.verdict}** · run {when} · {info['nproc']} CPUs ({info['cpu']}) · "
+        f"PostgreSQL {info['postgresql']} · Python {info['python']} · Django {info['django']} "
+        f"· load average {report.load[0]:.1f} before, {report.load[1]:.1f} after "
+        f"· took {report.seconds:.0f} s",
+        "",
+        f"Rerun: `{RERUN.format(args=report.name)}`",
+        "",
+        f"Target: {report.target}",
+        "",
+        md_table(report.headers, report.rows),
+        "",
+        *[f"- {c.describe()}" for c in report.checks],
+        "",
+    ]
+    for note in report.notes:
+        lines += [note.rstrip(), ""]
+    lines.append(f"<!-- /bench:{report.name} -->")
+    return "\n".join(lines)
+
+
+def write_section(report: Report, info: dict[str, str], order: list[str]) -> None:
+    """Replace the benchmark's section in docs/BENCHMARKS.md (or add it in registry order)."""
+    when = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    text = DOC.read_text() if DOC.exists() else DOC_HEADER
+    body = section_markdown(report, info, when)
+    pattern = re.compile(
+        rf"<!-- bench:{re.escape(report.name)} -->.*?<!-- /bench:{re.escape(report.name)} -->",
+        re.S,
+    )
+    if pattern.search(text):
+        text = pattern.sub(lambda _m: body, text)
+    else:
+        # Before the first existing section of a benchmark that comes later in the registry.
+        later = order[order.index(report.name) + 1:] if report.name in order else []
+        positions = [text.find(f"<!-- bench:{name} -->") for name in later]
+        positions = [p for p in positions if p >= 0]
+        if positions:
+            at = min(positions)
+            text = text[:at] + body + "\n\n" + text[at:]
+        else:
+            text = text.rstrip() + "\n\n" + body + "\n"
+    DOC.parent.mkdir(exist_ok=True)
+    DOC.write_text(text)
+
+
+def loadavg() -> float:
+    return os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
+
+
+def log(message: str) -> None:
+    print(f"  · {message}", file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------------------------------
+# Shared by the release, billing run and usage page benchmarks
+
+
+def short_path(filename: str) -> str:
+    """A profiler's file name without the machine's directories."""
+    path = filename.replace("\\", "/")
+    if "site-packages/" in path:
+        return path.split("site-packages/", 1)[1]
+    root = str(ROOT).replace("\\", "/") + "/"
+    if path.startswith(root):
+        return path[len(root):]
+    return "/".join(path.split("/")[-2:])
+
+
+def hotspots(stats: pstats.Stats, *, top: int = 12, per: int = 1) -> list[list[str]]:
+    """Rows (function, calls, own ms, cumulative ms, share) of the functions with the most
+    own time; `per` divides the times (e.g. the number of profiled runs)."""
+    total = stats.total_tt
+    ranked = sorted(stats.stats.items(), key=lambda kv: kv[1][2], reverse=True)[:top]
+    rows = []
+    for (filename, line, func), (_cc, ncalls, tottime, cum, _callers) in ranked:
+        rows.append([f"`{func}` ({short_path(filename)}:{line})", f"{ncalls // per:,}",
+                     ms(tottime / per), ms(cum / per), f"{tottime / total:.0%}"])
+    return rows
+
+
+def explain(sql: str, params=None) -> tuple[str, float, list[str]]:
+    """EXPLAIN (ANALYZE, BUFFERS) of one statement: its scan and join nodes (first
+    occurrence each), the execution time in ms, and the whole plan's lines."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + sql, params)
+        lines = [r[0] for r in cursor.fetchall()]
+    nodes: list[str] = []
+    for line in lines:
+        m = re.search(r"((?:Parallel )?(?:Seq Scan|Index Only Scan|Index Scan|Bitmap Heap Scan"
+                      r"|Bitmap Index Scan|Hash Join|Merge Join|Nested Loop|Hash Semi Join"
+                      r"|Hash Right Semi Join|Sort|Incremental Sort|HashAggregate|GroupAggregate"
+                      r"|Gather Merge|Gather)(?: Backward)?(?: using \w+)?(?: on \w+)?)", line)
+        if m and m.group(1) not in nodes:
+            nodes.append(m.group(1))
+    exec_ms = next((float(re.findall(r"[\d.]+", line)[0]) for line in lines
+                    if line.startswith("Execution Time")), 0.0)
+    return ", ".join(nodes) or lines[0].split("(")[0].strip(), exec_ms, lines
+
+
+@contextmanager
+def celery_broker(mode: str) -> Iterator[Callable[[], int]]:
+    """Run Celery tasks as production does (`mode="memory"`: `.delay()` publishes to kombu's
+    in-memory transport and nothing runs; the callable yielded purges the queue and returns
+    the number of messages published) or in-process (`mode="eager"`: `.delay()` runs the
+    task at once, as `task_always_eager` does when no broker is configured)."""
+    from couponplatform.celery import app
+
+    old = (app.conf.task_always_eager, app.conf.broker_url)
+    if mode == "memory":
+        app.conf.task_always_eager = False
+        app.conf.broker_url = "memory://"
+    else:
+        app.conf.task_always_eager = True
+
+    def purge() -> int:
+        if mode != "memory":
+            return 0
+        with app.connection_for_write() as conn:
+            return conn.default_channel.queue_purge(app.conf.task_default_queue) or 0
+
+    try:
+        yield purge
+    finally:
+        purge()
+        app.conf.task_always_eager, app.conf.broker_url = old
+

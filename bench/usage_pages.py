@@ -1,0 +1,937 @@
+"""The partner's Coupon Usage page and the sub-account's Billing → Coupons and Bills pages
+with 1,000,000 coupons in the table (QUALITY.md "usage page" and "sub-account pages"):
+against the same page with 1,000 coupons, and against the raw SQL of its queries."""
+from __future__ import annotations
+
+import datetime as dt
+import random
+import re
+import statistics
+import time
+from collections import defaultdict
+from contextlib import contextmanager
+from decimal import Decimal
+from unittest import mock
+from urllib.parse import urlencode
+
+from django.contrib.auth import get_user_model
+from django.db import connection, transaction
+from django.db.models import Count
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+from django.utils import timezone
+
+from bench import data
+from bench.harness import (
+    Check,
+    Report,
+    cumtime,
+    explain,
+    log,
+    md_table,
+    measure_interleaved,
+    ms,
+    profile,
+)
+from billing.models import DailyBill, DailyBillLine, Deduction, MonthlyBill
+from couponplatform.accounts.models import SubAccount, SubAccountMembership
+from coupons.models import Coupon, CouponTemplate, IssuanceRecipient
+from coupons.services import coupon_template_create
+
+NAME = "usage_pages"
+TITLE = "Coupon Usage and the sub-account's pages with 1,000,000 coupons"
+BIG = 1_000_000
+SMALL = 1_000
+BIG_ACCOUNTS = 50_000
+SMALL_ACCOUNTS = 500
+# Accounts whose bills coupons pay every day of the last DEDUCTION_DAYS days.
+BIG_ACTIVE = 3_000
+SMALL_ACTIVE = 3
+DEDUCTION_DAYS = 90
+HISTORY_DAYS = 730  # coupons were released over the last two years
+RUNS = 30
+WARMUP = 3
+P95_MS = 150.0
+RATIO_SMALL = 1.5
+RATIO_RAW = 3.0
+SUB_P95_MS = 80.0
+
+# (name, kind, face value, extra terms, cost bearer, issue limit, share of the coupons,
+#  first release as days ago)
+TEMPLATES = [
+    ("Welcome credit", "cash", "20.00", {}, "partner", "one", 0.04, 720),
+    ("Monthly loyalty credit", "cash", "10.00", {}, "partner", "unlimited", 0.30, 700),
+    ("Migration credit", "cash", "100.00", {}, "platform", "unlimited", 0.06, 650),
+    ("Startup programme", "cash", "250.00", {}, "platform", "unlimited", 0.03, 500),
+    ("Spend 100 get 15", "threshold", "15.00", {"min_bill_amount": Decimal("100.00")},
+     "partner", "unlimited", 0.12, 600),
+    ("Storage discount 20%", "discount", "5.00",
+     {"discount_rate": Decimal("20"), "discount_uses": 6}, "partner", "unlimited", 0.10, 400),
+    ("Compute discount 10%", "discount", "8.00",
+     {"discount_rate": Decimal("10"), "discount_uses": 12}, "platform", "unlimited", 0.08, 300),
+    ("Black Friday credit", "cash", "30.00", {}, "partner", "unlimited", 0.07, 370),
+    ("Reseller incentive", "cash", "50.00", {}, "platform", "unlimited", 0.05, 450),
+    ("Referral credit", "cash", "15.00", {}, "partner", "unlimited", 0.08, 680),
+    ("Renewal thank-you", "cash", "25.00", {}, "partner", "unlimited", 0.05, 200),
+    ("Network egress credit", "cash", "40.00", {}, "platform", "unlimited", 0.02, 120),
+]
+PRODUCTS = ["compute", "storage", "network", "database", "cdn"]
+
+
+# ---------------------------------------------------------------------------------------
+# Data
+
+
+def _templates(partner, user) -> list[CouponTemplate]:
+    products = {p.code: p for p in data.make_products(PRODUCTS)}
+    out = []
+    for name, kind, value, extra, bearer, limit, _share, _first in TEMPLATES:
+        scoped = {}
+        if "Storage" in name:
+            scoped = {"all_products": False, "products": [products["storage"]]}
+        elif "egress" in name:
+            scoped = {"all_products": False, "products": [products["network"],
+                                                          products["cdn"]]}
+        out.append(coupon_template_create(
+            partner=partner, acting_user=user, name=name, kind=kind, currency="USD",
+            face_value=Decimal(value), cost_bearer=bearer, issue_limit=limit,
+            validity_type="relative", valid_days=365 if bearer == "platform" else 180,
+            **extra, **scoped,
+        ))
+    return out
+
+
+def _state(rng: random.Random, template: CouponTemplate, today: dt.date):
+    """The i-th coupon's status and balance, from its age: old coupons are mostly used up
+    or expired, young ones mostly available; a few of each are voided."""
+    uses = template.discount_uses
+
+    def state(i, amount, *, valid_until):
+        roll = rng.random()
+        cents = int(amount * 100)
+        if roll < 0.03:
+            left = Decimal(rng.randint(0, cents)) / 100
+            return Coupon.Status.VOIDED, Decimal("0"), left, (0 if uses else None)
+        if valid_until < today:
+            if roll < 0.45:
+                return Coupon.Status.USED_UP, Decimal("0"), Decimal("0"), (0 if uses else None)
+            left = Decimal(rng.randint(1, cents)) / 100
+            return Coupon.Status.EXPIRED, left, Decimal("0"), (rng.randint(1, uses)
+                                                               if uses else None)
+        if roll < 0.15:
+            return Coupon.Status.USED_UP, Decimal("0"), Decimal("0"), (0 if uses else None)
+        left = Decimal(rng.randint(1, cents)) / 100
+        return Coupon.Status.AVAILABLE, left, Decimal("0"), (rng.randint(1, uses)
+                                                             if uses else None)
+
+    return state
+
+
+def _coupons(partner, user, templates, accounts: list[int], total: int, seed: int) -> None:
+    """`total` coupons over the templates' shares, in requests of 1–10,000 accounts, each
+    released at one moment of the template's life (so released_at is shared by a request's
+    coupons as the release makes it)."""
+    rng = random.Random(seed)
+    now = timezone.now()
+    today = timezone.localdate()
+    for template, (_n, _k, _v, _e, _b, limit, share, first) in zip(
+            templates, TEMPLATES, strict=True):
+        want = round(total * share)
+        # "Limited to 1": each account at most once; otherwise accounts may repeat.
+        pool = rng.sample(accounts, min(want, len(accounts))) if limit == "one" else None
+        made = 0
+        while made < want:
+            size = min(want - made, len(accounts),
+                       rng.choice([1, 5, 20, 100, 500, 2_000, 5_000, 10_000]))
+            if pool is not None:
+                chosen, pool = pool[:size], pool[size:]
+                if not chosen:
+                    break
+            else:
+                chosen = rng.sample(accounts, size)
+            released = now - dt.timedelta(days=rng.uniform(0, first),
+                                          minutes=rng.randint(0, 600))
+            valid_from = timezone.localdate(released)
+            valid_until = valid_from + dt.timedelta(days=template.valid_days - 1)
+            state = _state(rng, template, today)
+            data.issue_coupons(
+                template, user, chosen, released_at=released, valid_from=valid_from,
+                valid_until=valid_until,
+                state=lambda i, amount, state=state, vu=valid_until: state(
+                    i, amount, valid_until=vu),
+            )
+            made += len(chosen)
+
+
+def _deductions(partner, accounts: list[int], active: int, seed: int) -> list[int]:
+    """Daily bills of one line for `active` accounts over the last DEDUCTION_DAYS days,
+    each paid in part by one of the account's coupons: the chart's data. Returns the
+    active accounts."""
+    rng = random.Random(seed)
+    chosen = sorted(rng.sample(accounts, active))
+    coupons_of: dict[int, list[int]] = defaultdict(list)
+    for sub, pk in (Coupon.objects.filter(sub_account_id__in=chosen)
+                    .order_by("sub_account_id", "-released_at", "pk")
+                    .values_list("sub_account_id", "pk")):
+        coupons_of[sub].append(pk)
+    product = data.make_products(["compute"])[0]
+    today = timezone.localdate()
+    days = [today - dt.timedelta(days=d) for d in range(DEDUCTION_DAYS, 0, -1)]
+    plan = {}  # (sub, day) -> (original, deducted)
+    for sub in chosen:
+        for day in days:
+            original = Decimal(rng.randint(100, 9_000)) / 100
+            plan[(sub, day)] = (original, min(original, Decimal(rng.randint(5, 500)) / 100))
+    now = timezone.now()
+    with transaction.atomic():
+        bill_of = dict(zip(plan, data.next_ids(DailyBill, len(plan)), strict=True))
+        data.copy_rows(
+            DailyBill, ["id", "sub_account", "date", "currency", "original_amount",
+                        "deduction_amount", "payable_amount", "created_at", "posted_at"],
+            ((bill_of[(sub, day)], sub, day, "USD", o, d, o - d, now, now)
+             for (sub, day), (o, d) in plan.items()),
+        )
+        line_of = dict(zip(bill_of.values(), data.next_ids(DailyBillLine, len(plan)),
+                           strict=True))
+        data.copy_rows(
+            DailyBillLine, ["id", "bill", "product", "original_amount", "deduction_amount",
+                            "payable_amount"],
+            ((line_of[bill_of[key]], bill_of[key], product.pk, o, d, o - d)
+             for key, (o, d) in plan.items()),
+        )
+        data.copy_rows(
+            Deduction, ["coupon", "line", "sub_account", "partner", "bill_date", "amount",
+                        "created_at"],
+            ((coupons_of[sub][(n * len(coupons_of[sub])) // len(days)],
+              line_of[bill_of[(sub, day)]], sub, partner.pk, day, plan[(sub, day)][1], now)
+             for sub in chosen if coupons_of[sub] for n, day in enumerate(days)),
+        )
+        # Three closed months on the Bills page.
+        first = today.replace(day=1)
+        months = []
+        for _ in range(3):
+            first = (first - dt.timedelta(days=1)).replace(day=1)
+            months.append(first)
+        MonthlyBill.objects.bulk_create([
+            MonthlyBill(sub_account_id=sub, month=m, currency="USD",
+                        original_amount=Decimal("900.00"), deduction_amount=Decimal("60.00"),
+                        payable_amount=Decimal("840.00"), daily_bill_count=30)
+            for sub in chosen for m in months
+        ], batch_size=2000)
+    return chosen
+
+
+def _partner(name: str, prefix: str, accounts: int, coupons: int, active: int, seed: int):
+    partner, user = data.make_partner(name, requires_bd_approval=False,
+                                      budget=Decimal("1000000000.00"))
+    pks = [pk for pk, _a in data.make_sub_accounts(partner, accounts, prefix=prefix,
+                                                    tier2_every=200, seed=seed)]
+    templates = _templates(partner, user)
+    with data.bulk_load(Coupon, IssuanceRecipient, DailyBill, DailyBillLine, Deduction):
+        _coupons(partner, user, templates, pks, coupons, seed=seed)
+        chosen = _deductions(partner, pks, active, seed=seed)
+    return partner, user, {t.name: t.pk for t in templates}, chosen
+
+
+# ---------------------------------------------------------------------------------------
+# Coupon Usage
+
+
+def _filters(today: dt.date):
+    """(label, params(templates by name, an account ID)) — what a partner asks the page."""
+    back = lambda days: (today - dt.timedelta(days=days)).isoformat()  # noqa: E731
+    return [
+        ("no filter, newest first", lambda t, a: {}),
+        ("no filter, by amount", lambda t, a: {"sort": "-amount"}),
+        ("template 'Monthly loyalty credit'",
+         lambda t, a: {"template": t["Monthly loyalty credit"]}),
+        ("status available, by amount", lambda t, a: {"status": "available",
+                                                      "sort": "-amount"}),
+        ("platform-borne + expired", lambda t, a: {"cost_bearer": "platform",
+                                                   "status": "expired"}),
+        ("one sub-account (account ID)", lambda t, a: {"sub_account": a}),
+        ("released in a 30-day range, oldest first",
+         lambda t, a: {"released_from": back(120), "released_to": back(90),
+                       "sort": "released_at"}),
+        ("template + available + released since, by remaining",
+         lambda t, a: {"template": t["Monthly loyalty credit"], "status": "available",
+                       "released_from": back(180), "sort": "-balance"}),
+    ]
+
+
+QUERY_KINDS = [
+    (r'FROM "django_session"', "session"),
+    (r'FROM "accounts_user"', "user"),
+    (r'"accounts_partnermembership"|"accounts_subaccountmembership"', "membership"),
+    (r'FROM "coupons_coupontemplate"', "template choices"),
+    (r'FROM "billing_deduction"', "chart: deductions per day"),
+    (r'SUM\("coupons_coupon"\."amount"\)', "totals of the filtered set"),
+    (r'FROM "coupons_coupon"', "rows: one page"),
+]
+
+
+SUB_KINDS = [
+    (r'FROM "django_session"', "session"),
+    (r'FROM "accounts_user"', "user"),
+    (r'"accounts_partnermembership"|"accounts_subaccountmembership"', "membership"),
+    (r'FROM "accounts_subaccount"', "sub-account"),
+    (r"COUNT\(\*\)", "count for the pager"),
+    (r'GROUP BY', "counts per status"),
+    (r'FROM "billing_deduction"', "deductions (prefetch)"),
+    (r'FROM "coupons_coupon"', "coupons: one page"),
+    (r'FROM "billing_dailybill"', "daily bills: one page"),
+    (r'FROM "billing_monthlybill"', "monthly bills"),
+]
+
+
+def _kind(sql: str, kinds=QUERY_KINDS) -> str:
+    return next((k for pat, k in kinds if re.search(pat, sql)), "other")
+
+
+def _rows_shown(response) -> int:
+    """Rows of Coupon Usage's table in a response."""
+    m = re.search(rb"<table[^>]*table-hover[^>]*>.*?<tbody[^>]*>(.*?)</tbody>",
+                  response.content, re.S)
+    return m.group(1).count(b"<tr") if m else 0
+
+
+def _page(client: Client, url: str, sql_times: list[float] | None = None):
+    def run():
+        spent = [0.0]
+
+        def wrapper(execute, sql, params, many, context):
+            start = time.perf_counter()
+            try:
+                return execute(sql, params, many, context)
+            finally:
+                spent[0] += time.perf_counter() - start
+
+        with connection.execute_wrapper(wrapper):
+            response = client.get(url)
+        assert response.status_code == 200, (url, response.status_code)
+        if sql_times is not None:
+            sql_times.append(spent[0])
+        return response
+
+    return run
+
+
+def _captured(client: Client, url: str) -> list[str]:
+    """The statements a page runs, as executed (a server-side cursor's DECLARE as the
+    query it declares)."""
+    with CaptureQueriesContext(connection) as ctx:
+        _page(client, url)()
+    return [re.sub(r'^DECLARE "?\w+"? .*?CURSOR WITH(?:OUT)? HOLD FOR ', "", q["sql"], flags=re.S)
+            for q in ctx.captured_queries]
+
+
+def _raw(sqls: list[str], per_query: dict[int, list[float]]):
+    """The page's statements run on the psycopg cursor and fetched, each timed."""
+    def run():
+        connection.ensure_connection()
+        with connection.connection.cursor() as cursor:
+            for i, sql in enumerate(sqls):
+                start = time.perf_counter()
+                cursor.execute(sql)
+                cursor.fetchall()
+                per_query.setdefault(i, []).append(time.perf_counter() - start)
+
+    return run
+
+
+def _p95(values: list[float]) -> float:
+    from bench.harness import percentile
+
+    return percentile(values, 95)
+
+
+def _sub_user(sub_account_pk: int):
+    user, created = get_user_model().objects.get_or_create(
+        username=f"bench-sub-{sub_account_pk}")
+    if created:
+        SubAccountMembership.objects.create(user=user, sub_account_id=sub_account_pk)
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def _usage(report: Report, big, small, clients, today) -> dict:
+    """Coupon Usage at 1M and 1k, and the raw SQL of the 1M page, for every filter."""
+    account = {key: SubAccount.objects.get(pk=part[3][len(part[3]) // 2]).account_id
+               for key, part in (("big", big), ("small", small))}
+    base = reverse("coupon_usage")
+    found: dict[str, dict] = {}
+    for label, params in _filters(today):
+        log(f"{NAME}: Coupon Usage — {label}")
+        urls = {key: f"{base}?{urlencode(params(part[2], account[key]))}"
+                for key, part in (("big", big), ("small", small))}
+        sqls = _captured(clients["big"], urls["big"])
+        kinds = [_kind(sql) for sql in sqls]
+        shown = {key: _rows_shown(_page(clients[key], urls[key])()) for key in urls}
+        small_sqls = _captured(clients["small"], urls["small"])
+        per_query: dict[int, list[float]] = {}
+        sql_times: list[float] = []
+        timings = measure_interleaved(
+            {"big": _page(clients["big"], urls["big"], sql_times),
+             "small": _page(clients["small"], urls["small"]),
+             "raw": _raw(sqls, per_query)},
+            runs=RUNS, warmup=WARMUP,
+        )
+        big_t, small_t, raw_t = timings["big"], timings["small"], timings["raw"]
+        checks = [
+            Check(f"{label}: page p95 at 1M", big_t.p95 * 1000, P95_MS, "ms"),
+            Check(f"{label}: page p95 at 1M / at 1k", big_t.p95 / small_t.p95, RATIO_SMALL,
+                  "×"),
+            Check(f"{label}: page / raw SQL (p95)", big_t.p95 / raw_t.p95, RATIO_RAW, "×"),
+        ]
+        report.checks += checks
+        report.rows.append([
+            label, f"{shown['big']} / {shown['small']}", f"{len(sqls)} / {len(small_sqls)}",
+            ms(big_t.p50), ms(big_t.p95),
+            ms(big_t.cpu_p50), ms(statistics.median(sql_times[-RUNS:])), ms(small_t.p50),
+            ms(small_t.p95), ms(raw_t.p50), ms(raw_t.p95),
+            f"{big_t.p95 / small_t.p95:.2f}×", f"{big_t.p95 / raw_t.p95:.2f}×",
+            "PASS" if all(c.passed for c in checks) else "MISS",
+        ])
+        found[label] = {
+            "urls": urls, "sqls": sqls, "kinds": kinds, "checks": checks,
+            "queries": {i: (kinds[i], statistics.median(v[-RUNS:]), _p95(v[-RUNS:]))
+                        for i, v in per_query.items()},
+            "page": big_t, "small": small_t, "raw": raw_t,
+            "sql_p50": statistics.median(sql_times[-RUNS:]), "shown": shown,
+        }
+    return found
+
+
+def _query_table(found: dict) -> list[list[str]]:
+    """Each expensive statement of the 1M page, timed raw and explained."""
+    rows = []
+    for label, f in found.items():
+        for i, (kind, p50, p95) in f["queries"].items():
+            if kind not in ("rows: one page", "totals of the filtered set",
+                            "chart: deductions per day"):
+                continue
+            nodes, exec_ms, _lines = explain(f["sqls"][i])
+            rows.append([label, kind, ms(p50), ms(p95), f"{exec_ms:.1f}", nodes])
+    return rows
+
+
+PROFILE_RUNS = 10
+USAGE_PARTS = [
+    ("view (the prototype's): filter, table data, totals and chart (incl. their SQL)",
+     "bench/usage_pages.py", "_proto_context"),
+    ("rendering the page", "django/template/response.py", "rendered_content"),
+    ("… of which the django-tables2 table", "django_tables2/templatetags/django_tables2.py",
+     "render"),
+    ("… of which the filter form's widgets", "django/forms/boundfield.py", "as_widget"),
+    ("session and user loading (middleware)", "django/contrib/sessions/backends/base.py",
+     "_get_session"),
+]
+SUB_PARTS = [
+    ("view: queries, paging, prefetch (incl. their SQL)", "billing/views.py",
+     "get_context_data"),
+    ("… of which building the prefetched deductions", "django/db/models/query.py",
+     "prefetch_related_objects"),
+    ("rendering the page", "django/template/response.py", "rendered_content"),
+    ("… of which `{% url %}` (reverse)", "django/urls/base.py", "reverse"),
+    ("session and user loading (middleware)", "django/contrib/sessions/backends/base.py",
+     "_get_session"),
+]
+
+
+def _page_profile(client: Client, url: str, parts) -> list[list[str]]:
+    """Where a page's time goes, from cProfile over PROFILE_RUNS requests (per request)."""
+    stats = profile(lambda: client.get(url), runs=PROFILE_RUNS)
+    total = cumtime(stats, "django/test/client.py", "generic")
+    rows = []
+    for label, path, func in parts:
+        t = cumtime(stats, path, func)
+        rows.append([label, ms(t / PROFILE_RUNS), f"{t / total:.0%}"])
+    rows.append(["whole request under the profiler", ms(total / PROFILE_RUNS), "100%"])
+    return rows
+
+
+# ---------------------------------------------------------------------------------------
+# The sub-account's pages
+
+
+SUB_PAGES = [
+    ("Coupons (available)", "billing:coupons", {}),
+    ("Coupons (used up)", "billing:coupons", {"status": "used_up"}),
+    ("Coupons (expired)", "billing:coupons", {"status": "expired"}),
+    ("Bills", "billing:bills", {}),
+    ("Bills, page 2", "billing:bills", {"page": "2"}),
+]
+
+
+def _sub_pages(report: Report, big):
+    """The pages of two accounts of the 1M partner: a typical one and the one holding the
+    most coupons; the query count must not differ, the larger one is timed."""
+    active = big[3]
+    held = dict(Coupon.objects.filter(sub_account_id__in=active).values("sub_account_id")
+                .annotate(n=Count("pk")).values_list("sub_account_id", "n"))
+    ranked = sorted(active, key=lambda pk: (held.get(pk, 0), pk))
+    typical, largest = ranked[len(ranked) // 2], ranked[-1]
+    clients = {pk: _sub_user(pk) for pk in (typical, largest)}
+    shown = dict(Deduction.objects.filter(sub_account_id=largest).values("coupon__status")
+                 .annotate(n=Count("pk")).values_list("coupon__status", "n"))
+    about = (f"typical account: {held.get(typical, 0)} coupons; largest: "
+             f"{held.get(largest, 0)} coupons, whose deductions by coupon status are "
+             + ", ".join(f"{k} {v}" for k, v in sorted(shown.items())))
+    rows: list[list[str]] = []
+    profiles: dict[str, list[list[str]]] = {}
+    lookups: list[float] = []
+    for label, name, params in SUB_PAGES:
+        log(f"{NAME}: sub-account page — {label}")
+        url = reverse(name) + (f"?{urlencode(params)}" if params else "")
+        counts = {pk: len(_captured(clients[pk], url)) for pk in (typical, largest)}
+        sqls = _captured(clients[largest], url)
+        per_query: dict[int, list[float]] = {}
+        timings = measure_interleaved(
+            {"page": _page(clients[largest], url), "raw": _raw(sqls, per_query)},
+            runs=RUNS, warmup=WARMUP,
+        )
+        page, raw = timings["page"], timings["raw"]
+        slowest = max(per_query.items(), key=lambda kv: statistics.median(kv[1]))
+        lookups += [statistics.median(v) for i, v in per_query.items()
+                    if _kind(sqls[i], SUB_KINDS) == "membership"]
+        checks = [
+            Check(f"sub-account {label}: page p95", page.p95 * 1000, SUB_P95_MS, "ms"),
+            Check(f"sub-account {label}: queries, largest account − typical account",
+                  counts[largest] - counts[typical], 0, ""),
+        ]
+        report.checks += checks
+        if label in ("Coupons (available)", "Bills"):
+            profiles[label] = _page_profile(clients[largest], url, SUB_PARTS)
+        rows.append([
+            label, f"{counts[typical]} / {counts[largest]}", ms(page.p50), ms(page.p95),
+            ms(page.cpu_p50), ms(raw.p50), ms(raw.p95),
+            f"{_kind(sqls[slowest[0]], SUB_KINDS)} {ms(statistics.median(slowest[1]))} ms",
+            "PASS" if all(c.passed for c in checks) else "MISS",
+        ])
+    about += (f"; a membership lookup, one of the statements the proposal below removes, "
+              f"took p50 {ms(statistics.median(lookups))} ms raw in these rounds")
+    return about, rows, profiles
+
+
+# ---------------------------------------------------------------------------------------
+# Prototypes: what would bring Coupon Usage within its targets, measured in the same run on
+# the same data (indexes and tables created in the throwaway database and dropped after;
+# the view and filter swapped in the process only).
+
+PROTO_INDEXES = [
+    # Status filters with the default order (newest first).
+    "CREATE INDEX bench_coupon_partner_status ON coupons_coupon "
+    "(partner_id, status, released_at DESC, id DESC)",
+    # Sorting by amount and by remaining (and any filter that keeps many rows).
+    "CREATE INDEX bench_coupon_partner_amount ON coupons_coupon (partner_id, amount, id)",
+    "CREATE INDEX bench_coupon_partner_balance ON coupons_coupon (partner_id, balance, id)",
+    # A template filter with a sort other than the default.
+    "CREATE INDEX bench_coupon_template_balance ON coupons_coupon (template_id, balance, id)",
+]
+# Summary tables as the release, the posting, the expiry and the voiding would keep them
+# (here built once from the rows): per partner, template, cost bearer, currency, status
+# and release day, the coupons' count and sums; and per bill day as well, the deductions.
+PROTO_TABLES = [
+    """
+    CREATE TABLE bench_coupon_totals AS
+    SELECT partner_id, template_id, cost_bearer, currency, status,
+           (released_at AT TIME ZONE %(tz)s)::date AS released_on, COUNT(*) AS n,
+           SUM(amount) AS amount, SUM(balance) AS balance, SUM(voided_amount) AS voided
+    FROM coupons_coupon GROUP BY 1, 2, 3, 4, 5, 6
+    """,
+    "CREATE INDEX ON bench_coupon_totals (partner_id, template_id)",
+    """
+    CREATE TABLE bench_deduction_days AS
+    SELECT d.partner_id, d.bill_date, c.template_id, c.cost_bearer, c.currency, c.status,
+           (c.released_at AT TIME ZONE %(tz)s)::date AS released_on, COUNT(*) AS n,
+           SUM(d.amount) AS amount
+    FROM billing_deduction d JOIN coupons_coupon c ON c.id = d.coupon_id
+    GROUP BY 1, 2, 3, 4, 5, 6, 7
+    """,
+    "CREATE INDEX ON bench_deduction_days (partner_id, bill_date)",
+    "ANALYZE coupons_coupon",
+    "ANALYZE bench_coupon_totals",
+    "ANALYZE bench_deduction_days",
+]
+PROTO_DROP = [
+    "DROP INDEX IF EXISTS bench_coupon_partner_status",
+    "DROP INDEX IF EXISTS bench_coupon_partner_amount",
+    "DROP INDEX IF EXISTS bench_coupon_partner_balance",
+    "DROP INDEX IF EXISTS bench_coupon_template_balance",
+    "DROP TABLE IF EXISTS bench_coupon_totals",
+    "DROP TABLE IF EXISTS bench_deduction_days",
+    "ANALYZE coupons_coupon",
+]
+# The filters the summary tables answer; a sub-account filter selects few coupons, so its
+# totals and chart stay on the rows.
+SUMMARY_FILTERS = {"template", "status", "cost_bearer", "released_from", "released_to"}
+
+
+def _summary_where(partner_id: int, cleaned: dict) -> tuple[str, list]:
+    where, params = ["partner_id = %s"], [partner_id]
+    for field, column, op in (("template", "template_id", "="), ("status", "status", "="),
+                              ("cost_bearer", "cost_bearer", "="),
+                              ("released_from", "released_on", ">="),
+                              ("released_to", "released_on", "<=")):
+        value = cleaned.get(field)
+        if value not in (None, ""):
+            where.append(f"{column} {op} %s")
+            params.append(value.pk if field == "template" else value)
+    return " AND ".join(where), params
+
+
+def _proto_context(self, **kwargs):
+    """CouponUsageView.get_context_data with totals and chart from the summary tables."""
+    from billing import page_selectors
+    from billing.views import CouponUsageView
+
+    ctx = super(CouponUsageView, self).get_context_data(**kwargs)
+    form = self.filterset.form
+    cleaned = form.cleaned_data if self.filterset.is_bound and form.is_valid() else {}
+    used = {k for k, v in cleaned.items() if v not in (None, "")}
+    if used <= SUMMARY_FILTERS:
+        where, params = _summary_where(self.partner.pk, cleaned)
+        start = timezone.localdate() - dt.timedelta(days=59)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT currency, SUM(n), SUM(amount), SUM(balance), SUM(voided) "
+                f"FROM bench_coupon_totals WHERE {where} GROUP BY currency ORDER BY currency",
+                params)
+            totals = [{"currency": c, "amount": a, "remaining": b, "voided": v,
+                       "used": a - b - v} for c, _n, a, b, v in cursor.fetchall()]
+            cursor.execute(
+                f"SELECT bill_date, currency, SUM(amount) FROM bench_deduction_days "
+                f"WHERE {where} AND bill_date >= %s GROUP BY 1, 2 ORDER BY 1", [*params, start])
+            days = [{"bill_date": d, "coupon__currency": c, "total": t}
+                    for d, c, t in cursor.fetchall()]
+    else:
+        qs = self.object_list
+        totals = page_selectors.coupon_usage_totals(qs)
+        days = page_selectors.deductions_per_day(coupons=qs)
+    peak = max((d["total"] for d in days), default=Decimal("0"))
+    ctx.update(
+        totals=totals,
+        chart=[{**d, "pct": float(d["total"] / peak * 100) if peak else 0} for d in days],
+        chart_total=sum((d["total"] for d in days), Decimal("0")),
+        query=self.request.GET.copy(),
+    )
+    return ctx
+
+
+def _released_bound(upper: bool):
+    """The release-date filters as a range on released_at itself (local midnights), which
+    the (partner, released_at) index serves, instead of a date cast of the column."""
+    def method(queryset, name, value):
+        if value is None:
+            return queryset
+        day = value + dt.timedelta(days=1) if upper else value
+        moment = timezone.make_aware(dt.datetime.combine(day, dt.time.min))
+        return queryset.filter(**{"released_at__lt" if upper else "released_at__gte": moment})
+
+    return method
+
+
+@contextmanager
+def _prototype_active():
+    from django_filters import DateFilter
+
+    from billing.filters import DATE, CouponUsageFilter
+    from billing.views import CouponUsageView
+
+    tz = timezone.get_current_timezone_name()
+    with connection.cursor() as cursor:
+        for sql in PROTO_INDEXES + PROTO_TABLES:
+            cursor.execute(sql, {"tz": tz} if "%(tz)s" in sql else None)
+    filters = {
+        "released_from": DateFilter(method=_released_bound(False), label="Released from",
+                                    widget=DATE),
+        "released_to": DateFilter(method=_released_bound(True), label="Released to",
+                                  widget=DATE),
+    }
+    try:
+        with mock.patch.object(CouponUsageView, "get_context_data", _proto_context), \
+                mock.patch.dict(CouponUsageFilter.base_filters, filters):
+            yield
+    finally:
+        with connection.cursor() as cursor:
+            for sql in PROTO_DROP:
+                cursor.execute(sql)
+
+
+def _prototypes(found: dict, clients) -> list[str]:
+    """Every filter again with the prototype in place: the page at 1M and 1k, its raw SQL,
+    and its statements."""
+    log(f"{NAME}: prototype — indexes, summary tables, sargable release dates")
+    rows, statements, fewer = [], [], []
+    start = time.perf_counter()
+    with _prototype_active():
+        built = time.perf_counter() - start
+        for label, f in found.items():
+            log(f"{NAME}: prototype — {label}")
+            sqls = _captured(clients["big"], f["urls"]["big"])
+            per_query: dict[int, list[float]] = {}
+            timings = measure_interleaved(
+                {"big": _page(clients["big"], f["urls"]["big"]),
+                 "small": _page(clients["small"], f["urls"]["small"]),
+                 "raw": _raw(sqls, per_query)},
+                runs=RUNS, warmup=WARMUP,
+            )
+            big_t, small_t, raw_t = timings["big"], timings["small"], timings["raw"]
+            ok = [big_t.p95 * 1000 <= P95_MS, big_t.p95 / small_t.p95 <= RATIO_SMALL,
+                  big_t.p95 / raw_t.p95 <= RATIO_RAW]
+            if big_t.p95 / small_t.p95 > RATIO_SMALL:
+                fewer.append(f"{label} ({f['shown']['big']} rows against "
+                             f"{f['shown']['small']}; page CPU p50 {ms(big_t.cpu_p50)} against "
+                             f"{ms(small_t.cpu_p50)} ms)")
+            rows.append([
+                label, str(len(sqls)), ms(f["page"].p95), ms(big_t.p50), ms(big_t.p95),
+                ms(big_t.cpu_p50), ms(small_t.p95), ms(raw_t.p95),
+                f"{big_t.p95 / small_t.p95:.2f}×", f"{big_t.p95 / raw_t.p95:.2f}×",
+                " · ".join(("PASS" if x else "MISS") for x in ok),
+            ])
+            for i, v in per_query.items():
+                kind = _kind(sqls[i])
+                if kind in ("rows: one page", "other") or "bench_" in sqls[i]:
+                    nodes, exec_ms, _lines = explain(sqls[i])
+                    name = ("totals (summary)" if "bench_coupon_totals" in sqls[i] else
+                            "chart (summary)" if "bench_deduction_days" in sqls[i] else kind)
+                    statements.append([label, name, ms(statistics.median(v)), ms(_p95(v)),
+                                       f"{exec_ms:.1f}", nodes])
+        first = next(iter(found))
+        log(f"{NAME}: prototype — profile of '{first}'")
+        where = _page_profile(clients["big"], found[first]["urls"]["big"], USAGE_PARTS)
+    return [
+        "**Prototype, measured in this run** (then dropped): the indexes "
+        "`(partner, status, released_at DESC, id DESC)`, `(partner, amount, id)`, "
+        "`(partner, balance, id)` and `(template, balance, id)` on the coupons; the two "
+        "summary tables (`PROTO_TABLES` in `bench/usage_pages.py`, built in "
+        f"{built:.0f} s with the indexes); Coupon Usage's totals and chart read from them "
+        "whenever the filter is among template, status, cost bearer and release dates (a "
+        "sub-account filter keeps the row queries: its coupons are few); the release-date "
+        "filters as a range on `released_at` (local midnights) instead of a date cast of the "
+        f"column. {RUNS} rounds after {WARMUP} warm-up rounds per filter, interleaved as "
+        "above; the 1k page runs the same prototype. Verdicts: p95 ≤ 150 ms · 1M / 1k · "
+        "1M / raw.\n\n"
+        + md_table(["filter", "queries", "1M p95 before", "1M p50 after", "1M p95 after",
+                    "page CPU p50", "1k p95 after", "raw SQL p95 after", "1M / 1k (p95)",
+                    "1M / raw (p95)", "verdicts"], rows)
+        + ("\n\nWhere 1M / 1k still misses (rows the table shows at 1M and at 1k, and the "
+           "pages' CPU time): " + "; ".join(fewer) + ". A 1k page showing fewer rows is "
+           "cheaper to render, whatever the database holds." if fewer else "")
+        + "\n\nWhere 1M / raw misses, the page's CPU time is several times its SQL: the "
+          "bar then measures the page's rendering, not the database.",
+        "The prototype's statements at 1M (raw p50 and p95, EXPLAIN (ANALYZE)):\n\n"
+        + md_table(["filter", "statement", "raw p50", "raw p95", "EXPLAIN ms", "plan"],
+                   statements),
+        f"Where the 1M page's time goes with the prototype, \"{first}\" (cProfile, "
+        f"{PROFILE_RUNS} requests; ms per request under the profiler, which inflates Python "
+        "code):\n\n" + md_table(["part", "ms", "share"], where),
+    ]
+
+
+def run() -> Report:
+    today = timezone.localdate()
+    report = Report(
+        name=NAME, title=TITLE,
+        target=f"Coupon Usage, every filter and sort: p95 at 1,000,000 coupons ≤ {P95_MS:.0f} "
+               f"ms, ≤ {RATIO_SMALL}× the p95 of the same page at 1,000 coupons and ≤ "
+               f"{RATIO_RAW:.0f}× the p95 of the raw SQL of its queries. The sub-account's "
+               f"Coupons and Bills with 1,000,000 coupons in the table: p95 ≤ {SUB_P95_MS:.0f} "
+               "ms and the same query count whatever the account holds.",
+        headers=["filter (Coupon Usage)", "rows shown 1M / 1k", "queries 1M / 1k",
+                 "1M p50", "1M p95",
+                 "1M page CPU p50", "1M SQL in page p50", "1k p50", "1k p95", "raw SQL p50",
+                 "raw SQL p95", "1M / 1k (p95)", "1M / raw (p95)", ""],
+    )
+    start = time.perf_counter()
+    log(f"{NAME}: building {BIG:,} coupons for {BIG_ACCOUNTS:,} accounts, and deductions")
+    big = _partner("Bench Usage Big", "UB", BIG_ACCOUNTS, BIG, BIG_ACTIVE, seed=5)
+    log(f"{NAME}: building {SMALL:,} coupons for {SMALL_ACCOUNTS:,} accounts")
+    small = _partner("Bench Usage Small", "US", SMALL_ACCOUNTS, SMALL, SMALL_ACTIVE, seed=6)
+    data.analyze()
+    built = time.perf_counter() - start
+    sizes = {
+        "coupons": Coupon.objects.count(),
+        "big": Coupon.objects.filter(partner=big[0]).count(),
+        "small": Coupon.objects.filter(partner=small[0]).count(),
+        "deductions": Deduction.objects.count(),
+        "big_deductions": Deduction.objects.filter(partner=big[0]).count(),
+        "small_deductions": Deduction.objects.filter(partner=small[0]).count(),
+    }
+    log(f"{NAME}: data ready in {built:.0f} s: {sizes}")
+
+    clients = {}
+    for key, (_partner_obj, user, _t, _a) in (("big", big), ("small", small)):
+        clients[key] = Client()
+        clients[key].force_login(user)
+    found = _usage(report, big, small, clients, today)
+    log(f"{NAME}: EXPLAIN ANALYZE of the 1M page's statements")
+    query_rows = _query_table(found)
+    first = next(iter(found))
+    small_chart = [sql for sql in _captured(clients["small"], found[first]["urls"]["small"])
+                   if _kind(sql) == "chart: deductions per day"]
+    small_plan = explain(small_chart[0])[:2] if small_chart else ("", 0.0)
+    sub_about, sub_rows, sub_profiles = _sub_pages(report, big)
+    proto_notes = _prototypes(found, clients)
+
+    statuses = dict(Coupon.objects.filter(partner=big[0]).values("status")
+                    .annotate(n=Count("pk")).values_list("status", "n"))
+    report.notes.append(
+        f"Setup (built in {built:.0f} s, by COPY): a distributor with {BIG_ACCOUNTS:,} "
+        f"sub-accounts and {sizes['big']:,} coupons of 12 templates (cash, threshold cash, "
+        "discount; partner- and platform-borne; two scoped to some products; one \"Limited "
+        "to 1\"), each template's coupons in requests of 1 to 10,000 accounts released over "
+        f"its life (up to {HISTORY_DAYS} days back), statuses by age ("
+        + ", ".join(f"{k} {v:,}" for k, v in sorted(statuses.items()))
+        + f"); {BIG_ACTIVE:,} of its accounts have a daily bill paid in part by a coupon on "
+        f"each of the last {DEDUCTION_DAYS} days ({sizes['big_deductions']:,} deductions) and "
+        f"three monthly bills. A second distributor of the same shape with {SMALL_ACCOUNTS} "
+        f"accounts, {sizes['small']:,} coupons and {sizes['small_deductions']:,} deductions is "
+        f"the 1k page. Then VACUUM ANALYZE. The coupon table holds {sizes['coupons']:,} rows.\n"
+        f"Each filter: {RUNS} timed rounds after {WARMUP} warm-up rounds; in each round, in "
+        "rotating order:\n"
+        "  - **1M page**: `GET /coupons/usage/?…` as the big distributor's admin through "
+        "`django.test.Client` (signed in with `force_login`, DEBUG off): session, "
+        "permission, filter form, one page of 25 rows (django-tables2's LazyPaginator, no "
+        "count), totals of the filtered set, 60-day chart, layout; *SQL in page* is the time "
+        "spent in its queries, *page CPU* the CPU time of the Python process;\n"
+        "  - **1k page**: the same filter and sort as the small distributor's admin;\n"
+        "  - **raw SQL**: every statement the 1M page ran (captured once, with its "
+        "parameters), executed on the psycopg cursor and fetched.\n"
+        "A sub-account filter uses the account ID of an account with deductions; template "
+        "filters the template of that name of each distributor."
+    )
+    report.notes.append(
+        "Each expensive statement of the 1M page (raw p50 and p95 over the rounds above, "
+        "then one EXPLAIN (ANALYZE, BUFFERS); nodes in plan order):\n\n"
+        + md_table(["filter", "statement", "raw p50", "raw p95", "EXPLAIN ms", "plan"],
+                   query_rows)
+    )
+    why = []
+    for label, f in found.items():
+        if all(c.passed for c in f["checks"]):
+            continue
+        share = f["sql_p50"] / f["page"].p50
+        slow = sorted(((p95, kind) for kind, _p50, p95 in f["queries"].values()),
+                      reverse=True)[:2]
+        why.append(
+            f"{label}: 1M p95 {ms(f['page'].p95)} ms, its SQL {share:.0%} of the page (p50); "
+            + ("the statements dominate: " + ", ".join(f"{k} p95 {ms(t)} ms" for t, k in slow)
+               if share >= 0.5 else
+               f"the page's own work dominates (CPU {ms(f['page'].cpu_p50)} ms per request, "
+               f"the 1k page {ms(f['small'].cpu_p50)} ms)")
+            + "."
+        )
+    if why:
+        report.notes.append("Why the misses (from the figures above):\n\n"
+                            + "\n".join(f"- {line}" for line in why))
+    report.notes += proto_notes
+    report.notes.append(PROPOSALS)
+    report.notes.append(
+        f"The 1k page's chart, \"{first}\" (EXPLAIN ANALYZE): {small_plan[1]:.1f} ms, "
+        f"{small_plan[0]} — the {SMALL:,}-coupon distributor's page reads the other "
+        f"distributor's {sizes['big_deductions']:,} deductions (proposal 4)."
+    )
+    report.notes.append(
+        f"The sub-account's pages, with {sizes['coupons']:,} coupons in the table, for two "
+        f"accounts of the big distributor with a daily bill on each of the last "
+        f"{DEDUCTION_DAYS} days ({sub_about}); the larger one timed, {RUNS} rounds after "
+        f"{WARMUP} warm-up rounds, interleaved with the raw SQL of its statements:\n\n"
+        + md_table(["page", "queries typical / largest", "p50", "p95", "page CPU p50",
+                    "raw SQL p50", "raw SQL p95", "slowest statement (p50)", ""],
+                   sub_rows)
+    )
+    for label, rows in sub_profiles.items():
+        report.notes.append(
+            f"Where the sub-account's {label} page spends its time (largest account; "
+            f"cProfile, {PROFILE_RUNS} requests; ms per request under the profiler, which "
+            "inflates Python code):\n\n" + md_table(["part", "ms", "share"], rows)
+        )
+    report.notes.append(SUB_PROPOSALS)
+    return report
+
+
+PROPOSALS = """**Proposed changes** (what the prototype above measures; app code not changed here):
+
+1. *Totals and chart from summary tables kept by the writers* (`billing/models.py`):
+
+   ```python
+   class CouponTotal(models.Model):      # one row per partner, template, bearer, currency,
+       partner = models.ForeignKey(Partner, on_delete=models.PROTECT, related_name="+")
+       template = models.ForeignKey(CouponTemplate, on_delete=models.PROTECT, related_name="+")
+       cost_bearer = models.CharField(max_length=10)         # status and release day
+       currency = models.CharField(max_length=3)
+       status = models.CharField(max_length=10)
+       released_on = models.DateField()
+       count = models.PositiveIntegerField(default=0)
+       amount = money_field(default=ZERO)
+       balance = money_field(default=ZERO)
+       voided = money_field(default=ZERO)
+       # UniqueConstraint over the six keys; Index(fields=["partner", "template"])
+
+   class DeductionDayTotal(models.Model):  # the same keys and the bill day
+       ...  bill_date = models.DateField(); count; amount
+       # UniqueConstraint over the seven keys; Index(fields=["partner", "bill_date"])
+   ```
+
+   written with `INSERT … ON CONFLICT (…) DO UPDATE SET count = count + EXCLUDED.count, …`
+   in the transaction that changes the coupons: the release adds one row per request
+   (count, amount, balance); `_write_allocations` adds the deductions per (bill day, coupon
+   key) and subtracts the balances; a status change (used up, expired, voided) moves the
+   coupon's count and sums from its old status row to the new one, and its deductions'
+   day rows likewise (a used-up or expired coupon has a few days of deductions, read
+   through `deduction_coupon`). `check_ledger` gains one invariant: the summaries equal the
+   sums over the rows. Coupon Usage reads them whenever the filter is among template,
+   status, cost bearer and release dates (`_proto_context` in `bench/usage_pages.py`); a
+   sub-account filter keeps the row queries (few coupons); a valid-until filter, which the
+   summary can not answer, gets its totals and chart from a separate endpoint the page
+   fetches after it renders (`/coupons/usage/totals/?…`), so the page never waits on them
+   (not prototyped: no filter measured here needs it).
+2. *Indexes for the filters and sorts that stay on the rows* (`Coupon.Meta.indexes`):
+   `Index(fields=["partner", "status", "-released_at", "-id"], name="coupon_partner_status")`,
+   `Index(fields=["partner", "amount", "id"], name="coupon_partner_amount")`,
+   `Index(fields=["partner", "balance", "id"], name="coupon_partner_balance")` and, for a
+   template filter with another sort, `Index(fields=["template", "balance", "id"], …)`; the
+   same for every other sortable column (valid until; `used` as an expression index, or
+   drop it from the sortable columns), and sorting by template or sub-account by their ids,
+   or not at all: a sort by a joined name reads every coupon of the partner. Each index
+   costs the release's COPY and the posting's balance updates some writing; if that is
+   too much, offer the non-default sorts only once a filter narrows the set.
+3. *Release dates as a range on the column* (`billing/filters.py`): `released_from` and
+   `released_to` as `DateFilter(method=…)` filtering `released_at__gte` / `released_at__lt`
+   the local midnight of the day (and of the day after), instead of
+   `lookup_expr="date__gte"`, whose `(released_at AT TIME ZONE …)::date` no index serves.
+4. *The chart scoped by the deduction's own partner* (`page_selectors.deductions_per_day`):
+   `Deduction.partner` was copied onto the row for this page and is indexed with the bill
+   day (`deduction_partner_day`), but the chart filters only `coupon__in=<the filtered
+   coupons>`, so every partner's page scans all partners' deductions of the 60 days (see
+   the 1k page's chart below). Filtering `partner=…` as well keeps the rows path (the
+   sub-account filter) on the index.
+5. *The page's own cost.* With its SQL at a few milliseconds, the page is its rendering:
+   django-tables2's bootstrap template is most of the request (profile above). The lean
+   table template proposed for the Issue Coupon page (Findings at the top) applies here
+   too. Even so a server-rendered page costs several times a 10 ms query, so "≤ 3× raw
+   SQL" can not hold once the SQL is fast; the lead may want to restate it for this page
+   as a budget of the page's own CPU time, as for the Issue Coupon search.
+"""
+
+
+SUB_PROPOSALS = """**Sub-account pages** (not prototyped; statements counted above): the query
+count is fixed (the deductions come in one prefetch, whatever the coupons), and no
+statement is slow at 1M; the time is round trips and rendering. Three statements of each
+page can go, Coupons 9 → 6 and Bills 8 → 6:
+
+- `subaccount_membership_for` fetching the membership with its sub-account,
+  `SubAccountMembership.objects.select_related("sub_account").filter(user_id=user.pk)
+  .first()`, cached on the user as `membership_for` is (one query fewer);
+- the `console` context processor asking `subaccount_membership_for` first when the
+  mixin has already found one, instead of `membership_for`, whose partner-membership
+  query always comes back empty for a sub-account user (one fewer);
+- Coupons: the status counts already hold the paginator's count
+  (`paginator.count = counts.get(status, 0)` before `get_page`), and Bills: the daily
+  list paged without a count (`django_tables2.paginators.LazyPaginator` or a "newer / older"
+  pager), one fewer each. The deductions' prefetch also joins `line__bill`, which the page
+  does not show (`select_related("line__product")` is enough).
+"""
