@@ -1,0 +1,71 @@
+"""Release and posting through a real `celery worker` process on Redis, end to end."""
+import pytest
+from django.conf import settings
+
+from billing.models import DailyBill
+from billing.services import daily_bills_make
+from billing.tasks import daily_bills_make_task
+from coupons.models import Coupon, IssuanceRequest
+from tests.integration.helpers import (
+    PAYS,
+    approve,
+    assert_ledger_clean,
+    assert_posted_once,
+    assert_released_once,
+    eager,
+    make_shop,
+    release_now,
+    submit,
+    usage_for,
+    yesterday,
+)
+from tests.integration.processes import wait_for
+
+pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
+
+
+def test_a_large_release_runs_in_the_worker_and_pays_outstanding_bills(worker):
+    """1,000 recipients (> RELEASE_INLINE_MAX): the approval commits, release_request runs in
+    the worker, and the coupons_released follow-up (one posting per account) runs there too
+    and pays the bills the accounts already had."""
+    shop = make_shop(1000)
+    day = yesterday()
+    owing = shop.accounts[:100]
+    usage_for(owing, day)
+    with eager():
+        daily_bills_make(bill_date=day)  # posted, nothing to pay with yet
+    assert set(DailyBill.objects.values_list("payable_amount", flat=True)) == {PAYS + 20}
+    request = submit(shop)
+    assert request.recipient_count > settings.RELEASE_INLINE_MAX
+
+    approve(shop, request)
+
+    wait_for(lambda: IssuanceRequest.objects.get(pk=request.pk).status == "issued",
+             timeout=60, what="the release", workers=[worker])
+    wait_for(lambda: not DailyBill.objects.filter(deduction_amount=0).exists(),
+             timeout=120, what="the postings of the outstanding bills", workers=[worker])
+    assert_released_once(shop, request)
+    assert_posted_once(owing, day)
+    assert Coupon.objects.filter(status="available").count() == 900
+    assert_ledger_clean()
+    assert worker.succeeded("approvals.tasks.release_request") == 1
+    assert worker.succeeded("billing.tasks.account_post_outstanding_task") >= len(owing)
+
+
+def test_a_billing_run_makes_and_posts_every_bill_in_the_worker(worker):
+    """The nightly run as beat sends it: daily_bills_make_task in the worker makes 300 bills
+    and enqueues a posting per bill, which the worker runs."""
+    shop = make_shop(300)
+    release_now(shop)
+    day = yesterday()
+    usage_for(shop.accounts, day)
+
+    daily_bills_make_task.delay(day.isoformat())
+
+    wait_for(lambda: DailyBill.objects.filter(date=day, posted_at__isnull=False).count() == 300,
+             timeout=120, what="300 bills made and posted", workers=[worker])
+    assert_posted_once(shop.accounts, day)
+    assert_ledger_clean()
+    wait_for(lambda: worker.succeeded("billing.tasks.bill_post_deductions_task") == 300,
+             timeout=10, what="the worker to log 300 postings", workers=[worker])
+    assert worker.succeeded("billing.tasks.daily_bills_make_task") == 1
