@@ -281,7 +281,8 @@ class OwnPartnerFilter(admin.SimpleListFilter):
         return [(str(p.pk), p.name) for p in partners.order_by("name")]
 
     def queryset(self, request, queryset):
-        if self.value() and self.value().isdigit():
+        # isdecimal, not isdigit: "²" is a digit that int() refuses (a 500).
+        if self.value() and self.value().isdecimal():
             return queryset.filter(partner_id=int(self.value()))
         return queryset
 

@@ -116,7 +116,7 @@ def analyze() -> None:
         cursor.execute("VACUUM ANALYZE")
 
 
-def copy_rows(model, fields: list[str], rows, *, chunk: int = 0) -> int:
+def copy_rows(model, fields: list[str], rows) -> int:
     """Stream rows into the model's table with psycopg COPY, without building a list.
 
     `rows` may be any iterable of tuples in the order of `fields` (JSON columns as their

@@ -4,7 +4,7 @@ from decimal import Decimal
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.core.paginator import Paginator
+from django.core.paginator import EmptyPage, Paginator
 from django.db.models import Count
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect
@@ -32,6 +32,19 @@ EXPORT_HEADER = ["Code", "Sub-account ID", "Sub-account", "Template", "Cost bear
                  "Valid until", "Status", "Released"]
 
 
+class BoundedLazyPaginator(LazyPaginator):
+    """LazyPaginator that refuses a page number the database can not take: ?page=10**20
+    made an OFFSET past bigint (a 500 on PostgreSQL). Refused, the table shows page 1."""
+
+    MAX_PAGE = 10**9
+
+    def validate_number(self, number):
+        number = super().validate_number(number)
+        if number > self.MAX_PAGE:
+            raise EmptyPage("That page contains no results")
+        return number
+
+
 class CouponUsageView(PartnerMixin, SingleTableMixin, FilterView):
     """Every coupon the partner issued, with filters, totals, a chart and exports.
 
@@ -44,7 +57,7 @@ class CouponUsageView(PartnerMixin, SingleTableMixin, FilterView):
     template_name = "billing/coupon_usage.html"
     # Paging is the table's alone: a view-level paginate_by would also run ListView's
     # Paginator, a COUNT(*) over the filtered rows per page and a 404 past the last page.
-    table_pagination = {"paginator_class": LazyPaginator, "per_page": 25}
+    table_pagination = {"paginator_class": BoundedLazyPaginator, "per_page": 25}
 
     def get(self, request, *args, **kwargs):
         request.partner = self.partner  # scopes the template filter's choices

@@ -24,6 +24,6 @@ class CouponTemplateFilter(django_filters.FilterSet):
         if not value:
             return queryset
         condition = Q(name__icontains=value)
-        if value.isdigit():
+        if value.isdecimal():  # not isdigit: int("²") raises (a 500)
             condition |= Q(pk=int(value))
         return queryset.filter(condition)

@@ -52,10 +52,23 @@ class ReadOnlyAdminMixin:
         return False
 
 
+class FiniteDecimalField(forms.DecimalField):
+    """Django's DecimalField parses "sNaN", a signalling NaN that no comparison survives:
+    the inline's has_changed() then raised InvalidOperation (a 500). A number that is not
+    finite is refused as it is parsed."""
+
+    def to_python(self, value):
+        value = super().to_python(value)
+        if value is not None and not value.is_finite():
+            raise forms.ValidationError(self.error_messages["invalid"], code="invalid")
+        return value
+
+
 class PlatformBudgetForm(forms.ModelForm):
     class Meta:
         model = PlatformBudget
         fields = ["currency", "amount"]
+        field_classes = {"amount": FiniteDecimalField}
 
     def clean_amount(self):
         amount = self.cleaned_data["amount"]

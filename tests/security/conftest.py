@@ -1,0 +1,26 @@
+"""One world of two tenants for the whole package, rolled back when the package ends."""
+import pytest
+from django.db import transaction
+from django.test import override_settings
+
+from tests.security.world import build_world
+
+
+@pytest.fixture(scope="package")
+def world(django_db_setup, django_db_blocker):
+    with django_db_blocker.unblock():
+        outer = transaction.atomic()
+        outer.__enter__()
+        try:
+            with override_settings(
+                PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"],
+            ):
+                built = build_world()
+        except BaseException:
+            transaction.set_rollback(True)
+            outer.__exit__(None, None, None)
+            raise
+    yield built
+    with django_db_blocker.unblock():
+        transaction.set_rollback(True)
+        outer.__exit__(None, None, None)
