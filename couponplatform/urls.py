@@ -4,7 +4,7 @@ from django.urls import include, path
 
 from billing.views import CouponUsageView, CouponVoidView
 from couponplatform.accounts.admin import scoped_view_on_site
-from couponplatform.accounts.views import RateLimitedLoginView, home
+from couponplatform.accounts.views import RateLimitedAdminLoginView, RateLimitedLoginView, home
 
 admin.site.site_header = "Coupon Management — BD admin"
 admin.site.site_title = "Coupon Management admin"
@@ -22,5 +22,6 @@ urlpatterns = [
     # Before the admin's own "View on site" redirect, which checks no tenant.
     path("admin/r/<path:content_type_id>/<path:object_id>/",
          admin.site.admin_view(scoped_view_on_site), name="admin_view_on_site"),
+    path("admin/login/", RateLimitedAdminLoginView.as_view(), name="admin_login"),
     path("admin/", admin.site.urls),
 ]

@@ -44,3 +44,27 @@ class RateLimitedLoginView(LoginView):
     def form_valid(self, form):
         ratelimit.reset(ratelimit.LOGIN_FAILURES, form.get_user().username.lower())
         return super().form_valid(form)
+
+
+class RateLimitedAdminLoginView(RateLimitedLoginView):
+    """The admin's sign-in with the same lockout: BDs sign in here, so it must not be the
+    door where guessing is unlimited."""
+
+    template_name = "admin/login.html"
+
+    def get_form_class(self):
+        from django.contrib.admin.forms import AdminAuthenticationForm
+
+        return AdminAuthenticationForm
+
+    def get_context_data(self, **kwargs):
+        from django.contrib import admin
+
+        context = super().get_context_data(**kwargs)
+        context.update(admin.site.each_context(self.request), title="Log in",
+                       app_path=self.request.get_full_path())
+        context.setdefault("next", self.request.GET.get("next") or "/admin/")
+        return context
+
+    def get_default_redirect_url(self):
+        return "/admin/"

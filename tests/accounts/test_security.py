@@ -150,3 +150,25 @@ def test_check_deploy_with_production_settings_prints_no_warning():
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
+
+
+@pytest.mark.django_db
+def test_admin_sign_in_locks_the_user_like_the_console_sign_in(client, limits_on):
+    username = f"bdlock-{uuid.uuid4().hex[:8]}"
+    f.make_bd(username)
+    url = "/admin/login/"
+    assert client.get(url).status_code == 200
+    for _ in range(5):
+        client.post(url, {"username": username, "password": "wrong"})
+    locked = client.post(url, {"username": username, "password": "pw"})
+    assert locked.status_code == 429
+    assert "Too many failed sign-ins" in locked.content.decode()
+    assert "_auth_user_id" not in client.session
+
+
+@pytest.mark.django_db
+def test_admin_sign_in_still_lets_a_bd_in(client):
+    f.make_bd("bd-in")
+    response = client.post("/admin/login/", {"username": "bd-in", "password": "pw"})
+    assert response.status_code == 302 and response.url == "/admin/"
+    assert client.get("/admin/").status_code == 200
