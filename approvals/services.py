@@ -255,8 +255,14 @@ def issuance_request_withdraw(*, request_id: int, acting_user) -> IssuanceReques
 # Release
 
 
+# Byte → code character: 32 characters divide 256 byte values evenly, so each character is
+# equally likely, as with secrets.choice, for one os.urandom call per code instead of 14.
+_CODE_TABLE = bytes(CODE_ALPHABET.encode()[b % len(CODE_ALPHABET)] for b in range(256))
+
+
 def new_coupon_code() -> str:
-    return "CP" + "".join(secrets.choice(CODE_ALPHABET) for _ in range(14))
+    """"CP" and 14 characters of CODE_ALPHABET from the OS's CSPRNG (70 bits)."""
+    return "CP" + secrets.token_bytes(14).translate(_CODE_TABLE).decode()
 
 
 def release_progress(request_id: int) -> int | None:

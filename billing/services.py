@@ -38,8 +38,9 @@ from billing.models import (
 )
 from couponplatform.accounts.models import Partner, PartnerMembership, Product, SubAccount
 from couponplatform.accounts.selectors import membership_for
+from couponplatform.audit.models import AuditLog
 from couponplatform.audit.services import audit_record
-from couponplatform.db import bulk_insert, is_postgres
+from couponplatform.db import bulk_insert, is_postgres, update_from_values
 from couponplatform.exceptions import (
     ApplicationError,
     InvalidTransitionError,
@@ -68,6 +69,10 @@ MAX_USAGE_AMOUNT = Decimal("9999999999999999.99")
 ACCOUNT_BATCH = 1000
 # SQLite refuses more than ~32k parameters in one statement.
 IN_CHUNK = 10_000
+# Bills (or accounts) per posting task, and so per posting transaction.
+POST_BATCH = 500
+DEDUCTION_FIELDS = ["coupon", "line", "sub_account", "partner", "bill_date", "amount",
+                    "created_at"]
 
 
 def _fault(point: str) -> None:
@@ -492,17 +497,19 @@ def _daily_bills_make_batch(*, bill_date: date, account_ids: list[int]) -> list[
 
 
 def bills_enqueue_posting(*, bill_ids: Iterable[int]) -> None:
-    from billing.tasks import bill_post_deductions_task
+    """Publish the posting of these bills, POST_BATCH bills a task."""
+    from billing.tasks import bills_post_task
 
-    for bill_id in bill_ids:
-        bill_post_deductions_task.delay(bill_id)
+    for chunk in _chunks(sorted(set(bill_ids)), POST_BATCH):
+        bills_post_task.delay(list(chunk))
 
 
 def accounts_enqueue_posting(*, sub_account_ids: Iterable[int]) -> None:
-    from billing.tasks import account_post_outstanding_task
+    """Publish the posting of these accounts' outstanding bills, POST_BATCH accounts a task."""
+    from billing.tasks import accounts_post_outstanding_batch_task
 
-    for sub_account_id in sub_account_ids:
-        account_post_outstanding_task.delay(sub_account_id)
+    for chunk in _chunks(sorted(set(sub_account_ids)), POST_BATCH):
+        accounts_post_outstanding_batch_task.delay(list(chunk))
 
 
 def daily_bills_post_pending(*, older_than: timedelta = timedelta(minutes=10)) -> int:
@@ -537,8 +544,8 @@ def released_postings_sweep(*, older_than: timedelta = timedelta(minutes=10)) ->
             IssuanceRecipient.objects.filter(request_id=request_id)
             .values_list("sub_account_id", flat=True)
         ))
-        for sub_account_id in account_ids:
-            account_post_outstanding(sub_account_id=sub_account_id)
+        for chunk in _chunks(account_ids, POST_BATCH):
+            accounts_post_outstanding(sub_account_ids=chunk)
         issuance_request_postings_confirm(request_id=request_id)
     return len(request_ids)
 
@@ -588,63 +595,121 @@ def _lock_account_coupons(sub_account_id: int) -> list[Coupon]:
 def bill_post_deductions(*, bill_id: int) -> PostingResult:
     """Let the account's coupons pay what the bill still owes. Safe to run any number of
     times: a rerun finds nothing new to pay, and (coupon, line) is unique in the database."""
-    sub_account_id = (
-        DailyBill.objects.filter(pk=bill_id).values_list("sub_account_id", flat=True).first()
-    )
-    if sub_account_id is None:
+    if not DailyBill.objects.filter(pk=bill_id).exists():
         raise ApplicationError(f"Daily bill #{bill_id} does not exist.")
-    return _post(sub_account_id=sub_account_id, bill_ids=[bill_id])
+    return bills_post(bill_ids=[bill_id])
+
+
+def bills_post(*, bill_ids: Iterable[int]) -> PostingResult:
+    """Post many daily bills (of any accounts) in one transaction, as `bill_post_deductions`
+    posts one: the same locks in the same order and the same allocation per account, with
+    set-based writes. Bills that no longer exist are skipped."""
+    selection: dict[int, set[int] | None] = defaultdict(set)
+    for chunk in _chunks(sorted(set(bill_ids)), IN_CHUNK):
+        for bill_id, sub_account_id in DailyBill.objects.filter(pk__in=chunk).values_list(
+            "pk", "sub_account_id",
+        ):
+            selection[sub_account_id].add(bill_id)
+    return _post(selection=dict(selection))
 
 
 def account_post_outstanding(*, sub_account_id: int) -> PostingResult:
     """Post every outstanding daily bill of the account (payable left, or never posted), in
     date order: run when coupons are released and by the sweeper."""
-    return _post(sub_account_id=sub_account_id, bill_ids=None)
+    return accounts_post_outstanding(sub_account_ids=[sub_account_id])
 
 
-def _post(*, sub_account_id: int, bill_ids: list[int] | None) -> PostingResult:
+def accounts_post_outstanding(*, sub_account_ids: Iterable[int]) -> PostingResult:
+    """`account_post_outstanding` for many accounts in one transaction."""
+    return _post(selection=dict.fromkeys(set(sub_account_ids)))
+
+
+def _post(*, selection: dict[int, set[int] | None]) -> PostingResult:
+    """Post, in one transaction, for each account of `selection` the given bills, or (None)
+    all its outstanding ones.
+
+    Locks, in the module's order: every available coupon of the accounts (pk order, the
+    per-account lock), then their bills (pk order). The allocation runs per account, each
+    account's bills in date order; the writes are one statement per table.
+    """
     result = PostingResult()
+    if not selection:
+        return result
+    account_ids = sorted(selection)
     with transaction.atomic():
-        coupons = _lock_account_coupons(sub_account_id)
+        coupons = []
+        for chunk in _chunks(account_ids, IN_CHUNK):
+            coupons += Coupon.objects.select_for_update().filter(
+                sub_account_id__in=chunk, status=Coupon.Status.AVAILABLE,
+            ).order_by("pk")
+        coupons.sort(key=lambda c: c.pk)
         _fault("locked")
-        bills_qs = DailyBill.objects.select_for_update().filter(sub_account_id=sub_account_id)
-        if bill_ids is not None:
-            bills_qs = bills_qs.filter(pk__in=bill_ids)
-        elif coupons:
-            # Only bills inside some coupon's validity can be paid; the rest need only
-            # their first posting mark.
-            first = min(c.valid_from for c in coupons)
-            last = max(c.valid_until for c in coupons)
-            bills_qs = bills_qs.filter(
-                Q(posted_at__isnull=True)
-                | Q(payable_amount__gt=0, date__gte=first, date__lte=last),
+        coupons_of: dict[int, list[Coupon]] = defaultdict(list)
+        for coupon in coupons:
+            coupons_of[coupon.sub_account_id].append(coupon)
+
+        # Which bills to lock: the given ones; and of the accounts posted whole, those never
+        # posted, or owing inside some coupon's validity (the exact window per account is
+        # applied below, so the SQL may lock a few bills more, never fewer).
+        given = [bill_id for ids in selection.values() if ids for bill_id in ids]
+        whole = [account_id for account_id in account_ids if selection[account_id] is None]
+        wanted = Q(pk__in=given) if given else Q(pk__in=[])
+        if whole:
+            with_coupons = [a for a in whole if coupons_of[a]]
+            without = [a for a in whole if not coupons_of[a]]
+            if with_coupons:
+                first = min(c.valid_from for a in with_coupons for c in coupons_of[a])
+                last = max(c.valid_until for a in with_coupons for c in coupons_of[a])
+                wanted |= Q(sub_account_id__in=with_coupons) & (
+                    Q(posted_at__isnull=True)
+                    | Q(payable_amount__gt=0, date__gte=first, date__lte=last)
+                )
+            if without:
+                wanted |= Q(sub_account_id__in=without, posted_at__isnull=True)
+        locked = list(DailyBill.objects.select_for_update().filter(wanted).order_by("pk"))
+
+        def chosen(bill: DailyBill) -> bool:
+            if selection[bill.sub_account_id] is not None:
+                return True
+            if bill.posted_at is None:
+                return True
+            own = coupons_of[bill.sub_account_id]
+            return bill.payable_amount > 0 and any(
+                c.valid_from <= bill.date <= c.valid_until for c in own
             )
-        else:
-            bills_qs = bills_qs.filter(posted_at__isnull=True)
-        bills = list(bills_qs.order_by("pk"))
+
         # A closed month is final: its bills are no longer offered to coupons.
+        bills = [b for b in locked if chosen(b)]
         closed = _closed_months(month_start(b.date) for b in bills)
         bills = sorted(
             (b for b in bills if month_start(b.date) not in closed), key=lambda b: (b.date, b.pk),
         )
         if not bills:
             return result
-        owing = {b.pk: b for b in bills if b.payable_amount > 0}
-        if coupons and owing:
-            lines = list(
-                DailyBillLine.objects.filter(bill_id__in=list(owing), payable_amount__gt=0)
-                .select_related("product")
-                .order_by("bill__date", "product__code", "pk")
-            )
+        owing = {b.pk: b for b in bills if b.payable_amount > 0 and coupons_of[b.sub_account_id]}
+        if owing:
+            lines = []
+            for chunk in _chunks(sorted(owing), IN_CHUNK):
+                lines += DailyBillLine.objects.filter(
+                    bill_id__in=chunk, payable_amount__gt=0,
+                ).select_related("product")
+            lines.sort(key=lambda line: (owing[line.bill_id].date, line.product.code, line.pk))
             paid_by: dict[int, set[int]] = defaultdict(set)
-            for line_id, coupon_id in Deduction.objects.filter(
-                line_id__in=[line.pk for line in lines],
-            ).values_list("line_id", "coupon_id"):
-                paid_by[line_id].add(coupon_id)
-            allocations = allocate(
-                [_line_in(line, owing[line.bill_id], paid_by[line.pk]) for line in lines],
-                [coupon_in(c) for c in coupons],
-            )
+            for chunk in _chunks([line.pk for line in lines], IN_CHUNK):
+                for line_id, coupon_id in Deduction.objects.filter(
+                    line_id__in=chunk,
+                ).values_list("line_id", "coupon_id"):
+                    paid_by[line_id].add(coupon_id)
+            lines_of: dict[int, list[DailyBillLine]] = defaultdict(list)
+            for line in lines:
+                lines_of[owing[line.bill_id].sub_account_id].append(line)
+            allocations: list[Allocation] = []
+            for account_id in sorted(lines_of):
+                allocations += allocate(
+                    [_line_in(line, owing[line.bill_id], paid_by[line.pk])
+                     for line in lines_of[account_id]],
+                    [coupon_in(c) for c in coupons_of[account_id]],
+                )
             if allocations:
                 _write_allocations(
                     allocations=allocations,
@@ -655,8 +720,8 @@ def _post(*, sub_account_id: int, bill_ids: list[int] | None) -> PostingResult:
                 result.deductions = len(allocations)
                 result.amount = sum((a.amount for a in allocations), ZERO)
         unposted = [b.pk for b in bills if b.posted_at is None]
-        if unposted:
-            DailyBill.objects.filter(pk__in=unposted).update(posted_at=timezone.now())
+        for chunk in _chunks(unposted, IN_CHUNK):
+            DailyBill.objects.filter(pk__in=chunk).update(posted_at=timezone.now())
         result.bills = len(bills)
         _fault("before_commit")
     return result
@@ -668,20 +733,21 @@ def _write_allocations(
     coupons: dict[int, Coupon],
     lines: dict[int, DailyBillLine],
     bills: dict[int, DailyBill],
-) -> list[Deduction]:
+) -> None:
     """Write deductions, then coupons, lines and bills, in the caller's transaction and
-    under its locks. The in-memory rows are the locked ones, so their values are current."""
-    deductions = []
+    under its locks: one statement per table, whatever the number of allocations. The
+    in-memory rows are the locked ones, so their values are current; the updates still
+    subtract in SQL, so they can only ever take what was there."""
+    now = timezone.now()
+    rows = []
     for allocation in allocations:
         line = lines[allocation.line_key]
         bill = bills[line.bill_id]
         coupon = coupons[allocation.coupon_id]
-        deductions.append(Deduction(
-            coupon_id=coupon.pk, line_id=line.pk, sub_account_id=bill.sub_account_id,
-            partner_id=coupon.partner_id, bill_date=bill.date, amount=allocation.amount,
-        ))
+        rows.append((coupon.pk, line.pk, bill.sub_account_id, coupon.partner_id, bill.date,
+                     allocation.amount, now))
     # A duplicate (coupon, line) fails the unique constraint and rolls everything back.
-    Deduction.objects.bulk_create(deductions)
+    bulk_insert(Deduction, DEDUCTION_FIELDS, rows)
     _fault("deductions_inserted")
 
     per_coupon: dict[int, list] = defaultdict(lambda: [ZERO, 0])
@@ -690,46 +756,44 @@ def _write_allocations(
         per_coupon[allocation.coupon_id][0] += allocation.amount
         per_coupon[allocation.coupon_id][1] += allocation.uses
         per_line[allocation.line_key] += allocation.amount
+    coupon_rows, audits = [], []
     for coupon_id in sorted(per_coupon):
         taken, uses = per_coupon[coupon_id]
         coupon = coupons[coupon_id]
-        changes: dict = {"balance": _cents(F("balance") - taken)}
-        if uses:
-            changes["uses_left"] = F("uses_left") - uses
         balance_after = coupon.balance - taken
         uses_after = None if coupon.uses_left is None else coupon.uses_left - uses
         used_up = balance_after <= ZERO or (coupon.kind == DISCOUNT and uses_after == 0)
+        status = Coupon.Status.USED_UP if used_up else coupon.status
+        coupon_rows.append((coupon_id, taken, uses, str(status)))
         if used_up:
-            changes["status"] = Coupon.Status.USED_UP
-        Coupon.objects.filter(pk=coupon_id).update(**changes)
-        if used_up:
-            audit_record(
-                actor=None, partner=coupon.partner, action="coupon.used_up", obj=coupon,
+            audits.append(AuditLog(
+                actor=None, partner_id=coupon.partner_id, action="coupon.used_up",
+                object_type=Coupon._meta.label, object_id=str(coupon.pk),
                 before={"status": coupon.status, "balance": coupon.balance,
                         "uses_left": coupon.uses_left},
                 after={"status": Coupon.Status.USED_UP, "balance": balance_after,
                        "uses_left": uses_after},
-            )
-        coupon.balance, coupon.uses_left = balance_after, uses_after
-        if used_up:
-            coupon.status = Coupon.Status.USED_UP
+            ))
+        coupon.balance, coupon.uses_left, coupon.status = balance_after, uses_after, status
+    update_from_values(
+        Coupon, ["id", "taken", "uses", "status"],
+        "balance = ROUND(t.balance - CAST(v.taken AS NUMERIC), 2), "
+        "uses_left = t.uses_left - v.uses, status = v.status",
+        coupon_rows,
+    )
+    AuditLog.objects.bulk_create(audits, batch_size=1000)
     _fault("balances_updated")
 
     per_bill: dict[int, Decimal] = defaultdict(lambda: ZERO)
-    for line_id in sorted(per_line):
-        taken = per_line[line_id]
-        DailyBillLine.objects.filter(pk=line_id).update(
-            deduction_amount=_cents(F("deduction_amount") + taken),
-            payable_amount=_cents(F("payable_amount") - taken),
-        )
+    for line_id, taken in per_line.items():
         per_bill[lines[line_id].bill_id] += taken
-    for bill_id in sorted(per_bill):
-        DailyBill.objects.filter(pk=bill_id).update(
-            deduction_amount=_cents(F("deduction_amount") + per_bill[bill_id]),
-            payable_amount=_cents(F("payable_amount") - per_bill[bill_id]),
-        )
+    minus = (
+        "deduction_amount = ROUND(t.deduction_amount + CAST(v.taken AS NUMERIC), 2), "
+        "payable_amount = ROUND(t.payable_amount - CAST(v.taken AS NUMERIC), 2)"
+    )
+    update_from_values(DailyBillLine, ["id", "taken"], minus, list(per_line.items()))
+    update_from_values(DailyBill, ["id", "taken"], minus, list(per_bill.items()))
     _fault("lines_updated")
-    return deductions
 
 
 def coupon_deduct(*, coupon_id: int, line_id: int, amount: Decimal) -> Deduction:
@@ -779,10 +843,11 @@ def coupon_deduct(*, coupon_id: int, line_id: int, amount: Decimal) -> Deduction
                 f"Coupon {coupon.code} takes at most {fmt(view.cap, coupon.currency)} per use.",
             )
         uses = 1 if coupon.kind == DISCOUNT else 0
-        [deduction] = _write_allocations(
+        _write_allocations(
             allocations=[Allocation(coupon.pk, line.pk, amount, uses)],
             coupons={coupon.pk: coupon}, lines={line.pk: line}, bills={bill.pk: bill},
         )
+        deduction = Deduction.objects.get(coupon_id=coupon.pk, line_id=line.pk)
         _fault("before_commit")
     return deduction
 

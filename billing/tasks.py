@@ -5,6 +5,7 @@ if the worker dies (reject_on_worker_lost), so a crash means a redelivery, and t
 make a redelivery harmless. Deadlocks, serialization failures and lost connections arrive
 as OperationalError and are retried with backoff.
 """
+import logging
 from datetime import date, timedelta
 
 from celery import shared_task
@@ -13,6 +14,8 @@ from django.utils import timezone
 
 from billing import services
 from couponplatform.exceptions import ApplicationError
+
+logger = logging.getLogger(__name__)
 
 MONEY_TASK = dict(
     acks_late=True,
@@ -25,6 +28,55 @@ MONEY_TASK = dict(
 )
 
 
+@shared_task(**MONEY_TASK)
+def bills_post_task(bill_ids: list[int]) -> int:
+    """Post a batch of daily bills in one transaction (billing/services.POST_BATCH a task)."""
+    return _batch_or_one_by_one(
+        bill_ids, lambda ids: services.bills_post(bill_ids=ids),
+        lambda one: services.bills_post(bill_ids=[one]), "daily bill",
+    )
+
+
+@shared_task(**MONEY_TASK)
+def accounts_post_outstanding_batch_task(sub_account_ids: list[int]) -> int:
+    """Post the outstanding bills of a batch of accounts in one transaction."""
+    return _batch_or_one_by_one(
+        sub_account_ids, lambda ids: services.accounts_post_outstanding(sub_account_ids=ids),
+        lambda one: services.account_post_outstanding(sub_account_id=one), "account",
+    )
+
+
+def _batch_or_one_by_one(ids, post_batch, post_one, what: str) -> int:
+    """The batch in one transaction; if it fails for a reason a retry would not cure, each
+    item alone, so one bad bill or account does not hold back the others. Lost
+    connections, deadlocks and serialization failures (OperationalError) are retried whole
+    (the posting is idempotent)."""
+    try:
+        return post_batch(ids).deductions
+    except OperationalError:
+        raise
+    except Exception:
+        logger.exception("Posting a batch of %d %ss failed; posting them one by one",
+                         len(ids), what)
+    deductions, failed = 0, []
+    for one in ids:
+        try:
+            deductions += post_one(one).deductions
+        except OperationalError:
+            raise
+        except Exception:
+            logger.exception("Posting %s #%s failed", what, one)
+            failed.append(one)
+    if failed:
+        raise ApplicationError(
+            f"Posting failed for {len(failed)} {what}(s): {', '.join(map(str, failed[:20]))}"
+            + (" …" if len(failed) > 20 else "") + "; the others were posted.",
+        )
+    return deductions
+
+
+# One bill or one account a task: what was published before batches; kept so messages
+# already in the broker when this version is deployed still run.
 @shared_task(**MONEY_TASK)
 def bill_post_deductions_task(bill_id: int) -> int:
     return services.bill_post_deductions(bill_id=bill_id).deductions

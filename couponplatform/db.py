@@ -1,4 +1,5 @@
-"""Database helpers shared by the apps: a lean bulk insert and the engine test."""
+"""Database helpers shared by the apps: a lean bulk insert, a set-based update and the
+engine test."""
 import json
 
 from django.db import connection
@@ -40,6 +41,36 @@ def bulk_insert(model, fields: list[str], rows: list[tuple]) -> None:
     )
 
 
+
+
+def update_from_values(model, columns: list[str], assignments: str, rows: list[tuple]) -> int:
+    """One UPDATE for many rows: `rows` are (pk, value, …) tuples named by `columns` (the
+    first is the primary key); `assignments` is the SET clause, with the table as `t` and
+    the row's values as `v.<column>`. Both PostgreSQL and SQLite (3.33+) run it as
+    `WITH v(…) AS (VALUES …) UPDATE t SET … FROM v WHERE t.pk = v.<first column>`.
+
+    Rows go in pk order, so two writers lock the rows they share in the same order.
+    Returns the number of rows updated.
+    """
+    if not rows:
+        return 0
+    table = connection.ops.quote_name(model._meta.db_table)
+    pk = connection.ops.quote_name(model._meta.pk.column)
+    rows = sorted(rows, key=lambda row: row[0])
+    one = "(" + ", ".join(["%s"] * len(columns)) + ")"
+    updated = 0
+    # SQLite takes at most 32,766 parameters in a statement.
+    per_statement = max(1, 30_000 // len(columns))
+    with connection.cursor() as cursor:
+        for start in range(0, len(rows), per_statement):
+            chunk = rows[start:start + per_statement]
+            cursor.execute(
+                f"WITH v ({', '.join(columns)}) AS (VALUES {', '.join([one] * len(chunk))}) "
+                f"UPDATE {table} AS t SET {assignments} FROM v WHERE t.{pk} = v.{columns[0]}",
+                [value for row in chunk for value in row],
+            )
+            updated += cursor.rowcount
+    return updated
 
 
 class AnyOf(Lookup):

@@ -856,3 +856,21 @@ def test_other_partners_users_get_no_email_about_a_request(
     other_admin.save(update_fields=["email"])
     h.approve(h.submit(platform_template, dist_admin, customers[:2]), bd_mail)
     assert all("other@other.example" not in m.to for m in mail.outbox)
+
+
+def test_coupon_codes_draw_every_character_of_the_alphabet_evenly():
+    """One random byte per character, mapped onto the 32 characters: 256 values divide
+    evenly, so each character is equally likely (a skewed table fails the spread check)."""
+    from collections import Counter
+
+    from approvals.services import _CODE_TABLE, CODE_ALPHABET, new_coupon_code
+
+    assert len(CODE_ALPHABET) == 32 and 256 % len(CODE_ALPHABET) == 0
+    assert Counter(_CODE_TABLE) == {ord(ch): 256 // 32 for ch in CODE_ALPHABET}
+    codes = [new_coupon_code() for _ in range(4000)]
+    assert all(len(c) == 16 and c.startswith("CP") and set(c[2:]) <= set(CODE_ALPHABET)
+               for c in codes)
+    assert len(set(codes)) == len(codes)
+    seen = Counter(ch for c in codes for ch in c[2:])
+    expected = 4000 * 14 / 32  # 1,750 each; 6 standard deviations is about ±245
+    assert all(abs(seen[ch] - expected) < 250 for ch in CODE_ALPHABET), seen

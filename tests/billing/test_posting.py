@@ -110,8 +110,12 @@ def test_every_posting_task_run_twice_changes_nothing_the_second_time(account):
     tasks.bill_post_deductions_task.delay(bill_id)
     state = money_state(account)
     tasks.bill_post_deductions_task.delay(bill_id)
+    tasks.bills_post_task.delay([bill_id])
+    tasks.bills_post_task.delay([bill_id])
     tasks.account_post_outstanding_task.delay(account.pk)
     tasks.account_post_outstanding_task.delay(account.pk)
+    tasks.accounts_post_outstanding_batch_task.delay([account.pk])
+    tasks.accounts_post_outstanding_batch_task.delay([account.pk])
     assert money_state(account) == state
     assert Deduction.objects.count() == 1
 
@@ -210,13 +214,14 @@ def test_sweeper_reposts_only_bills_whose_task_was_lost(account, monkeypatch):
     old = bill_of(account)
     DailyBill.objects.filter(pk=old.pk).update(created_at=timezone.now() - timedelta(hours=1))
     sent = []
-    monkeypatch.setattr(tasks.bill_post_deductions_task, "delay", sent.append)
+    monkeypatch.setattr(tasks.bills_post_task, "delay", sent.append)
     assert services.daily_bills_post_pending() == 1
-    assert sent == [old.pk]
+    assert sent == [[old.pk]]
 
 
 def test_money_tasks_ack_late_and_retry_transient_errors():
     for task in (tasks.bill_post_deductions_task, tasks.account_post_outstanding_task,
+                 tasks.bills_post_task, tasks.accounts_post_outstanding_batch_task,
                  tasks.daily_bills_make_task, tasks.month_close_task, tasks.coupons_expire_task):
         assert task.acks_late is True
         assert task.reject_on_worker_lost is True
