@@ -49,7 +49,11 @@ def setup_django() -> None:
     from django.conf import settings
 
     django.setup()
-    test_name = os.environ.get("BENCH_DB_NAME", f"{DB_PREFIX}_test")
+    # The database the benchmark builds and drops: BENCH_DB_NAME, else DATABASE_URL's name
+    # with "_test" (so two benchmarks run with two DATABASE_URLs never share one).
+    url_name = str(settings.DATABASES["default"].get("NAME") or DB_PREFIX)
+    default_name = f"{url_name if url_name.startswith(DB_PREFIX) else DB_PREFIX}_test"
+    test_name = os.environ.get("BENCH_DB_NAME", default_name)
     if not test_name.startswith(DB_PREFIX):
         raise BenchError(f"BENCH_DB_NAME must start with {DB_PREFIX!r}; got {test_name!r}.")
     settings.DATABASES["default"].setdefault("TEST", {})["NAME"] = test_name
