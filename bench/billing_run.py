@@ -30,20 +30,17 @@ from bench.harness import (
     profile,
 )
 from billing import services
-from billing.allocation import allocate
 from billing.models import DailyBill, DailyBillLine, Deduction, UsageRecord
-from couponplatform.audit.models import AuditLog
 from coupons.models import Coupon
 from coupons.services import coupon_template_create
 
 NAME = "billing_run"
 TITLE = "Post the deductions of daily bills through the Celery task path"
-# Daily bills per run: two days of bills for half as many accounts, 3 lines each. QUALITY.md
-# asks for 100,000; a posting task costs about 15 ms on this 2-core machine when it is quiet
-# (several times that when other test runs share it), so the default sizes keep the run near
-# 10 minutes; BENCH_BILLING_SIZES="10000,30000,100000" adds the full size (about 25 more
-# minutes), BENCH_BILLING_SIZES="2000,5000" is a quick look.
-SIZES = [int(s) for s in os.environ.get("BENCH_BILLING_SIZES", "10000,30000").split(",")]
+# Daily bills per run: two days of bills for half as many accounts, 3 lines each, at the
+# 1×, 10× and 100× sizes of QUALITY.md's scaling bar, the largest being its 100,000 bills
+# (about 3 minutes in all on this 2-core machine); BENCH_BILLING_SIZES="2000,5000" is a
+# quick look.
+SIZES = [int(s) for s in os.environ.get("BENCH_BILLING_SIZES", "1000,10000,100000").split(",")]
 MEMORY_SIZES = (1_000, 3_000)
 DAYS = 2
 PRODUCTS = ["compute", "storage", "network"]
@@ -51,7 +48,6 @@ RATIO = 10.0
 MEMORY_GROWTH = 1.5  # "flat": the peak at 3× the bills ≤ 1.5× the peak
 SCALING = 1.3
 PROFILE_BILLS = 300
-PROTO_BATCH = 500  # bills per transaction in the batched-posting prototype
 
 # The coupons: three cash templates for all products; every account holds 1–3 of them, in
 # the platform's order they differ by valid until, then release time.
@@ -83,7 +79,7 @@ def _setup_common():
 
 def _dataset(partner, user, products, templates, bills: int, prefix: str) -> list[int]:
     """`bills // DAYS` accounts with their coupons and DAYS days of usage on 3 products.
-    The same seed for every dataset of a size, so the task path, the SQL and the prototype
+    The same seed for every dataset of a size, so the task path and the SQL
     start from the same coupons and usage (on different accounts)."""
     accounts = [pk for pk, _a in data.make_sub_accounts(partner, bills // DAYS, prefix=prefix,
                                                         seed=bills)]
@@ -222,113 +218,8 @@ def _baseline(accounts: list[int]) -> None:
             cursor.execute(sql, {"accounts": accounts})
 
 
-def _proto_post(bill_ids: list[list[int]]) -> None:
-    """Prototype of batched posting: one transaction per PROTO_BATCH bills (in the order
-    the tasks would run them), the same locks in the same order (the accounts' available
-    coupons in pk order, then the bills), the same pure allocation per account, and
-    set-based writes: deductions by COPY, coupons, lines and bills each by one UPDATE …
-    FROM (VALUES …), audit rows by one bulk insert."""
-    for day_ids in bill_ids:
-        for start in range(0, len(day_ids), PROTO_BATCH):
-            _proto_post_batch(day_ids[start:start + PROTO_BATCH])
-
-
-def _update_from_values(table: str, columns: str, sets: str, rows: list[tuple]) -> None:
-    if not rows:
-        return
-    width = len(rows[0])
-    values = ", ".join(["(" + ", ".join(["%s"] * width) + ")"] * len(rows))
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {table} t SET {sets} FROM (VALUES {values}) AS v({columns}) "
-            "WHERE t.id = v.id",
-            [x for row in rows for x in row],
-        )
-
-
-def _proto_post_batch(bill_ids: list[int]) -> None:
-    with transaction.atomic():
-        account_ids = sorted(set(
-            DailyBill.objects.filter(pk__in=bill_ids).values_list("sub_account_id", flat=True)))
-        coupons = list(
-            Coupon.objects.select_for_update()
-            .filter(sub_account_id__in=account_ids, status=Coupon.Status.AVAILABLE)
-            .order_by("pk")
-        )
-        bills = {b.pk: b for b in DailyBill.objects.select_for_update()
-                 .filter(pk__in=bill_ids, payable_amount__gt=0).order_by("pk")}
-        lines = list(
-            DailyBillLine.objects.filter(bill_id__in=list(bills), payable_amount__gt=0)
-            .select_related("product").order_by("bill__date", "product__code", "pk")
-        )
-        paid_by: dict[int, set[int]] = defaultdict(set)
-        for line_id, coupon_id in Deduction.objects.filter(
-                line_id__in=[line.pk for line in lines]).values_list("line_id", "coupon_id"):
-            paid_by[line_id].add(coupon_id)
-        coupons_of: dict[int, list] = defaultdict(list)
-        for c in coupons:
-            coupons_of[c.sub_account_id].append(c)
-        lines_of: dict[int, list] = defaultdict(list)
-        for line in lines:
-            lines_of[bills[line.bill_id].sub_account_id].append(line)
-        allocations = []
-        for account_id, account_lines in lines_of.items():
-            if coupons_of[account_id]:
-                allocations += allocate(
-                    [services._line_in(line, bills[line.bill_id], paid_by[line.pk])
-                     for line in account_lines],
-                    [services.coupon_in(c) for c in coupons_of[account_id]],
-                )
-        by_id = {c.pk: c for c in coupons}
-        line_by_id = {line.pk: line for line in lines}
-        now = timezone.now()
-        data.copy_rows(
-            Deduction, ["coupon", "line", "sub_account", "partner", "bill_date", "amount",
-                        "created_at"],
-            ((a.coupon_id, a.line_key, bills[line_by_id[a.line_key].bill_id].sub_account_id,
-              by_id[a.coupon_id].partner_id, bills[line_by_id[a.line_key].bill_id].date,
-              a.amount, now) for a in allocations),
-        )
-        per_coupon: dict[int, Decimal] = defaultdict(Decimal)
-        per_line: dict[int, Decimal] = defaultdict(Decimal)
-        per_bill: dict[int, Decimal] = defaultdict(Decimal)
-        for a in allocations:
-            per_coupon[a.coupon_id] += a.amount
-            per_line[a.line_key] += a.amount
-            per_bill[line_by_id[a.line_key].bill_id] += a.amount
-        coupon_rows, audits = [], []
-        for coupon_id in sorted(per_coupon):
-            c = by_id[coupon_id]
-            after = c.balance - per_coupon[coupon_id]
-            status = Coupon.Status.USED_UP if after <= 0 else c.status
-            coupon_rows.append((coupon_id, per_coupon[coupon_id], status))
-            if after <= 0:
-                audits.append(AuditLog(
-                    partner_id=c.partner_id, action="coupon.used_up",
-                    object_type="coupons.Coupon", object_id=str(c.pk),
-                    before={"status": c.status, "balance": c.balance,
-                            "uses_left": c.uses_left},
-                    after={"status": status, "balance": after, "uses_left": c.uses_left},
-                ))
-        _update_from_values(
-            "coupons_coupon", "id, amount, status",
-            "balance = t.balance - v.amount::numeric, status = v.status", coupon_rows)
-        _update_from_values(
-            "billing_dailybillline", "id, amount",
-            "deduction_amount = t.deduction_amount + v.amount::numeric, "
-            "payable_amount = t.payable_amount - v.amount::numeric",
-            sorted(per_line.items()))
-        _update_from_values(
-            "billing_dailybill", "id, amount",
-            "deduction_amount = t.deduction_amount + v.amount::numeric, "
-            "payable_amount = t.payable_amount - v.amount::numeric",
-            sorted(per_bill.items()))
-        DailyBill.objects.filter(pk__in=bill_ids, posted_at__isnull=True).update(posted_at=now)
-        AuditLog.objects.bulk_create(audits, batch_size=1000)
-
-
 # ---------------------------------------------------------------------------------------
-# Checking that the three wrote the same
+# Checking that the two wrote the same
 
 
 def _outcome(accounts: list[int]) -> dict:
@@ -433,48 +324,65 @@ def run() -> Report:
                f"{MEMORY_GROWTH}× the peak at the smaller); time per bill within {SCALING}× "
                "across the sizes.",
         headers=["daily bills", "accounts", "coupons", "deductions", "deducted USD",
-                 "bill run (3 datasets)", "task path", "per bill", "set-based SQL",
-                 "task / SQL", "prototype: batched", "batched / SQL", ""],
+                 "bill run (2 datasets)", "task path", "per bill", "set-based SQL",
+                 "task / SQL", ""],
     )
     partner, user, products, templates = _setup_common()
-    results = []
+    made = {}
     for size in SIZES:
-        log(f"{NAME}: {size:,} bills — data for the task path, the SQL and the prototype")
+        log(f"{NAME}: {size:,} bills — data for the task path and the SQL")
         t0 = time.perf_counter()
-        (task_set, sql_set, proto_set), bill_run = _made(
-            partner, user, products, templates, size, [f"T{size}-", f"S{size}-", f"P{size}-"])
-        sets = {"task": task_set, "sql": sql_set, "proto": proto_set}
-        data.analyze()
-        log(f"{NAME}: {size:,} bills — data ready in {time.perf_counter() - t0:.0f} s")
+        (task_set, sql_set), bill_run = _made(
+            partner, user, products, templates, size, [f"T{size}-", f"S{size}-"])
+        sets = {"task": task_set, "sql": sql_set}
         bills = {kind: _bill_ids(accounts) for kind, accounts in sets.items()}
         assert sum(map(len, bills["task"])) == size, sum(map(len, bills["task"]))
+        made[size] = dict(sets=sets, bills=bills, bill_run=bill_run)
+        log(f"{NAME}: {size:,} bills — data ready in {time.perf_counter() - t0:.0f} s")
+    data.analyze()
 
+    for size in SIZES:
         log(f"{NAME}: {size:,} bills — set-based SQL")
         gc.collect()
         start = time.perf_counter()
-        _baseline(sets["sql"])
-        sql_s = time.perf_counter() - start
-        log(f"{NAME}: {size:,} bills — prototype of batched posting")
-        gc.collect()
+        _baseline(made[size]["sets"]["sql"])
+        made[size]["sql"] = time.perf_counter() - start
+
+    # The task path of all sizes interleaved, batch by batch (the batches the bill run
+    # would publish, each day's in order), always the size least far along next: a change
+    # of load on the shared machine then touches every size alike, so the scaling check
+    # compares like with like.
+    log(f"{NAME}: task path, {', '.join(f'{s:,}' for s in SIZES)} bills interleaved")
+    queues = {
+        size: [list(batch) for day_ids in made[size]["bills"]["task"]
+               for batch in services._chunks(day_ids, services.POST_BATCH)]
+        for size in SIZES
+    }
+    done = dict.fromkeys(SIZES, 0)
+    spent = dict.fromkeys(SIZES, 0.0)
+    gc.collect()
+    while True:
+        left = [size for size in SIZES if done[size] < len(queues[size])]
+        if not left:
+            break
+        size = min(left, key=lambda s: done[s] / len(queues[s]))
         start = time.perf_counter()
-        _proto_post(bills["proto"])
-        proto_s = time.perf_counter() - start
-        log(f"{NAME}: {size:,} bills — task path ({size:,} tasks)")
-        gc.collect()
-        start = time.perf_counter()
-        _task_path(bills["task"])
-        task_s = time.perf_counter() - start
+        _task_path([queues[size][done[size]]])
+        spent[size] += time.perf_counter() - start
+        done[size] += 1
+
+    results = []
+    for size in SIZES:
+        sets = made[size]["sets"]
         outcome = {kind: _outcome(accounts) for kind, accounts in sets.items()}
-        differ = {kind: _same(outcome["task"], outcome[kind]) for kind in ("sql", "proto")}
-        assert not differ["sql"], f"the SQL baseline wrote other deductions: {differ['sql']}"
-        assert not differ["proto"], f"the prototype wrote other deductions: {differ['proto']}"
+        differ = _same(outcome["task"], outcome["sql"])
+        assert not differ, f"the SQL baseline wrote other deductions: {differ}"
         assert outcome["task"]["unposted"] == 0
         coupons = Coupon.objects.filter(sub_account_id__in=sets["task"]).count()
         results.append(dict(size=size, accounts=len(sets["task"]), coupons=coupons,
-                            outcome=outcome["task"], bill_run=bill_run, task=task_s,
-                            sql=sql_s, proto=proto_s))
-        log(f"{NAME}: {size:,} bills — task {task_s:.1f} s, SQL {sql_s:.1f} s, "
-            f"prototype {proto_s:.1f} s")
+                            outcome=outcome["task"], bill_run=made[size]["bill_run"],
+                            task=spent[size], sql=made[size]["sql"]))
+        log(f"{NAME}: {size:,} bills — task {spent[size]:.1f} s, SQL {made[size]['sql']:.1f} s")
 
     log(f"{NAME}: peak memory of the task path at {MEMORY_SIZES[0]:,} and "
         f"{MEMORY_SIZES[1]:,} bills (tracemalloc)")
@@ -495,8 +403,7 @@ def run() -> Report:
         report.rows.append([
             f"{r['size']:,}", f"{r['accounts']:,}", f"{r['coupons']:,}", f"{o['count']:,}",
             f"{o['sum']:,}", f"{r['bill_run']:.1f} s", f"{r['task']:.1f} s",
-            f"{r['task'] / r['size'] * 1000:.1f} ms", f"{r['sql']:.2f} s", f"{ratio:.1f}×",
-            f"{r['proto']:.1f} s", f"{r['proto'] / r['sql']:.1f}×",
+            f"{r['task'] / r['size'] * 1000:.2f} ms", f"{r['sql']:.2f} s", f"{ratio:.1f}×",
             "PASS" if check.passed else "MISS",
         ])
     per = [r["task"] / r["size"] for r in results]
@@ -507,42 +414,40 @@ def run() -> Report:
         f"memory: tracemalloc peak of the task path at {MEMORY_SIZES[1]:,} / at "
         f"{MEMORY_SIZES[0]:,} bills ({mib(memory[1])} / {mib(memory[0])})",
         memory[1] / memory[0], MEMORY_GROWTH, "×"))
-    largest = results[-1]
     report.notes.append(
-        f"**Sizes.** QUALITY.md asks for 100,000 bills; on this shared 2-core machine a "
-        f"posting task took {largest['task'] / largest['size'] * 1000:.0f} ms per bill in "
-        f"this run, so 100,000 bills would take about "
-        f"{largest['task'] / largest['size'] * 100_000 / 60:.0f} minutes. The run measures "
-        f"{' and '.join(f'{s:,}' for s in SIZES)} bills instead (all three ways are linear "
-        "in the bills: the ratio does not depend on the size, and the scaling check shows "
-        "the task path's time per bill holding). `BENCH_BILLING_SIZES=\"10000,30000,100000\"` "
-        "runs the full sizes."
+        f"**Sizes.** {', '.join(f'{s:,}' for s in SIZES)} bills"
+        + (" — QUALITY.md's 100,000 and its 1×, 10×, 100× scaling sizes."
+           if max(SIZES) >= 100_000 else
+           " (set by BENCH_BILLING_SIZES; QUALITY.md asks for 100,000, the default).")
     )
     report.notes.append(
-        f"Setup, per size: one distributor; three datasets of the same shape (same seed, "
-        f"different accounts) — one for the task path, one for the set-based SQL, one for "
-        f"the prototype — each of *bills ÷ {DAYS}* accounts by COPY, each account holding 1–3 "
+        f"Setup, per size: one distributor; two datasets of the same shape (same seed, "
+        f"different accounts) — one for the task path, one for the set-based SQL — each of "
+        f"*bills ÷ {DAYS}* accounts by COPY, each account holding 1–3 "
         "cash coupons for all products (three templates: 10.00, 25.00 and 60.00 USD, valid "
         "until 20, 45 and 90 days after the second bill day, released at random times over "
         f"a month), and usage on 3 products on each of the last {DAYS} days (0.50–15.00 USD a "
         "record) by COPY. The daily bills are made by `daily_bills_make(bill_date=…, "
         "enqueue_posting=False)` for each day (the *bill run* column: both days over the "
-        "three datasets, 3 × the bills; not a target). Then VACUUM ANALYZE, and each of the "
-        "three posts its dataset's bills once:\n"
-        "  - **task path**: for each day in order, `billing.services.bills_enqueue_posting("
-        "bill_ids=<the day's bills>)` with Celery eager (`task_always_eager`, as in the "
-        "embedded mode): one `bill_post_deductions_task` per bill, run in-process by Celery "
-        "(`apply`), each one transaction of `bill_post_deductions`;\n"
+        "two datasets, 2 × the bills; not a target). Then VACUUM ANALYZE, and each of the "
+        "two posts its dataset's bills once:\n"
+        "  - **task path**: the batches the bill run publishes (each day's bills in order, "
+        f"{services.POST_BATCH} a batch), each through `billing.services.bills_enqueue_posting("
+        "bill_ids=<the batch>)` with Celery eager (`task_always_eager`, as in the "
+        f"embedded mode): one `bills_post_task` per {services.POST_BATCH} bills, run "
+        "in-process by Celery (`apply`), each one transaction of `bills_post`: the batch's "
+        "accounts' coupons and bills locked, `allocate()` per account, the deductions by "
+        "COPY and the coupons, lines and bills each by one `UPDATE … FROM (VALUES …)`;\n"
         "  - **set-based SQL**: one transaction of five statements (`BASELINE_SQL` in "
         "`bench/billing_run.py`): the allocation as interval overlaps of running sums per "
         "account (lines in bill date, product code, id order; coupons in valid until, "
         "release, id order — PRODUCT §7's rule for the cash coupons for all products the "
         "data holds), the deduction rows, the coupons' balances and used-up statuses with "
-        "their audit rows, the lines, and the bills' totals and posting mark;\n"
-        f"  - **prototype: batched**: the service's locks and pure allocation, but "
-        f"{PROTO_BATCH} bills per transaction and set-based writes (see the proposal "
-        "below).\n"
-        "After each size the three datasets are compared: the same deductions row for row "
+        "their audit rows, the lines, and the bills' totals and posting mark.\n"
+        "The set-based SQL of each size runs first, one size after the other; then the task "
+        "paths of all sizes run interleaved batch by batch, the size least far along next, "
+        "so that a change of load on the machine falls on every size alike.\n"
+        "After each size the two datasets are compared: the same deductions row for row "
         "(by account ordinal, day, product, coupon template and validity, amount), the same "
         "sum, the same coupon balances and used-up count, the same line and bill totals, and "
         "every bill posted — asserted; the run stops otherwise.\n"
@@ -561,38 +466,15 @@ def run() -> Report:
         + md_table(["function", "calls per bill", "own ms per bill", "cumulative ms per bill",
                     "share"], hotspots(stats, per=profiled))
     )
-    speedup = largest["task"] / largest["proto"]
     report.notes.append(
-        "**Why the miss, and the proposed change** (app code not changed here): a posting "
-        f"task is one transaction of {summary[1][1]} statements (commit included) for one "
-        "bill (table above): every "
-        "bill pays its own round trips and its own commit (a WAL flush), where the baseline "
-        "pays one for all. At "
-        f"{largest['size']:,} bills the batched prototype posted the same deductions "
-        f"{speedup:.0f}× faster than the task path, {largest['proto'] / largest['sql']:.1f}× "
-        f"the set-based SQL (target ≤ {RATIO:.0f}×). Proposed, in `billing/services.py` and "
-        "`billing/tasks.py` (the prototype is `_proto_post_batch` in "
-        "`bench/billing_run.py`):\n\n"
-        f"1. `bills_post_deductions(*, bill_ids)`: up to {PROTO_BATCH} bills in one "
-        "transaction, with the same locks in the same order as `_post` — the batch's "
-        "accounts' available coupons in one `SELECT … FOR UPDATE ORDER BY id`, then the "
-        "bills — the closed-month check once for the batch, the lines and the coupons that "
-        "already paid them in one query each, "
-        "`allocate()` per account (the pure function, unchanged), then set-based writes: "
-        "the deductions by `bulk_insert` (COPY; the unique (coupon, line) still refuses a "
-        "duplicate), the coupons' balances and statuses, the lines and the bills (with "
-        "`posted_at`) each by one `UPDATE … FROM (VALUES …)`, the used-up audit rows by one "
-        "`bulk_create`. A redelivered batch finds its bills posted and writes nothing.\n"
-        "2. `bill_post_deductions_task(bill_ids: list[int])` calling it, and "
-        f"`bills_enqueue_posting` sending one message per {PROTO_BATCH} bills (the bill run "
-        "already commits its bills in batches of `ACCOUNT_BATCH` accounts and enqueues "
-        "each batch's ids on commit).\n"
-        "3. In `_post`, which `account_post_outstanding` keeps using: the coupons locked with "
-        "`select_related(\"partner\")` and `select_for_update(of=(\"self\",))`, since the "
-        "used-up audit row reads `coupon.partner` — one query per used-up coupon (the "
-        "`accounts_partner` row above); the bill's totals and `posted_at` in one UPDATE; "
-        "the lines in one `UPDATE … FROM (VALUES …)`.\n"
-        "\nMemory: the task path holds the day's bill ids and one bill's rows at a time; "
+        f"Before batching (one task and one transaction per bill, per-row updates; "
+        "measured 2026-11-26 on this machine, same sizes) the task path was 65–79× the "
+        "set-based SQL at about 15 ms a bill: every bill paid its own round trips and its "
+        "own commit. Batching "
+        f"{services.POST_BATCH} bills a transaction with set-based writes brings it to the "
+        "figures above; what remains is Python: building the allocation's inputs and the "
+        "pure allocation per account, which the set-based SQL does inside PostgreSQL."
+        "\n\nMemory: the task path holds the day's bill ids and one batch's rows at a time; "
         "what tracemalloc's peak sees beyond that is the garbage of recent tasks' queries "
         "awaiting Python's cyclic collector"
         + (", which does not grow with the bill count." if report.checks[-1].passed else
