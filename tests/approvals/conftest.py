@@ -6,12 +6,6 @@ from approvals.permissions import ensure_bd_group
 from tests import factories as f
 
 
-@pytest.fixture(autouse=True)
-def _fast_passwords(settings):
-    # The factories give every user a password; the default hasher costs about a second each.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 @pytest.fixture
 def bd_group(db):
     return ensure_bd_group()

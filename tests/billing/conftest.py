@@ -5,12 +5,6 @@ import pytest
 from billing.services import ledger_check
 
 
-@pytest.fixture(autouse=True)
-def _fast_passwords(settings):
-    # The factories give every user a password; the default hasher costs about a second each.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 @pytest.fixture
 def ledger_broken(request):
     """For a test that breaks the ledger on purpose: skip the closing ledger check."""
