@@ -6,6 +6,9 @@ from couponplatform.accounts.models import Partner
 from couponplatform.accounts.selectors import sub_account_list
 from coupons.models import CouponTemplate, IssuanceRecipient, IssuanceRequest
 
+# What Issue Coupon's account list shows and decides with (selectable or not).
+ISSUE_LIST_FIELDS = ("id", "account_id", "name", "type", "currency")
+
 
 def coupon_template_list(*, partner: Partner) -> QuerySet[CouponTemplate]:
     return CouponTemplate.objects.filter(partner=partner).order_by("-created_at", "-id")
@@ -22,10 +25,24 @@ def coupon_template_get(*, partner: Partner, pk: int) -> CouponTemplate:
     )
 
 
+def coupon_template_for_issue(*, partner: Partner, pk: int) -> CouponTemplate:
+    """The template Issue Coupon works on; 404 for another partner's, as above.
+
+    Without the products and the creator, which the page does not show; its partner is the
+    caller's own `partner` object (the row the template was filtered by), so the partner
+    and its BD, already read with the membership, are not read again.
+    """
+    template = get_object_or_404(CouponTemplate.objects.all(), partner=partner, pk=pk)
+    template.partner = partner
+    return template
+
+
 def issuable_sub_accounts(*, template: CouponTemplate, search: str = "", type: str = ""):
     """The partner's sub-accounts, each annotated with whether it already holds or waits
     for `template` (for "Limited to 1"), in one query whatever the page size."""
-    qs = sub_account_list(partner=template.partner, search=search, type=type)
+    qs = sub_account_list(partner=template.partner, search=search, type=type).only(
+        *ISSUE_LIST_FIELDS,
+    )
     if template.is_limited:
         holding = IssuanceRecipient.objects.filter(
             template=template, sub_account=OuterRef("pk"), holds=True,

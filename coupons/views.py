@@ -8,8 +8,6 @@ from django.http import HttpResponseRedirect
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils.functional import cached_property
-from django.utils.html import format_html
-from django.utils.safestring import mark_safe
 from django.views import View
 from django.views.generic import FormView, TemplateView
 from django_filters.views import FilterView
@@ -24,7 +22,7 @@ from coupons import selectors, services
 from coupons.filters import CouponTemplateFilter
 from coupons.forms import AccountSearchForm, CouponTemplateForm, PasteAccountsForm
 from coupons.models import CouponTemplate
-from coupons.tables import CouponTemplateTable
+from coupons.tables import AccountTable, CouponTemplateTable
 
 
 class CouponHomeView(PartnerMixin, View):
@@ -130,72 +128,6 @@ class TemplateDisableView(PartnerMixin, View):
 # Issue Coupon
 
 
-SELECT_ALL = mark_safe(  # noqa: S308 - a constant, no user data
-    '<input type="checkbox" class="form-check-input" id="pick-all" '
-    'aria-label="Tick every selectable account on this page">'
-)
-
-
-class AccountTable(tables.Table):
-    pick = tables.Column(empty_values=(), orderable=False, verbose_name=SELECT_ALL)
-    account_id = tables.Column(verbose_name="Account ID")
-    name = tables.Column()
-    type = tables.Column()
-    state = tables.Column(empty_values=(), orderable=False, verbose_name="")
-
-    class Meta:
-        attrs = {"class": "table table-sm table-hover align-middle mb-1"}
-        order_by = ("name",)
-
-    def __init__(self, *args, template, selected: set[str], **kwargs):
-        super().__init__(*args, **kwargs)
-        self.template = template
-        self.selected = selected
-
-    def blocked_reason(self, record) -> str | None:
-        if self.template.is_platform_borne and record.type == SubAccount.Type.TIER2_RESELLER:
-            return "Tier-2 reseller: platform-borne coupons can not be issued to it"
-        if getattr(record, "holds_template", False):
-            return "Already holds this coupon or waits for it (Limited to 1)"
-        if record.currency != self.template.currency:
-            return f"Billed in {record.currency}"
-        return None
-
-    def render_pick(self, record):
-        if record.account_id in self.selected:
-            return mark_safe('<span class="text-success" title="Selected">✓</span>')
-        if self.blocked_reason(record):
-            return mark_safe(
-                '<input type="checkbox" class="form-check-input" disabled '
-                'aria-label="Not selectable">'
-            )
-        return format_html(
-            '<input type="checkbox" class="form-check-input" name="pick" value="{}" '
-            'aria-label="Select {}">',
-            record.account_id, record.account_id,
-        )
-
-    def render_state(self, record):
-        reason = self.blocked_reason(record)
-        if record.account_id in self.selected:
-            return mark_safe('<span class="badge text-bg-success">Selected</span>')
-        if reason:
-            return format_html('<span class="badge text-bg-secondary">Not selectable</span> '
-                               '<small class="text-muted">{}</small>', reason)
-        return ""
-
-    def render_account_id(self, value):
-        return format_html("<code>{}</code>", value)
-
-    def order_name(self, queryset, is_descending):
-        prefix = "-" if is_descending else ""
-        return queryset.order_by(f"{prefix}name", f"{prefix}id"), True
-
-    def order_account_id(self, queryset, is_descending):
-        prefix = "-" if is_descending else ""
-        return queryset.order_by(f"{prefix}account_id"), True
-
-
 SELECTED_SHOWN = 50
 
 
@@ -211,7 +143,7 @@ class IssueCouponView(PartnerMixin, TemplateView):
 
     @cached_property
     def template(self) -> CouponTemplate:
-        return selectors.coupon_template_get(partner=self.partner, pk=self.kwargs["pk"])
+        return selectors.coupon_template_for_issue(partner=self.partner, pk=self.kwargs["pk"])
 
     @property
     def session_key(self) -> str:
@@ -234,12 +166,14 @@ class IssueCouponView(PartnerMixin, TemplateView):
         accounts = selectors.issuable_sub_accounts(template=self.template, search=q, type=t)
         table = AccountTable(accounts, template=self.template, selected=selected)
         tables.RequestConfig(self.request, paginate={"per_page": 25}).configure(table)
+        # The first accounts of Selected Accounts, in the order they were added; one array
+        # parameter (`__any`) rather than a placeholder per ID.
+        first = selection[:SELECTED_SHOWN]
         shown = list(
-            SubAccount.objects.filter(
-                partner=self.partner, account_id__in=selection[:SELECTED_SHOWN],
-            ).only("account_id", "name", "type")
-        )
-        order = {a: i for i, a in enumerate(selection)}
+            SubAccount.objects.filter(partner=self.partner, account_id__any=first)
+            .only("account_id", "name", "type")
+        ) if first else []
+        order = {a: i for i, a in enumerate(first)}
         shown.sort(key=lambda a: order.get(a.account_id, 0))
         check = None
         if selection:

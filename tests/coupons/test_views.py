@@ -13,6 +13,7 @@ from couponplatform.accounts.models import PlatformBudget, SubAccount
 from couponplatform.audit.models import AuditLog
 from coupons.models import CouponTemplate, IssuanceRecipient, IssuanceRequest
 from coupons.services import coupon_template_disable
+from coupons.views import SELECTED_SHOWN
 from tests import factories as f
 from tests.coupons.helpers import fast_passwords, nothing_written, template_form_data
 
@@ -729,7 +730,80 @@ def test_issue_page_account_search_query_count_does_not_grow_with_rows(
     assert page(response).count('name="pick"') >= 15  # the rows are on the measured page
     many = count_queries(client, issue_url(template), params)
     assert many <= few, f"{few} queries for 5 accounts, {many} for 60"
-    assert few <= 20
+    assert few <= ISSUE_PAGE_QUERIES
+
+
+# The Issue Coupon page's queries with accounts in Selected Accounts: session, user, the
+# membership (with its partner and BD), the template, the search's count and rows, the
+# first selected accounts' names, and the selection check's accounts and holders. A
+# platform-borne template adds its budget (the summary's and the check's).
+ISSUE_PAGE_QUERIES = 9
+
+
+def issue_page_queries(client, template, params) -> list[str]:
+    with CaptureQueriesContext(connection) as ctx:
+        response = client.get(issue_url(template), params)
+    assert response.status_code == 200
+    return [q["sql"] for q in ctx.captured_queries]
+
+
+def test_issue_page_runs_a_fixed_number_of_queries_whatever_the_selection_and_page(
+    client, distributor, dist_admin, template, settings,
+):
+    accounts = f.make_accounts(distributor, 130, prefix="QC-", name="Query count")
+    f.submit(template, dist_admin, accounts[:3])
+    f.make_tier2(distributor)
+    client_as(client, dist_admin)
+    views = [
+        {}, {"page": 2}, {"page": 6}, {"page": 999}, {"sort": "-account_id", "page": 3},
+        {"q": "Query count", "type": "customer", "page": 2}, {"q": "no such account"},
+        {"per_page": 100, "sort": "type"},
+    ]
+    empty = [len(issue_page_queries(client, template, params)) for params in views]
+    assert max(empty) <= ISSUE_PAGE_QUERIES - 3  # no names and no check to read
+    counts = {}
+    for size in (1, SELECTED_SHOWN, SELECTED_SHOWN + 60):
+        ids = " ".join(a.account_id for a in accounts[3:3 + size])
+        issue(client, template, "clear")
+        issue(client, template, "paste", account_ids=ids)
+        assert len(selection(client, template)) == size
+        for i, params in enumerate(views):
+            sqls = issue_page_queries(client, template, params)
+            # A search without matches has no rows to read: one query fewer.
+            assert len(sqls) <= ISSUE_PAGE_QUERIES, (size, params, sqls)
+            assert counts.setdefault(i, len(sqls)) == len(sqls), (size, params, sqls)
+            assert i == views.index({"q": "no such account"}) or len(sqls) == (
+                ISSUE_PAGE_QUERIES
+            )
+            # Neither the template's products (not shown) nor its partner (the
+            # membership's) are read for the page.
+            assert not any("coupontemplate_products" in sql for sql in sqls)
+            assert sum('FROM "accounts_partner"' in sql for sql in sqls) == 0
+            assert sum('JOIN "accounts_partner"' in sql for sql in sqls) == 1
+
+
+def test_issue_page_for_a_platform_borne_template_adds_only_its_budget(
+    client, dist_admin, platform_template, customers,
+):
+    client_as(client, dist_admin)
+    issue(client, platform_template, "paste", account_ids=customers[0].account_id)
+    sqls = issue_page_queries(client, platform_template, {"q": "C-"})
+    budget = [sql for sql in sqls if "accounts_platformbudget" in sql]
+    assert len(sqls) == ISSUE_PAGE_QUERIES + len(budget) and len(budget) <= 2, sqls
+
+
+def test_issue_page_shows_the_first_selected_accounts_in_the_order_they_were_added(
+    client, distributor, dist_admin, template,
+):
+    accounts = f.make_accounts(distributor, SELECTED_SHOWN + 5, prefix="ORD-")
+    added = list(reversed(accounts))
+    client_as(client, dist_admin)
+    issue(client, template, "paste", account_ids=" ".join(a.account_id for a in added))
+    html = page(client.get(issue_url(template)))
+    listed = re.findall(r'name="account_id" value="([^"]+)"', html)
+    assert listed == [a.account_id for a in added[:SELECTED_SHOWN]]
+    assert "… and 5 more" in html
+    assert summary_value(html, "Accounts") == str(SELECTED_SHOWN + 5)
 
 
 def test_approval_list_query_count_does_not_grow_with_rows(client, distributor, dist_admin,
