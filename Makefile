@@ -40,7 +40,7 @@ browser-deps:
 test: install browser-deps
 	CACHE_KEY_PREFIX=test-$$$$ $(BIN)/python -m pytest $(PYTEST_ARGS)
 
-# The real-worker tests (kills, broker outages): not yet part of `make test`, see issue 5.
+# Only the real-worker tests (kills, broker outages), which `make test` runs too.
 test-worker: install
 	CACHE_KEY_PREFIX=test-$$$$ $(BIN)/python -m pytest -m worker tests/integration $(PYTEST_ARGS)
 

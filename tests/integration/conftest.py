@@ -2,12 +2,16 @@
 on Redis, against the test database.
 
 The worker sees what a test commits, so the tests use django_db(transaction=True). Everything
-runs on a Redis database of its own (7) and a queue named for this run, so no other worker
-(another test run, a developer's worker) takes these tasks. Eager mode is turned off only for
-the duration of a test that asks for a worker, and restored after.
+runs on a redis-server of this run's own (a free port, no persistence), never on the broker
+of CELERY_BROKER_URL: on a shared server, kombu's restore of unacknowledged messages sweeps
+the whole database, so a worker of this run with its short visibility timeout would hand
+out again another run's (or a developer's) unfinished tasks, and theirs ours; and the
+workers' cache (release progress, keyed by request id) would be shared. The queue is named
+for the run all the same. Eager mode is turned off only for the duration of a test that
+asks for a worker, and restored after.
 
-Skipped on SQLite or without Redis; in CI (env CI set) that is a failure instead, as with
-postgres_only.
+Skipped on SQLite or without redis-server; in CI (env CI set) that is a failure instead, as
+with postgres_only.
 """
 from __future__ import annotations
 
@@ -15,7 +19,6 @@ import os
 import secrets
 import shutil
 from collections.abc import Callable, Iterator
-from urllib.parse import urlsplit
 
 import pytest
 from django.db import connection
@@ -24,15 +27,14 @@ from tests.integration.processes import (
     RedisServer,
     Worker,
     database_url,
-    free_port,
     producing_to,
     purge_queue,
-    redis_client,
 )
 
-# A Redis database of its own on the shared server; the queue names this run.
-REDIS_DB = int(os.environ.get("INTEGRATION_REDIS_DB", "7"))
 QUEUE = f"cp-itest-{os.getpid()}-{secrets.token_hex(3)}"
+# A worker's visibility timeout unless the test sets one: production's, so a task that is
+# only slow is never handed out twice. The tests of a killed worker set a short one.
+PRODUCTION_VISIBILITY_TIMEOUT = 3600
 
 
 def need(reason: str) -> None:
@@ -40,14 +42,6 @@ def need(reason: str) -> None:
     if os.environ.get("CI"):
         pytest.fail(f"CI must run the worker tests: {reason}")
     pytest.skip(reason)
-
-
-def _shared_redis_address() -> tuple[str, int]:
-    url = os.environ.get("CELERY_BROKER_URL", "")
-    if url.startswith("redis://"):
-        parts = urlsplit(url)
-        return parts.hostname or "127.0.0.1", parts.port or 6379
-    return "127.0.0.1", 6379
 
 
 # ---------------------------------------------------------------------------------------
@@ -62,17 +56,18 @@ def worker_ready_db(request):
     request.getfixturevalue("transactional_db")
 
 
+def _redis_server() -> RedisServer:
+    if not shutil.which("redis-server"):
+        need("redis-server is not installed")
+    return RedisServer.on_free_port()
+
+
 @pytest.fixture(scope="session")
-def shared_redis_url() -> Iterator[str]:
-    """redis://…/7 on the shared Redis server (CI's), pinged first."""
-    host, port = _shared_redis_address()
-    url = f"redis://{host}:{port}/{REDIS_DB}"
-    try:
-        redis_client(url, timeout=1).ping()
-    except Exception as exc:  # noqa: BLE001
-        need(f"no Redis at {host}:{port} ({exc}); start one or set CELERY_BROKER_URL")
-    yield url
-    purge_queue(url, QUEUE)
+def session_redis() -> Iterator[str]:
+    """redis://…/0 of a redis-server started for this run, kept for the whole session."""
+    server = _redis_server()
+    yield server.url
+    server.stop()
 
 
 @pytest.fixture
@@ -81,11 +76,12 @@ def worker_factory(worker_ready_db, tmp_path) -> Iterator[Callable[..., Worker]]
     before the test database is flushed."""
     started: list[Worker] = []
 
-    def start(*, broker_url: str, queue: str = QUEUE, wait: bool = True, **options) -> Worker:
+    def start(*, broker_url: str, queue: str = QUEUE, wait: bool = True,
+              visibility_timeout: int = PRODUCTION_VISIBILITY_TIMEOUT, **options) -> Worker:
         worker = Worker(name=f"w{len(started) + 1}-{secrets.token_hex(2)}",
                         broker_url=broker_url, queue=queue,
                         database_url=database_url(connection.settings_dict),
-                        log_dir=tmp_path, **options)
+                        log_dir=tmp_path, visibility_timeout=visibility_timeout, **options)
         started.append(worker)
         return worker.start(wait=wait)
 
@@ -95,25 +91,23 @@ def worker_factory(worker_ready_db, tmp_path) -> Iterator[Callable[..., Worker]]
 
 
 @pytest.fixture
-def on_shared_redis(worker_ready_db, shared_redis_url) -> Iterator[str]:
-    """This test's `.delay()` calls go to the shared Redis, on this run's queue."""
-    purge_queue(shared_redis_url, QUEUE)
-    with producing_to(shared_redis_url, QUEUE):
-        yield shared_redis_url
-    purge_queue(shared_redis_url, QUEUE)
+def on_redis(worker_ready_db, session_redis) -> Iterator[str]:
+    """This test's `.delay()` calls go to the run's Redis, on this run's queue."""
+    purge_queue(session_redis, QUEUE)
+    with producing_to(session_redis, QUEUE):
+        yield session_redis
+    purge_queue(session_redis, QUEUE)
 
 
 @pytest.fixture
-def worker(on_shared_redis, worker_factory) -> Worker:
-    """One worker (prefork, 2 processes) on the shared Redis and this run's queue."""
-    return worker_factory(broker_url=on_shared_redis)
+def worker(on_redis, worker_factory) -> Worker:
+    """One worker (prefork, 2 processes) on the run's Redis and this run's queue."""
+    return worker_factory(broker_url=on_redis)
 
 
 @pytest.fixture
 def private_redis(worker_ready_db) -> Iterator[RedisServer]:
-    if not shutil.which("redis-server"):
-        need("redis-server is not installed")
-    server = RedisServer(free_port())
-    server.start()
+    """A redis-server of the test's own, to stop, start, freeze and thaw."""
+    server = _redis_server()
     yield server
     server.stop()

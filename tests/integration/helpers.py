@@ -166,11 +166,15 @@ class HeldTransaction:
         self._ready = threading.Event()
         self._done = threading.Event()
         self.error: BaseException | None = None
+        self.pid: int | None = None  # its server process
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
         try:
             with transaction.atomic():
+                with connection.cursor() as cursor:
+                    cursor.execute("SELECT pg_backend_pid()")
+                    self.pid = cursor.fetchone()[0]
                 self.write()
                 self._ready.set()
                 self._done.wait(120)
@@ -193,15 +197,23 @@ class HeldTransaction:
         self._thread.join(30)
 
 
-def backend_waiting(sql_prefix: str) -> int | None:
-    """The pid of a server process of the test database that waits on a lock while running
-    a statement starting with sql_prefix (a worker's, stopped by a HeldTransaction)."""
+def backend_waiting(statement: str = "", *, blocked_by: HeldTransaction | None = None,
+                    ) -> int | None:
+    """The pid of a server process of the test database that waits on a lock (a worker's
+    task, stopped by a HeldTransaction) while running a statement containing `statement`,
+    and, given `blocked_by`, waiting for that transaction.
+
+    pg_stat_activity keeps only the first 1 kB of a statement (track_activity_query_size),
+    and a set-based write starts with its rows (`WITH v (…) AS (VALUES …) UPDATE t …`): a
+    batch's is told by the transaction it waits for, not by its text."""
+    sql = ("SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+           "AND pid <> pg_backend_pid() AND wait_event_type = 'Lock' AND query LIKE %s")
+    params: list = ["%" + statement.replace("%", r"\%").replace("_", r"\_") + "%"]
+    if blocked_by is not None:
+        sql += " AND %s = ANY(pg_blocking_pids(pid))"
+        params.append(blocked_by.pid)
     with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
-            "AND pid <> pg_backend_pid() AND wait_event_type = 'Lock' AND query LIKE %s",
-            [sql_prefix + "%"],
-        )
+        cursor.execute(sql + " ORDER BY backend_start", params)
         row = cursor.fetchone()
     return row[0] if row else None
 

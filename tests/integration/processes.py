@@ -23,6 +23,10 @@ ROOT = Path(__file__).resolve().parents[2]
 # this many seconds after it was delivered. Production keeps 3600 (see test_celery_config).
 VISIBILITY_TIMEOUT = int(os.environ.get("INTEGRATION_VISIBILITY_TIMEOUT", "8"))
 WORKER_READY_TIMEOUT = 60
+# Celery reads these variables before its configuration (`app.conf.broker_url` returns
+# $CELERY_BROKER_URL when set, whatever conf.update() stored), and settings.py reads the
+# first too. Where CI sets it, a broker_url set only in the configuration is ignored.
+BROKER_ENV = ("CELERY_BROKER_URL", "CELERY_BROKER_READ_URL", "CELERY_BROKER_WRITE_URL")
 
 
 def redis_client(url: str, timeout: float = 2.0):
@@ -76,7 +80,7 @@ class Worker:
         ]
 
     def environment(self) -> dict[str, str]:
-        env = dict(os.environ)
+        env = {name: value for name, value in os.environ.items() if name not in BROKER_ENV}
         env.pop("CACHE_URL", None)  # as in production: derived from the broker's URL
         env.update({
             "DJANGO_SETTINGS_MODULE": "couponplatform.settings",
@@ -153,8 +157,14 @@ class Worker:
 
     def succeeded(self, task_name: str) -> int:
         """How many runs of the task (its dotted name) this worker logged as succeeded."""
-        return sum(f"{task_name}[" in line and " succeeded in " in line
-                   for line in self.log_path.read_text(errors="replace").splitlines())
+        return len(self.results(task_name))
+
+    def results(self, task_name: str) -> list[str]:
+        """The return values (as logged) of the runs of the task that succeeded here:
+        "Task <name>[<id>] succeeded in 0.12s: <value>"."""
+        return [line.split(" succeeded in ", 1)[1].partition("s: ")[2]
+                for line in self.log_path.read_text(errors="replace").splitlines()
+                if f"{task_name}[" in line and " succeeded in " in line]
 
     def log_tail(self, lines: int = 60) -> str:
         try:
@@ -205,11 +215,19 @@ def producing_to(broker_url: str, queue: str) -> Iterator[None]:
     conf = celery_app.conf
     keys = ("task_always_eager", "broker_url", "task_default_queue")
     saved = {key: conf[key] for key in keys}
+    saved_env = {name: os.environ.pop(name, None) for name in BROKER_ENV}
+    os.environ["CELERY_BROKER_URL"] = broker_url
     conf.update(task_always_eager=False, broker_url=broker_url, task_default_queue=queue)
     _reset_celery_connections()
     try:
+        assert conf.broker_write_url == broker_url, conf.broker_write_url
         yield
     finally:
+        for name, value in saved_env.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
         conf.update(saved)
         _reset_celery_connections()
 
@@ -270,6 +288,20 @@ class RedisServer:
         self.url = f"redis://127.0.0.1:{port}/0"
         self.proc: subprocess.Popen | None = None
 
+    @classmethod
+    def on_free_port(cls, attempts: int = 3) -> RedisServer:
+        """Started on a free port; another one if the port was taken meanwhile."""
+        for attempt in range(attempts):
+            server = cls(free_port())
+            try:
+                server.start()
+                return server
+            except Exception:
+                server.stop()
+                if attempt == attempts - 1:
+                    raise
+        raise AssertionError("unreachable")
+
     def start(self) -> None:
         self.proc = subprocess.Popen(
             [shutil.which("redis-server"), "--port", str(self.port), "--bind", "127.0.0.1",
@@ -279,9 +311,19 @@ class RedisServer:
         )
         deadline = time.monotonic() + 10
         while True:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"redis-server on port {self.port} exited with "
+                                   f"{self.proc.returncode} (port taken?)")
             try:
-                if redis_client(self.url, timeout=0.5).ping():
+                client = redis_client(self.url, timeout=0.5)
+                if client.ping():
+                    # Ours, not another run's server that had the port first.
+                    pid = client.info("server")["process_id"]
+                    if pid != self.proc.pid:
+                        raise RuntimeError(f"port {self.port} answered by redis pid {pid}")
                     return
+            except RuntimeError:
+                raise
             except Exception:  # noqa: BLE001
                 if time.monotonic() > deadline:
                     raise

@@ -8,6 +8,7 @@ from billing.tasks import daily_bills_make_task
 from coupons.models import Coupon, IssuanceRequest
 from tests.integration.helpers import (
     PAYS,
+    USAGE,
     approve,
     assert_ledger_clean,
     assert_posted_once,
@@ -24,10 +25,16 @@ from tests.integration.processes import wait_for
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
 
+def deductions_logged(worker, task_name: str) -> int:
+    """The deductions the worker's runs of a posting task made (each returns its count; a
+    batch of bills or accounts is one run, however many a batch holds)."""
+    return sum(int(value) for value in worker.results(task_name))
+
+
 def test_a_large_release_runs_in_the_worker_and_pays_outstanding_bills(worker):
     """1,000 recipients (> RELEASE_INLINE_MAX): the approval commits, release_request runs in
-    the worker, and the coupons_released follow-up (one posting per account) runs there too
-    and pays the bills the accounts already had."""
+    the worker, and the coupons_released follow-up (the accounts' postings, in batches) runs
+    there too and pays the bills the accounts already had."""
     shop = make_shop(1000)
     day = yesterday()
     owing = shop.accounts[:100]
@@ -49,12 +56,14 @@ def test_a_large_release_runs_in_the_worker_and_pays_outstanding_bills(worker):
     assert Coupon.objects.filter(status="available").count() == 900
     assert_ledger_clean()
     assert worker.succeeded("approvals.tasks.release_request") == 1
-    assert worker.succeeded("billing.tasks.account_post_outstanding_task") >= len(owing)
+    wait_for(lambda: deductions_logged(worker, "billing.tasks.accounts_post_outstanding_batch_task")
+             == len(owing) * len(USAGE), timeout=10,
+             what="the worker to log the postings' deductions", workers=[worker])
 
 
 def test_a_billing_run_makes_and_posts_every_bill_in_the_worker(worker):
     """The nightly run as beat sends it: daily_bills_make_task in the worker makes 300 bills
-    and enqueues a posting per bill, which the worker runs."""
+    and enqueues their postings (in batches), which the worker runs."""
     shop = make_shop(300)
     release_now(shop)
     day = yesterday()
@@ -66,6 +75,7 @@ def test_a_billing_run_makes_and_posts_every_bill_in_the_worker(worker):
              timeout=120, what="300 bills made and posted", workers=[worker])
     assert_posted_once(shop.accounts, day)
     assert_ledger_clean()
-    wait_for(lambda: worker.succeeded("billing.tasks.bill_post_deductions_task") == 300,
-             timeout=10, what="the worker to log 300 postings", workers=[worker])
+    wait_for(lambda: deductions_logged(worker, "billing.tasks.bills_post_task")
+             == 300 * len(USAGE), timeout=10,
+             what="the worker to log the postings' 600 deductions", workers=[worker])
     assert worker.succeeded("billing.tasks.daily_bills_make_task") == 1

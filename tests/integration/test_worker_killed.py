@@ -2,10 +2,11 @@
 
 The task is stopped at a chosen point inside its transaction by a row lock another
 connection holds (HeldTransaction), so the kill always lands mid-way, however fast the
-machine: halfway through the release's COPY of 5,000 coupons; after a posting inserted its
-deductions and moved the coupon balance, before it updates the bill lines. Then a new worker
-starts: with acks_late the message was never acknowledged, so Redis hands it out again once
-the visibility timeout has passed, and the work completes exactly once.
+machine: halfway through the release's COPY of 5,000 coupons; after a batch posting inserted
+its deductions and moved the coupon balances, before it updates the bill lines. Then a new
+worker starts: with acks_late the message was never acknowledged, so Redis hands it out again
+once the visibility timeout (a short one here, VISIBILITY_TIMEOUT) has passed, and the work
+completes exactly once.
 """
 import os
 import signal
@@ -81,12 +82,12 @@ def assert_nothing_released(shop, request) -> None:
 
 
 def test_worker_killed_halfway_through_a_release_of_5000_the_next_one_releases_once(
-    on_shared_redis, worker_factory,
+    on_redis, worker_factory,
 ):
     shop = make_shop(5000)
     request = submit(shop)
     hold = hold_release_at(shop, request, 2500)
-    first = worker_factory(broker_url=on_shared_redis)
+    first = worker_factory(broker_url=on_redis, visibility_timeout=VISIBILITY_TIMEOUT)
     approve(shop, request)
     delivered = time.monotonic()
     pid = wait_for(lambda: backend_waiting('COPY "coupons_coupon"'), timeout=60,
@@ -97,7 +98,7 @@ def test_worker_killed_halfway_through_a_release_of_5000_the_next_one_releases_o
     wait_for(lambda: backend_gone(pid), timeout=30, what="the killed worker's transaction to end")
     assert_nothing_released(shop, request)
 
-    second = worker_factory(broker_url=on_shared_redis)
+    second = worker_factory(broker_url=on_redis, visibility_timeout=VISIBILITY_TIMEOUT)
     wait_for(lambda: IssuanceRequest.objects.get(pk=request.pk).status == "issued",
              timeout=VISIBILITY_TIMEOUT + 90, what="the redelivered release", workers=[second])
     # Redis hands the unacknowledged message out again only after the visibility timeout.
@@ -108,13 +109,14 @@ def test_worker_killed_halfway_through_a_release_of_5000_the_next_one_releases_o
     assert_ledger_clean()
 
 
-def test_pool_process_killed_mid_release_is_requeued_at_once(on_shared_redis, worker_factory):
+def test_pool_process_killed_mid_release_is_requeued_at_once(on_redis, worker_factory):
     """reject_on_worker_lost: when a pool process dies under a task, the worker hands the
-    message back at once; no visibility timeout to wait for (this worker's is an hour)."""
+    message back at once; no visibility timeout to wait for (this worker's is production's,
+    an hour)."""
     shop = make_shop(1000)
     request = submit(shop)
     hold = hold_release_at(shop, request, 500)
-    worker = worker_factory(broker_url=on_shared_redis, visibility_timeout=3600)
+    worker = worker_factory(broker_url=on_redis)
     approve(shop, request)
     pid = wait_for(lambda: backend_waiting('COPY "coupons_coupon"'), timeout=60,
                    what="the release to stop halfway through its COPY", workers=[worker])
@@ -135,10 +137,11 @@ def test_pool_process_killed_mid_release_is_requeued_at_once(on_shared_redis, wo
 
 
 def test_worker_killed_in_the_middle_of_a_billing_run_posts_every_bill_once(
-    on_shared_redis, worker_factory,
+    on_redis, worker_factory,
 ):
-    """200 bills made and posted by the worker; one posting is stopped after its deductions
-    and coupon balance are written, before its bill lines; the worker dies there."""
+    """200 bills made and posted by the worker; the posting of the victim's bill (and of
+    the others of its batch) is stopped after its deductions and coupon balances are
+    written, before its bill lines; the worker dies there."""
     shop = make_shop(200)
     release_now(shop)
     day = yesterday()
@@ -148,17 +151,19 @@ def test_worker_killed_in_the_middle_of_a_billing_run_posts_every_bill_once(
     coupon_lock = HeldTransaction(
         lambda: list(Coupon.objects.select_for_update().filter(sub_account=victim)),
     ).start()
-    first = worker_factory(broker_url=on_shared_redis)
+    first = worker_factory(broker_url=on_redis, visibility_timeout=VISIBILITY_TIMEOUT)
     daily_bills_make_task.delay(day.isoformat())
     wait_for(lambda: DailyBill.objects.filter(sub_account=victim, date=day).exists(),
              timeout=60, what="the victim's bill", workers=[first])
-    # 2. ...then runs up to its last bill line, which another transaction holds.
+    # 2. ...then runs up to its last bill line, which another transaction holds. That lock
+    # (FOR NO KEY UPDATE) lets the deductions' foreign-key checks through and stops only an
+    # update of the line: the posting waiting for it has written deductions and balances.
     last_line = DailyBillLine.objects.filter(bill__sub_account=victim).order_by("pk").last()
     line_lock = HeldTransaction(
         lambda: list(DailyBillLine.objects.select_for_update(no_key=True).filter(pk=last_line.pk)),
     ).start()
     coupon_lock.release()
-    pid = wait_for(lambda: backend_waiting('UPDATE "billing_dailybillline"'), timeout=60,
+    pid = wait_for(lambda: backend_waiting(blocked_by=line_lock), timeout=60,
                    what="the victim's posting to stop before its lines", workers=[first])
 
     first.kill()
@@ -169,12 +174,12 @@ def test_worker_killed_in_the_middle_of_a_billing_run_posts_every_bill_once(
     assert Coupon.objects.get(sub_account=victim).balance == FACE_VALUE
     assert DailyBill.objects.get(sub_account=victim, date=day).posted_at is None
 
-    second = worker_factory(broker_url=on_shared_redis)
+    second = worker_factory(broker_url=on_redis, visibility_timeout=VISIBILITY_TIMEOUT)
     # The victim's message was unacknowledged: Redis hands it out again.
     wait_for(lambda: DailyBill.objects.get(sub_account=victim, date=day).posted_at,
              timeout=VISIBILITY_TIMEOUT + 60, what="the victim's redelivered posting",
              workers=[second])
-    wait_for(lambda: queue_drained(on_shared_redis, QUEUE), timeout=120, what="the queue to drain",
+    wait_for(lambda: queue_drained(on_redis, QUEUE), timeout=120, what="the queue to drain",
              workers=[second])
     # A message the killed worker had just taken off the queue (BRPOP) but not yet recorded
     # as unacknowledged is gone for good: kombu's Redis transport has that window. The
