@@ -440,7 +440,7 @@ def celery_broker(mode: str) -> Iterator[Callable[[], int]]:
     old = (app.conf.task_always_eager, app.conf.broker_url)
     if mode == "memory":
         app.conf.task_always_eager = False
-        app.conf.broker_url = "memory://"
+        app.conf.broker_url = "memory://localhost/"
     else:
         app.conf.task_always_eager = True
 

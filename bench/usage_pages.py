@@ -34,7 +34,16 @@ from bench.harness import (
     ms,
     profile,
 )
-from billing.models import DailyBill, DailyBillLine, Deduction, MonthlyBill
+from billing.ledger import usage_stats_check
+from billing.models import (
+    CouponStat,
+    DailyBill,
+    DailyBillLine,
+    Deduction,
+    DeductionStat,
+    MonthlyBill,
+)
+from billing.stats import coupon_stats_compact
 from couponplatform.accounts.models import SubAccount, SubAccountMembership
 from coupons.models import Coupon, CouponTemplate, IssuanceRecipient
 from coupons.services import coupon_template_create
@@ -222,16 +231,73 @@ def _deductions(partner, accounts: list[int], active: int, seed: int) -> list[in
     return chosen
 
 
+# The Coupon Usage statistics' triggers (billing/migrations/0003_usage_stats.py).
+STATS_TRIGGERS = [
+    ("coupons_coupon", "billing_stats_coupon_insert"),
+    ("coupons_coupon", "billing_stats_coupon_update"),
+    ("coupons_coupon", "billing_stats_coupon_delete"),
+    ("billing_deduction", "billing_stats_deduction_insert"),
+    ("billing_deduction", "billing_stats_deduction_update"),
+    ("billing_deduction", "billing_stats_deduction_delete"),
+]
+
+
+@contextmanager
+def _stats_triggers_fire():
+    """bulk_load sets `session_replication_role = replica`, which skips every ordinary
+    trigger (as pg_restore wants for the foreign keys), the statistics' too. ENABLE ALWAYS
+    makes those fire in replica mode as well, for the load only: the statistics are built by
+    the triggers themselves, from the same COPY statements (requests of up to 10,000
+    coupons; the deductions in one), as the release writes them."""
+    with connection.cursor() as cursor:
+        for table, trigger in STATS_TRIGGERS:
+            cursor.execute(f"ALTER TABLE {table} ENABLE ALWAYS TRIGGER {trigger}")
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            for table, trigger in STATS_TRIGGERS:
+                cursor.execute(f"ALTER TABLE {table} ENABLE TRIGGER {trigger}")
+
+
 def _partner(name: str, prefix: str, accounts: int, coupons: int, active: int, seed: int):
     partner, user = data.make_partner(name, requires_bd_approval=False,
                                       budget=Decimal("1000000000.00"))
     pks = [pk for pk, _a in data.make_sub_accounts(partner, accounts, prefix=prefix,
                                                     tier2_every=200, seed=seed)]
     templates = _templates(partner, user)
-    with data.bulk_load(Coupon, IssuanceRecipient, DailyBill, DailyBillLine, Deduction):
+    with data.bulk_load(Coupon, IssuanceRecipient, DailyBill, DailyBillLine, Deduction), \
+            _stats_triggers_fire():
         _coupons(partner, user, templates, pks, coupons, seed=seed)
         chosen = _deductions(partner, pks, active, seed=seed)
     return partner, user, {t.name: t.pk for t in templates}, chosen
+
+
+def _stats_ready(big_partner) -> dict:
+    """The statistics after the load: checked against the rows key by key, then compacted
+    as the beat task would within the minute; their sizes."""
+    start = time.perf_counter()
+    found = usage_stats_check()
+    checked = time.perf_counter() - start
+    if found:
+        raise AssertionError("usage statistics ≠ the rows after the load:\n"
+                             + "\n".join(map(str, found[:20])))
+    rows_before = CouponStat.objects.count() + DeductionStat.objects.count()
+    start = time.perf_counter()
+    result = coupon_stats_compact()
+    compacted = time.perf_counter() - start
+    start = time.perf_counter()
+    idle = coupon_stats_compact()
+    idle_s = time.perf_counter() - start
+    return {
+        "check_s": checked, "rows_before": rows_before, "compact_s": compacted,
+        "result": result, "idle_s": idle_s, "idle": idle,
+        "coupon_rows": CouponStat.objects.filter(partner_id=big_partner.pk).count(),
+        "deduction_rows": DeductionStat.objects.filter(partner_id=big_partner.pk).count(),
+        "chart_rows": DeductionStat.objects.filter(
+            partner_id=big_partner.pk,
+            bill_date__gte=timezone.localdate() - dt.timedelta(days=60)).count(),
+    }
 
 
 # ---------------------------------------------------------------------------------------
@@ -265,10 +331,14 @@ QUERY_KINDS = [
     (r'FROM "accounts_user"', "user"),
     (r'"accounts_partnermembership"|"accounts_subaccountmembership"', "membership"),
     (r'FROM "coupons_coupontemplate"', "template choices"),
+    (r'FROM "billing_couponstat"', "totals (statistics)"),
+    (r'FROM "billing_deductionstat"', "chart (statistics)"),
     (r'FROM "billing_deduction"', "chart: deductions per day"),
     (r'SUM\("coupons_coupon"\."amount"\)', "totals of the filtered set"),
     (r'FROM "coupons_coupon"', "rows: one page"),
 ]
+EXPENSIVE = ("rows: one page", "totals of the filtered set", "chart: deductions per day",
+             "totals (statistics)", "chart (statistics)")
 
 
 SUB_KINDS = [
@@ -409,8 +479,7 @@ def _query_table(found: dict) -> list[list[str]]:
     rows = []
     for label, f in found.items():
         for i, (kind, p50, p95) in f["queries"].items():
-            if kind not in ("rows: one page", "totals of the filtered set",
-                            "chart: deductions per day"):
+            if kind not in EXPENSIVE:
                 continue
             nodes, exec_ms, _lines = explain(f["sqls"][i])
             rows.append([label, kind, ms(p50), ms(p95), f"{exec_ms:.1f}", nodes])
@@ -419,8 +488,8 @@ def _query_table(found: dict) -> list[list[str]]:
 
 PROFILE_RUNS = 10
 USAGE_PARTS = [
-    ("view (the prototype's): filter, table data, totals and chart (incl. their SQL)",
-     "bench/usage_pages.py", "_proto_context"),
+    ("view: filter, table data, totals and chart (incl. their SQL)",
+     "billing/views.py", "get_context_data"),
     ("rendering the page", "django/template/response.py", "rendered_content"),
     ("… of which the django-tables2 table", "django_tables2/templatetags/django_tables2.py",
      "render"),
@@ -516,9 +585,10 @@ def _sub_pages(report: Report, big):
 
 
 # ---------------------------------------------------------------------------------------
-# Prototypes: what would bring Coupon Usage within its targets, measured in the same run on
-# the same data (indexes and tables created in the throwaway database and dropped after;
-# the view and filter swapped in the process only).
+# Prototypes: what would bring Coupon Usage's row queries within its targets, measured in
+# the same run on the same data (indexes created in the throwaway database and dropped
+# after; the release-date filters swapped in the process only). The totals and the chart
+# are no longer prototyped: they read the usage statistics (billing/stats.py).
 
 PROTO_INDEXES = [
     # Status filters with the default order (newest first).
@@ -530,94 +600,13 @@ PROTO_INDEXES = [
     # A template filter with a sort other than the default.
     "CREATE INDEX bench_coupon_template_balance ON coupons_coupon (template_id, balance, id)",
 ]
-# Summary tables as the release, the posting, the expiry and the voiding would keep them
-# (here built once from the rows): per partner, template, cost bearer, currency, status
-# and release day, the coupons' count and sums; and per bill day as well, the deductions.
-PROTO_TABLES = [
-    """
-    CREATE TABLE bench_coupon_totals AS
-    SELECT partner_id, template_id, cost_bearer, currency, status,
-           (released_at AT TIME ZONE %(tz)s)::date AS released_on, COUNT(*) AS n,
-           SUM(amount) AS amount, SUM(balance) AS balance, SUM(voided_amount) AS voided
-    FROM coupons_coupon GROUP BY 1, 2, 3, 4, 5, 6
-    """,
-    "CREATE INDEX ON bench_coupon_totals (partner_id, template_id)",
-    """
-    CREATE TABLE bench_deduction_days AS
-    SELECT d.partner_id, d.bill_date, c.template_id, c.cost_bearer, c.currency, c.status,
-           (c.released_at AT TIME ZONE %(tz)s)::date AS released_on, COUNT(*) AS n,
-           SUM(d.amount) AS amount
-    FROM billing_deduction d JOIN coupons_coupon c ON c.id = d.coupon_id
-    GROUP BY 1, 2, 3, 4, 5, 6, 7
-    """,
-    "CREATE INDEX ON bench_deduction_days (partner_id, bill_date)",
-    "ANALYZE coupons_coupon",
-    "ANALYZE bench_coupon_totals",
-    "ANALYZE bench_deduction_days",
-]
 PROTO_DROP = [
     "DROP INDEX IF EXISTS bench_coupon_partner_status",
     "DROP INDEX IF EXISTS bench_coupon_partner_amount",
     "DROP INDEX IF EXISTS bench_coupon_partner_balance",
     "DROP INDEX IF EXISTS bench_coupon_template_balance",
-    "DROP TABLE IF EXISTS bench_coupon_totals",
-    "DROP TABLE IF EXISTS bench_deduction_days",
     "ANALYZE coupons_coupon",
 ]
-# The filters the summary tables answer; a sub-account filter selects few coupons, so its
-# totals and chart stay on the rows.
-SUMMARY_FILTERS = {"template", "status", "cost_bearer", "released_from", "released_to"}
-
-
-def _summary_where(partner_id: int, cleaned: dict) -> tuple[str, list]:
-    where, params = ["partner_id = %s"], [partner_id]
-    for field, column, op in (("template", "template_id", "="), ("status", "status", "="),
-                              ("cost_bearer", "cost_bearer", "="),
-                              ("released_from", "released_on", ">="),
-                              ("released_to", "released_on", "<=")):
-        value = cleaned.get(field)
-        if value not in (None, ""):
-            where.append(f"{column} {op} %s")
-            params.append(value.pk if field == "template" else value)
-    return " AND ".join(where), params
-
-
-def _proto_context(self, **kwargs):
-    """CouponUsageView.get_context_data with totals and chart from the summary tables."""
-    from billing import page_selectors
-    from billing.views import CouponUsageView
-
-    ctx = super(CouponUsageView, self).get_context_data(**kwargs)
-    form = self.filterset.form
-    cleaned = form.cleaned_data if self.filterset.is_bound and form.is_valid() else {}
-    used = {k for k, v in cleaned.items() if v not in (None, "")}
-    if used <= SUMMARY_FILTERS:
-        where, params = _summary_where(self.partner.pk, cleaned)
-        start = timezone.localdate() - dt.timedelta(days=59)
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"SELECT currency, SUM(n), SUM(amount), SUM(balance), SUM(voided) "
-                f"FROM bench_coupon_totals WHERE {where} GROUP BY currency ORDER BY currency",
-                params)
-            totals = [{"currency": c, "amount": a, "remaining": b, "voided": v,
-                       "used": a - b - v} for c, _n, a, b, v in cursor.fetchall()]
-            cursor.execute(
-                f"SELECT bill_date, currency, SUM(amount) FROM bench_deduction_days "
-                f"WHERE {where} AND bill_date >= %s GROUP BY 1, 2 ORDER BY 1", [*params, start])
-            days = [{"bill_date": d, "coupon__currency": c, "total": t}
-                    for d, c, t in cursor.fetchall()]
-    else:
-        qs = self.object_list
-        totals = page_selectors.coupon_usage_totals(qs)
-        days = page_selectors.deductions_per_day(coupons=qs)
-    peak = max((d["total"] for d in days), default=Decimal("0"))
-    ctx.update(
-        totals=totals,
-        chart=[{**d, "pct": float(d["total"] / peak * 100) if peak else 0} for d in days],
-        chart_total=sum((d["total"] for d in days), Decimal("0")),
-        query=self.request.GET.copy(),
-    )
-    return ctx
 
 
 def _released_bound(upper: bool):
@@ -638,12 +627,10 @@ def _prototype_active():
     from django_filters import DateFilter
 
     from billing.filters import DATE, CouponUsageFilter
-    from billing.views import CouponUsageView
 
-    tz = timezone.get_current_timezone_name()
     with connection.cursor() as cursor:
-        for sql in PROTO_INDEXES + PROTO_TABLES:
-            cursor.execute(sql, {"tz": tz} if "%(tz)s" in sql else None)
+        for sql in [*PROTO_INDEXES, "ANALYZE coupons_coupon"]:
+            cursor.execute(sql)
     filters = {
         "released_from": DateFilter(method=_released_bound(False), label="Released from",
                                     widget=DATE),
@@ -651,8 +638,7 @@ def _prototype_active():
                                   widget=DATE),
     }
     try:
-        with mock.patch.object(CouponUsageView, "get_context_data", _proto_context), \
-                mock.patch.dict(CouponUsageFilter.base_filters, filters):
+        with mock.patch.dict(CouponUsageFilter.base_filters, filters):
             yield
     finally:
         with connection.cursor() as cursor:
@@ -663,7 +649,7 @@ def _prototype_active():
 def _prototypes(found: dict, clients) -> list[str]:
     """Every filter again with the prototype in place: the page at 1M and 1k, its raw SQL,
     and its statements."""
-    log(f"{NAME}: prototype — indexes, summary tables, sargable release dates")
+    log(f"{NAME}: prototype — indexes, sargable release dates")
     rows, statements, fewer = [], [], []
     start = time.perf_counter()
     with _prototype_active():
@@ -693,29 +679,24 @@ def _prototypes(found: dict, clients) -> list[str]:
             ])
             for i, v in per_query.items():
                 kind = _kind(sqls[i])
-                if kind in ("rows: one page", "other") or "bench_" in sqls[i]:
+                if kind in EXPENSIVE:
                     nodes, exec_ms, _lines = explain(sqls[i])
-                    name = ("totals (summary)" if "bench_coupon_totals" in sqls[i] else
-                            "chart (summary)" if "bench_deduction_days" in sqls[i] else kind)
-                    statements.append([label, name, ms(statistics.median(v)), ms(_p95(v)),
+                    statements.append([label, kind, ms(statistics.median(v)), ms(_p95(v)),
                                        f"{exec_ms:.1f}", nodes])
         first = next(iter(found))
         log(f"{NAME}: prototype — profile of '{first}'")
         where = _page_profile(clients["big"], found[first]["urls"]["big"], USAGE_PARTS)
     return [
-        "**Prototype, measured in this run** (then dropped): the indexes "
+        "**Prototype for the row queries, measured in this run** (then dropped), on top of "
+        "the page as built (totals and chart from the usage statistics): the indexes "
         "`(partner, status, released_at DESC, id DESC)`, `(partner, amount, id)`, "
-        "`(partner, balance, id)` and `(template, balance, id)` on the coupons; the two "
-        "summary tables (`PROTO_TABLES` in `bench/usage_pages.py`, built in "
-        f"{built:.0f} s with the indexes); Coupon Usage's totals and chart read from them "
-        "whenever the filter is among template, status, cost bearer and release dates (a "
-        "sub-account filter keeps the row queries: its coupons are few); the release-date "
-        "filters as a range on `released_at` (local midnights) instead of a date cast of the "
-        f"column. {RUNS} rounds after {WARMUP} warm-up rounds per filter, interleaved as "
-        "above; the 1k page runs the same prototype. Verdicts: p95 ≤ 150 ms · 1M / 1k · "
-        "1M / raw.\n\n"
-        + md_table(["filter", "queries", "1M p95 before", "1M p50 after", "1M p95 after",
-                    "page CPU p50", "1k p95 after", "raw SQL p95 after", "1M / 1k (p95)",
+        "`(partner, balance, id)` and `(template, balance, id)` on the coupons (built in "
+        f"{built:.0f} s); the release-date filters as a range on `released_at` (local "
+        "midnights) instead of a date cast of the column. "
+        f"{RUNS} rounds after {WARMUP} warm-up rounds per filter, interleaved as above; the "
+        "1k page runs the same prototype. Verdicts: p95 ≤ 150 ms · 1M / 1k · 1M / raw.\n\n"
+        + md_table(["filter", "queries", "1M p95 as built", "1M p50 with", "1M p95 with",
+                    "page CPU p50", "1k p95 with", "raw SQL p95 with", "1M / 1k (p95)",
                     "1M / raw (p95)", "verdicts"], rows)
         + ("\n\nWhere 1M / 1k still misses (rows the table shows at 1M and at 1k, and the "
            "pages' CPU time): " + "; ".join(fewer) + ". A 1k page showing fewer rows is "
@@ -752,6 +733,11 @@ def run() -> Report:
     small = _partner("Bench Usage Small", "US", SMALL_ACCOUNTS, SMALL, SMALL_ACTIVE, seed=6)
     data.analyze()
     built = time.perf_counter() - start
+    log(f"{NAME}: usage statistics: check against the rows, compaction")
+    stats = _stats_ready(big[0])
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM ANALYZE billing_couponstat, billing_deductionstat")
+    log(f"{NAME}: usage statistics: {stats}")
     sizes = {
         "coupons": Coupon.objects.count(),
         "big": Coupon.objects.filter(partner=big[0]).count(),
@@ -769,10 +755,6 @@ def run() -> Report:
     found = _usage(report, big, small, clients, today)
     log(f"{NAME}: EXPLAIN ANALYZE of the 1M page's statements")
     query_rows = _query_table(found)
-    first = next(iter(found))
-    small_chart = [sql for sql in _captured(clients["small"], found[first]["urls"]["small"])
-                   if _kind(sql) == "chart: deductions per day"]
-    small_plan = explain(small_chart[0])[:2] if small_chart else ("", 0.0)
     sub_about, sub_rows, sub_profiles = _sub_pages(report, big)
     proto_notes = _prototypes(found, clients)
 
@@ -829,10 +811,24 @@ def run() -> Report:
                             + "\n".join(f"- {line}" for line in why))
     report.notes += proto_notes
     report.notes.append(PROPOSALS)
+    result = stats["result"]
     report.notes.append(
-        f"The 1k page's chart, \"{first}\" (EXPLAIN ANALYZE): {small_plan[1]:.1f} ms, "
-        f"{small_plan[0]} — the {SMALL:,}-coupon distributor's page reads the other "
-        f"distributor's {sizes['big_deductions']:,} deductions (proposal 4)."
+        "**Usage statistics** (billing/stats.py; docs/ARCHITECTURE.md \"Usage "
+        "statistics\"): the load above writes the coupons and deductions by COPY with "
+        "`session_replication_role = replica` (`data.bulk_load`), which skips ordinary "
+        "triggers; the statistics' triggers are set `ENABLE ALWAYS` for the load "
+        "(`_stats_triggers_fire`), so the statistics were written by the triggers "
+        "themselves, one grouped INSERT per COPY statement. After the load they equal the "
+        "rows key by key (`usage_stats_check`, the ledger's invariant, "
+        f"{stats['check_s']:.1f} s over {sizes['coupons']:,} coupons and "
+        f"{sizes['deductions']:,} deductions). The first compaction folded "
+        f"{result.coupon_rows_folded:,} coupon rows into {result.coupon_rows_written:,} and "
+        f"{result.deduction_rows_folded:,} deduction rows into "
+        f"{result.deduction_rows_written:,} in {stats['compact_s'] * 1000:.0f} ms; one with "
+        f"nothing pending took {stats['idle_s'] * 1000:.1f} ms. The 1M distributor's page "
+        f"then sums {stats['coupon_rows']:,} coupon-statistics rows for its totals and at most "
+        f"{stats['chart_rows']:,} deduction-statistics rows for its 60-day chart (of "
+        f"{stats['deduction_rows']:,} over all days)."
     )
     report.notes.append(
         f"The sub-account's pages, with {sizes['coupons']:,} coupons in the table, for two "
@@ -853,43 +849,16 @@ def run() -> Report:
     return report
 
 
-PROPOSALS = """**Proposed changes** (what the prototype above measures; app code not changed here):
+PROPOSALS = """**Built** (was proposals 1 and 4 of the previous run): the totals and the chart
+read the usage statistics, `CouponStat` and `DeductionStat` (billing/models.py), delta rows
+the database's triggers insert on every write to coupons and deductions, folded each minute
+by `coupon_stats_compact` (billing/stats.py), for every filter but the sub-account search,
+which stays on the rows with the chart scoped by the deduction's own partner
+(`deduction_partner_day`). `check_ledger` holds them equal to the rows.
 
-1. *Totals and chart from summary tables kept by the writers* (`billing/models.py`):
+**Proposed changes still open** (what the prototype above measures; app code not changed):
 
-   ```python
-   class CouponTotal(models.Model):      # one row per partner, template, bearer, currency,
-       partner = models.ForeignKey(Partner, on_delete=models.PROTECT, related_name="+")
-       template = models.ForeignKey(CouponTemplate, on_delete=models.PROTECT, related_name="+")
-       cost_bearer = models.CharField(max_length=10)         # status and release day
-       currency = models.CharField(max_length=3)
-       status = models.CharField(max_length=10)
-       released_on = models.DateField()
-       count = models.PositiveIntegerField(default=0)
-       amount = money_field(default=ZERO)
-       balance = money_field(default=ZERO)
-       voided = money_field(default=ZERO)
-       # UniqueConstraint over the six keys; Index(fields=["partner", "template"])
-
-   class DeductionDayTotal(models.Model):  # the same keys and the bill day
-       ...  bill_date = models.DateField(); count; amount
-       # UniqueConstraint over the seven keys; Index(fields=["partner", "bill_date"])
-   ```
-
-   written with `INSERT … ON CONFLICT (…) DO UPDATE SET count = count + EXCLUDED.count, …`
-   in the transaction that changes the coupons: the release adds one row per request
-   (count, amount, balance); `_write_allocations` adds the deductions per (bill day, coupon
-   key) and subtracts the balances; a status change (used up, expired, voided) moves the
-   coupon's count and sums from its old status row to the new one, and its deductions'
-   day rows likewise (a used-up or expired coupon has a few days of deductions, read
-   through `deduction_coupon`). `check_ledger` gains one invariant: the summaries equal the
-   sums over the rows. Coupon Usage reads them whenever the filter is among template,
-   status, cost bearer and release dates (`_proto_context` in `bench/usage_pages.py`); a
-   sub-account filter keeps the row queries (few coupons); a valid-until filter, which the
-   summary can not answer, gets its totals and chart from a separate endpoint the page
-   fetches after it renders (`/coupons/usage/totals/?…`), so the page never waits on them
-   (not prototyped: no filter measured here needs it).
-2. *Indexes for the filters and sorts that stay on the rows* (`Coupon.Meta.indexes`):
+1. *Indexes for the filters and sorts that stay on the rows* (`Coupon.Meta.indexes`):
    `Index(fields=["partner", "status", "-released_at", "-id"], name="coupon_partner_status")`,
    `Index(fields=["partner", "amount", "id"], name="coupon_partner_amount")`,
    `Index(fields=["partner", "balance", "id"], name="coupon_partner_balance")` and, for a
@@ -899,17 +868,12 @@ PROPOSALS = """**Proposed changes** (what the prototype above measures; app code
    or not at all: a sort by a joined name reads every coupon of the partner. Each index
    costs the release's COPY and the posting's balance updates some writing; if that is
    too much, offer the non-default sorts only once a filter narrows the set.
-3. *Release dates as a range on the column* (`billing/filters.py`): `released_from` and
+2. *Release dates as a range on the column* (`billing/filters.py`): `released_from` and
    `released_to` as `DateFilter(method=…)` filtering `released_at__gte` / `released_at__lt`
    the local midnight of the day (and of the day after), instead of
    `lookup_expr="date__gte"`, whose `(released_at AT TIME ZONE …)::date` no index serves.
-4. *The chart scoped by the deduction's own partner* (`page_selectors.deductions_per_day`):
-   `Deduction.partner` was copied onto the row for this page and is indexed with the bill
-   day (`deduction_partner_day`), but the chart filters only `coupon__in=<the filtered
-   coupons>`, so every partner's page scans all partners' deductions of the 60 days (see
-   the 1k page's chart below). Filtering `partner=…` as well keeps the rows path (the
-   sub-account filter) on the index.
-5. *The page's own cost.* With its SQL at a few milliseconds, the page is its rendering:
+   (The statistics answer these filters on their own `released_on` day either way.)
+3. *The page's own cost.* With its SQL at a few milliseconds, the page is its rendering:
    django-tables2's bootstrap template is most of the request (profile above). The lean
    table template proposed for the Issue Coupon page (Findings at the top) applies here
    too. Even so a server-rendered page costs several times a 10 ms query, so "≤ 3× raw

@@ -12,3 +12,9 @@ class BillingConfig(AppConfig):
         coupons_released.connect(
             receivers.post_on_coupons_released, dispatch_uid="billing.post_on_coupons_released",
         )
+        # The usage statistics' triggers count release days in settings.TIME_ZONE.
+        from django.db.models.signals import post_migrate
+
+        from billing.stats import on_post_migrate
+
+        post_migrate.connect(on_post_migrate, sender=self, dispatch_uid="billing.stats_tz")

@@ -268,3 +268,80 @@ class MonthlyCouponDeduction(models.Model):
 
     def __str__(self) -> str:
         return f"{self.bill}: coupon {self.coupon_id} paid {self.amount}"
+
+
+# ---------------------------------------------------------------------------------------
+# Coupon Usage statistics (docs/ARCHITECTURE.md "Usage statistics")
+
+
+class UsageStatKey(models.Model):
+    """The coupon attributes Coupon Usage filters on, the key of both statistics tables.
+
+    Rows are deltas written by database triggers (billing/migrations/0003_usage_stats.py) on
+    every insert, update and delete of coupons and deductions; a key's figures are the sum
+    of its rows. No unique constraint: writers only insert, so they never wait on each other;
+    `coupon_stats_compact` (billing/stats.py) folds each key's rows into one every minute.
+    The ids are plain numbers, not foreign keys: a delta row is derived data and needs no
+    check per insert.
+    """
+
+    partner_id = models.BigIntegerField()
+    template_id = models.BigIntegerField()
+    status = models.CharField(max_length=10)
+    cost_bearer = models.CharField(max_length=10)
+    currency = models.CharField(max_length=3)
+    # The release day in the platform's time zone (settings.TIME_ZONE, as the SQL function
+    # couponplatform_tz() holds it): what the page's "Released from/to" filters compare.
+    released_on = models.DateField()
+    valid_until = models.DateField()
+    # False on the triggers' rows until a compaction has folded them into their key's row.
+    compacted = models.BooleanField(default=False, db_default=False)
+
+    class Meta:
+        abstract = True
+
+
+class CouponStat(UsageStatKey):
+    """Coupons per key: how many, and the sums of their amount, balance and voided amount."""
+
+    coupons = models.BigIntegerField()
+    amount = money_field()
+    balance = money_field()
+    voided = money_field()
+
+    class Meta:
+        indexes = [
+            # The page reads a partner's rows (by template first when it filters by one);
+            # the compaction finds a key's rows by the whole key.
+            models.Index(
+                fields=["partner_id", "template_id", "status", "cost_bearer", "currency",
+                        "released_on", "valid_until"],
+                name="couponstat_key",
+            ),
+            models.Index(fields=["id"], name="couponstat_pending",
+                         condition=Q(compacted=False)),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.partner_id}/{self.template_id}/{self.status} {self.coupons} coupons"
+
+
+class DeductionStat(UsageStatKey):
+    """Deductions per bill day of the coupons of a key: the Coupon Usage chart."""
+
+    bill_date = models.DateField()
+    amount = money_field()
+
+    class Meta:
+        indexes = [
+            models.Index(
+                fields=["partner_id", "bill_date", "template_id", "status", "cost_bearer",
+                        "currency", "released_on", "valid_until"],
+                name="deductionstat_key",
+            ),
+            models.Index(fields=["id"], name="deductionstat_pending",
+                         condition=Q(compacted=False)),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.partner_id}/{self.template_id}/{self.status} {self.bill_date} {self.amount}"

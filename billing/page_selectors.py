@@ -1,9 +1,11 @@
 """Reads behind the billing pages, scoped to one partner or one sub-account."""
 from datetime import date, timedelta
+from decimal import Decimal
 
 from django.db.models import DecimalField, ExpressionWrapper, F, Prefetch, QuerySet, Sum
+from django.utils import timezone
 
-from billing.models import DailyBill, Deduction, MonthlyBill
+from billing.models import CouponStat, DailyBill, Deduction, DeductionStat, MonthlyBill
 from couponplatform.money import quantize
 from coupons.models import Coupon
 
@@ -23,34 +25,114 @@ def coupon_usage_list(*, partner) -> QuerySet[Coupon]:
     )
 
 
+# Coupon Usage's totals and chart. They come from the usage statistics (billing/stats.py:
+# delta rows the database's triggers write on every change of a coupon or a deduction,
+# folded each minute into one row per key), whose size follows the partner's templates,
+# statuses and release days, not its coupons: the benchmark's distributor of 1,000,000
+# coupons has about 1,200 coupon rows and 15,500 chart rows for 60 days (docs/BENCHMARKS.md,
+# usage_pages). The sub-account search is a text match on the account's ID or name, which
+# the statistics do not key on: with it the figures are summed from the coupons themselves,
+# as before; it selects one or a few accounts, so few coupons.
+
+CHART_DAYS = 60
+# The page's filters the statistics answer, as lookups on CouponStat and DeductionStat.
+STAT_LOOKUPS = {
+    "template": "template_id",
+    "status": "status",
+    "cost_bearer": "cost_bearer",
+    "released_from": "released_on__gte",
+    "released_to": "released_on__lte",
+    "valid_until_from": "valid_until__gte",
+    "valid_until_to": "valid_until__lte",
+}
+HALF_CENT = Decimal("0.005")
+
+
+def usage_stat_lookups(cleaned: dict) -> dict | None:
+    """The filter form's values as lookups on the statistics; None when a filter is set
+    that they can not answer (the sub-account search, or a filter added later and not
+    mapped in STAT_LOOKUPS): then the figures come from the coupons."""
+    lookups = {}
+    for name, value in cleaned.items():
+        if value is None or (isinstance(value, str) and not value.strip()):
+            continue
+        if name not in STAT_LOOKUPS:
+            return None
+        lookups[STAT_LOOKUPS[name]] = value.pk if name == "template" else value
+    return lookups
+
+
+def _totals_rows(rows) -> list[dict]:
+    out = []
+    for row in rows:
+        amount, remaining, voided = (quantize(row[k]) for k in ("a", "b", "v"))
+        out.append({"currency": row["currency"], "amount": amount, "remaining": remaining,
+                    "voided": voided, "used": amount - remaining - voided})
+    return out
+
+
 def coupon_usage_totals(queryset: QuerySet[Coupon]) -> list[dict]:
-    rows = list(
+    """Totals per currency of the given coupons, summed over the rows."""
+    return _totals_rows(
         queryset.order_by().values("currency").annotate(
-            amount_sum=Sum("amount"), remaining=Sum("balance"), voided=Sum("voided_amount"),
+            a=Sum("amount"), b=Sum("balance"), v=Sum("voided_amount"),
         ).order_by("currency")
     )
-    for row in rows:
-        row["amount"] = row.pop("amount_sum")
-        row["used"] = row["amount"] - row["remaining"] - row["voided"]
-    return rows
 
 
-def deductions_per_day(*, coupons: QuerySet[Coupon], days: int = 60,
-                       today: date | None = None) -> list[dict]:
-    """Deductions of the given coupons per bill day over the last `days` days."""
-    from django.utils import timezone
-
-    today = today or timezone.localdate()
-    # Bills are made for past days, so the window ends today and reaches `days` days back.
-    start = today - timedelta(days=days)
-    rows = (
-        Deduction.objects.filter(coupon__in=coupons.order_by().values("pk"), bill_date__gte=start)
-        .values("bill_date", "coupon__currency")
-        .annotate(total=Sum("amount"))
-        .order_by("bill_date")
+def coupon_usage_totals_from_stats(*, partner, lookups: dict) -> list[dict]:
+    """The same totals of the partner's coupons matching `lookups` (usage_stat_lookups),
+    from the statistics. A key whose coupons all left it (a status change) sums to 0."""
+    return _totals_rows(
+        CouponStat.objects.filter(partner_id=partner.pk, **lookups)
+        .values("currency")
+        .annotate(n=Sum("coupons"), a=Sum("amount"), b=Sum("balance"), v=Sum("voided"))
+        .exclude(n=0)
+        .order_by("currency")
     )
+
+
+def _chart_start(days: int, today: date | None) -> date:
+    # Bills are made for past days, so the window ends today and reaches `days` days back.
+    return (today or timezone.localdate()) - timedelta(days=days)
+
+
+def _chart_rows(rows) -> list[dict]:
     # SQLite sums decimals as floats (37.3400000000000); the chart shows cents.
-    return [{**row, "total": quantize(row["total"])} for row in rows]
+    return [{"bill_date": row["bill_date"], "currency": row["currency"],
+             "total": quantize(row["total"])} for row in rows]
+
+
+def deductions_per_day(*, partner, coupons: QuerySet[Coupon], days: int = CHART_DAYS,
+                       today: date | None = None) -> list[dict]:
+    """Deductions of the given coupons of the partner per bill day over the last `days`
+    days, summed over the deduction rows (`partner` keeps the scan on the partner's own
+    deductions, index deduction_partner_day)."""
+    return _chart_rows(
+        Deduction.objects.filter(
+            partner=partner, coupon__in=coupons.order_by().values("pk"),
+            bill_date__gte=_chart_start(days, today),
+        )
+        .values("bill_date", currency=F("coupon__currency"))
+        .annotate(total=Sum("amount"))
+        .order_by("bill_date", "currency")
+    )
+
+
+def deductions_per_day_from_stats(*, partner, lookups: dict, days: int = CHART_DAYS,
+                                  today: date | None = None) -> list[dict]:
+    """The same chart of the partner's coupons matching `lookups`, from the statistics."""
+    return _chart_rows(
+        DeductionStat.objects.filter(
+            partner_id=partner.pk, bill_date__gte=_chart_start(days, today), **lookups,
+        )
+        .values("bill_date", "currency")
+        .annotate(total=Sum("amount"))
+        # Deductions are above 0, so a day sums to 0 only when its coupons all moved to
+        # another key; SQLite's float sums may leave a trace of them.
+        .filter(total__gte=HALF_CENT)
+        .order_by("bill_date", "currency")
+    )
 
 
 def sub_account_coupons(*, sub_account, status: str) -> QuerySet[Coupon]:

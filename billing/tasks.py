@@ -116,3 +116,13 @@ def daily_bills_post_pending_task() -> int:
     # Both sweeps of postings whose task was lost: unposted bills, and released coupons
     # whose accounts' outstanding bills were never offered to them.
     return services.daily_bills_post_pending() + services.released_postings_sweep()
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def coupon_stats_compact_task() -> str:
+    """Fold the usage statistics' delta rows (billing/stats.py); each minute by beat. Safe
+    to run twice or at once (an advisory lock); a lost run leaves the figures right, only
+    more rows to sum, and the next run folds them."""
+    from billing.stats import coupon_stats_compact
+
+    return str(coupon_stats_compact())

@@ -127,7 +127,7 @@ DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "coupons@example.com")
 # Without a broker, tasks run eagerly; "memory://" only keeps kombu from looking for a
 # broker on localhost.
 CELERY_TASK_ALWAYS_EAGER = not os.environ.get("CELERY_BROKER_URL")
-CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL") or "memory://"
+CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL") or "memory://localhost/"
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
@@ -170,6 +170,10 @@ CELERY_BEAT_SCHEDULE = {
     "month-close": {"task": "billing.tasks.month_close_task",
                     "schedule": crontab(day_of_month=2, hour=3, minute=0)},
     "release-sweep": {"task": "approvals.tasks.release_sweep", "schedule": crontab(minute="*/5")},
+    # Fold the Coupon Usage statistics' delta rows; a run not started within the minute is
+    # dropped, the next one does its work.
+    "usage-stats-compact": {"task": "billing.tasks.coupon_stats_compact_task",
+                            "schedule": crontab(), "options": {"expires": 55}},
 }
 
 # Issue Coupon limits.
