@@ -1,11 +1,26 @@
 """Filters of Coupon Usage; choices are scoped to the signed-in partner."""
+from datetime import UTC, date, datetime, time, timedelta
+
 import django_filters
 from django import forms
 from django.db.models import Q
+from django.utils import timezone
 
 from coupons.models import CostBearer, Coupon, CouponTemplate
 
 DATE = forms.DateInput(attrs={"type": "date"})
+
+
+def _local_midnight(day: date, *, days_after: int = 0) -> datetime | None:
+    """The start of `day` (plus `days_after` days) in the platform's time zone; None where
+    that falls outside what a datetime holds (year 1 or 9999): no bound there."""
+    try:
+        start = datetime.combine(day + timedelta(days=days_after), time.min)
+        aware = timezone.make_aware(start)
+        aware.astimezone(UTC)  # the database gets UTC
+    except OverflowError:
+        return None
+    return aware
 
 
 def partner_templates(request):
@@ -24,11 +39,14 @@ class CouponUsageFilter(django_filters.FilterSet):
     cost_bearer = django_filters.ChoiceFilter(
         choices=CostBearer.choices, empty_label="Any cost bearer",
     )
+    # Release days are the platform's; filtered as a range of released_at between local
+    # midnights, which the coupons' (partner, released_at) index serves, rather than as a
+    # date cast of the column, which no index does.
     released_from = django_filters.DateFilter(
-        field_name="released_at", lookup_expr="date__gte", label="Released from", widget=DATE,
+        method="released_since", label="Released from", widget=DATE,
     )
     released_to = django_filters.DateFilter(
-        field_name="released_at", lookup_expr="date__lte", label="Released to", widget=DATE,
+        method="released_until", label="Released to", widget=DATE,
     )
     valid_until_from = django_filters.DateFilter(
         field_name="valid_until", lookup_expr="gte", label="Valid until from", widget=DATE,
@@ -40,6 +58,14 @@ class CouponUsageFilter(django_filters.FilterSet):
     class Meta:
         model = Coupon
         fields = ["template", "sub_account", "status", "cost_bearer"]
+
+    def released_since(self, queryset, name, value):
+        start = _local_midnight(value)
+        return queryset if start is None else queryset.filter(released_at__gte=start)
+
+    def released_until(self, queryset, name, value):
+        end = _local_midnight(value, days_after=1)
+        return queryset if end is None else queryset.filter(released_at__lt=end)
 
     def by_sub_account(self, queryset, name, value):
         value = value.strip()

@@ -280,6 +280,14 @@ class Coupon(models.Model):
             models.Index(fields=["partner", "-released_at", "-id"], name="coupon_partner"),
             models.Index(fields=["sub_account", "status", "valid_until"], name="coupon_account"),
             models.Index(fields=["template", "-released_at", "-id"], name="coupon_template"),
+            # Coupon Usage's status filter and its sorts at a million coupons: each lets a
+            # page read its 25 rows in index order instead of sorting the partner's coupons.
+            models.Index(fields=["partner", "status", "-released_at", "-id"],
+                         name="coupon_partner_status"),
+            models.Index(fields=["partner", "amount", "id"], name="coupon_partner_amount"),
+            models.Index(fields=["partner", "balance", "id"], name="coupon_partner_balance"),
+            models.Index(fields=["partner", "valid_until", "id"], name="coupon_partner_until"),
+            models.Index(fields=["template", "balance", "id"], name="coupon_template_balance"),
         ]
         constraints = [
             models.CheckConstraint(name="coupon_amount_gt_0", condition=Q(amount__gt=0)),

@@ -5,7 +5,7 @@ State is made through the services (submit → approve → release, usage import
 with eager posting, month close, expiry, void); see page_helpers.World for what it holds.
 """
 import re
-from datetime import timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
@@ -844,3 +844,29 @@ def test_upload_of_a_non_utf8_file_gives_a_clear_message_and_writes_nothing(
     assert response.status_code == 200
     assert "the file is not UTF-8 text" in response.content.decode()
     assert UsageRecord.objects.count() == 0 and UsageImport.objects.count() == 0
+
+
+def test_release_day_filters_cut_at_the_platforms_midnight_and_survive_extreme_dates(
+    client, distributor, dist_admin,
+):
+    """A coupon released at 23:59:59 local time belongs to that day, one released at
+    00:00:00 to the next, whatever UTC says; the first and last days a date holds do not
+    break the range (no bound there)."""
+    from datetime import datetime
+
+    from tests.billing.helpers import make_coupon
+
+    account = f.make_accounts(distributor, 1, prefix="MIDN-")[0]
+    day = date(2025, 7, 14)
+    late = make_coupon(account, released_at=timezone.make_aware(
+        datetime.combine(day, datetime.max.time()).replace(microsecond=0)))
+    early = make_coupon(account, released_at=timezone.make_aware(
+        datetime.combine(day + timedelta(days=1), datetime.min.time())))
+    as_user(client, dist_admin)
+    on = lambda d: {"released_from": f"{d:%Y-%m-%d}", "released_to": f"{d:%Y-%m-%d}"}  # noqa: E731
+    assert usage_codes(client.get(USAGE, on(day))) == [late.code]
+    assert usage_codes(client.get(USAGE, on(day + timedelta(days=1)))) == [early.code]
+    assert usage_codes(client.get(USAGE, {"released_to": f"{day:%Y-%m-%d}"})) == [late.code]
+    assert usage_codes(client.get(USAGE, {"released_from": "0001-01-01",
+                                          "released_to": "9999-12-31"})) == [early.code,
+                                                                             late.code]
