@@ -356,7 +356,9 @@ def issuance_request_release(*, request_id: int) -> IssuanceRequest:
         ).order_by("pk")
         rows = []
         progress_key = f"release-progress:{request_id}"
-        for i, (recipient_id, sub_account_id) in enumerate(recipients.iterator(), start=1):
+        # One fetch: the rows below hold every recipient anyway, so a server-side cursor
+        # would only add round trips.
+        for i, (recipient_id, sub_account_id) in enumerate(list(recipients), start=1):
             rows.append((
                 new_coupon_code(), template.pk, request.pk, recipient_id, request.partner_id,
                 sub_account_id, template.kind, template.cost_bearer, template.currency,
@@ -384,7 +386,8 @@ def issuance_request_release(*, request_id: int) -> IssuanceRequest:
         _move(request, Status.ISSUED, actor=None,
               fields=("issued_at", "released_so_far", "reason", "postings_pending"))
         sub_account_ids = [row[5] for row in rows]
-        transaction.on_commit(lambda: cache.delete(progress_key), robust=True)
+        if len(rows) >= 2000:  # progress was written: the finished release clears it
+            transaction.on_commit(lambda: cache.delete(progress_key), robust=True)
         transaction.on_commit(
             lambda: coupons_released.send(
                 sender=IssuanceRequest, request_id=request_id, sub_account_ids=sub_account_ids,
