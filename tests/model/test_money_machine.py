@@ -96,8 +96,10 @@ from billing.models import (
 from billing.services import (
     account_post_outstanding,
     accounts_enqueue_posting,
+    accounts_post_outstanding,
     bill_post_deductions,
     bills_enqueue_posting,
+    bills_post,
     coupon_void,
     coupons_expire,
     daily_bills_make,
@@ -905,6 +907,34 @@ class MoneyMachine(RuleBasedStateMachine):
         event(f"outstanding posting deducted: {result.deductions > 0}")
         if settled:
             assert result.deductions == 0, "posting a settled account deducted again"
+
+    @precondition(lambda self: len(self.pending) > 1)
+    @rule(picks=st.lists(PICK, min_size=2, max_size=6))
+    def post_bills_in_one_batch(self, picks):
+        """One batch task over several bills, of one or several accounts, as the bill run
+        publishes them."""
+        chosen = sorted({_pick(self.pending, pick) for pick in picks})
+        note(f"post bills {chosen} in one batch")
+        result = bills_post(bill_ids=chosen)
+        event(f"batch posting: {len(chosen)} bills, deducted={result.deductions > 0}")
+        self.pending.difference_update(chosen)
+
+    @rule(indexes=st.lists(st.integers(0, 8), min_size=2, max_size=5, unique=True))
+    def post_outstanding_in_one_batch(self, indexes):
+        """One batch task posting several accounts' outstanding bills (released coupons)."""
+        accounts = [self.world.usage_accounts[i].pk for i in indexes]
+        settled = not any(
+            account in self.dirty
+            or any(self.bills[k] in self.pending for k in self.bills if k[0] == account)
+            for account in accounts
+        )
+        note(f"post outstanding of accounts {accounts} in one batch (settled={settled})")
+        result = accounts_post_outstanding(sub_account_ids=accounts)
+        for account in accounts:
+            self._posted(account)
+        event(f"batch outstanding posting deducted: {result.deductions > 0}")
+        if settled:
+            assert result.deductions == 0, "posting settled accounts deducted again"
 
     # -- coupon statuses and time ----------------------------------------------------------
 
