@@ -284,6 +284,8 @@ class Coupon(models.Model):
             # page read its 25 rows in index order instead of sorting the partner's coupons.
             models.Index(fields=["partner", "status", "-released_at", "-id"],
                          name="coupon_partner_status"),
+            models.Index(fields=["partner", "cost_bearer", "status", "-released_at", "-id"],
+                         name="coupon_partner_bearer"),
             models.Index(fields=["partner", "amount", "id"], name="coupon_partner_amount"),
             models.Index(fields=["partner", "balance", "id"], name="coupon_partner_balance"),
             models.Index(fields=["partner", "valid_until", "id"], name="coupon_partner_until"),
