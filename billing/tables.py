@@ -11,7 +11,7 @@ from django_tables2.utils import AttributeDict
 
 from couponplatform.money import fmt
 from coupons.models import Coupon
-from coupons.tables import querystring
+from coupons.tables import LeanHeaderMixin, querystring
 
 STATUS_CSS = {"available": "success", "used_up": "secondary", "expired": "warning",
               "voided": "dark"}
@@ -20,7 +20,7 @@ EMPTY = (None, "")
 ROW_CLASS = (mark_safe('class="even"'), mark_safe('class="odd"'))
 
 
-class CouponUsageTable(tables.Table):
+class CouponUsageTable(LeanHeaderMixin, tables.Table):
     """Coupon Usage's coupon list.
 
     django-tables2 keeps doing the ordering (`?sort=`) and the paging (`?page=`, with the
@@ -152,20 +152,6 @@ class CouponUsageTable(tables.Table):
     def lean_table_attrs(self) -> str:
         """The <table> attributes, as `{% render_attrs table.attrs class="table" %}`."""
         return AttributeDict({"class": "table", **self.attrs}).as_html()
-
-    def lean_header(self) -> list[tuple[str, str | None, str]]:
-        """(th attributes, sort link or None, label) of each shown column; the sort links
-        keep the filters and the page size of the request."""
-        request = getattr(self, "request", None)
-        cells = []
-        for column in self.columns:
-            href = None
-            if column.orderable:
-                href = querystring(
-                    request, **{self.prefixed_order_by_field: column.order_by_alias.next},
-                )
-            cells.append((column.attrs["th"].as_html(), href, column.header))
-        return cells
 
     def lean_rows(self) -> list[tuple[str, list[tuple[str, object]]]]:
         """The current page's rows: (tr attributes, [(td attributes, cell), …])."""

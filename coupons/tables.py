@@ -92,7 +92,25 @@ def querystring(request, **updates) -> str:
     return escape("?" + urlencode(params, doseq=True))
 
 
-class AccountTable(tables.Table):
+class LeanHeaderMixin:
+    """The header row of a table drawn by a lean template instead of django-tables2's."""
+
+    def lean_header(self) -> list[tuple[str, str | None, str]]:
+        """(th attributes, sort link or None, label) of each shown column; the sort links
+        keep the request's other parameters (filters, page size)."""
+        request = getattr(self, "request", None)
+        cells = []
+        for column in self.columns:
+            href = None
+            if column.orderable:
+                href = querystring(
+                    request, **{self.prefixed_order_by_field: column.order_by_alias.next},
+                )
+            cells.append((column.attrs["th"].as_html(), href, column.header))
+        return cells
+
+
+class AccountTable(LeanHeaderMixin, tables.Table):
     """The Issue Coupon account list.
 
     django-tables2 keeps doing the ordering (`?sort=`) and the paging (`?page=`,
@@ -167,19 +185,6 @@ class AccountTable(tables.Table):
             account_id, account_id,
         )
         return pick, code, name, kind, ""
-
-    def lean_header(self) -> list[tuple[str, str | None, str]]:
-        """(th attributes, sort link or None, label) of each column."""
-        request = getattr(self, "request", None)
-        cells = []
-        for column in self.columns:
-            href = None
-            if column.orderable:
-                href = querystring(
-                    request, **{self.prefixed_order_by_field: column.order_by_alias.next},
-                )
-            cells.append((column.attrs["th"].as_html(), href, column.header))
-        return cells
 
     def lean_rows(self) -> list[tuple]:
         """The current page's rows: (pick, account ID, name, type, state)."""

@@ -27,3 +27,19 @@ def _ledger_clean_after(request):
         return
     found = ledger_check()
     assert not found, "ledger discrepancies:\n" + "\n".join(map(str, found))
+
+
+# The page tests' shared world (tests/billing/page_helpers.py): built once per test class,
+# its rows refreshed for each test.
+@pytest.fixture(scope="class")
+def class_world(django_db_setup, django_db_blocker):
+    from tests.billing import page_helpers as ph
+
+    with ph.shared_world(django_db_blocker) as shared:
+        yield shared
+
+
+@pytest.fixture
+def world(class_world, db):
+    class_world.refresh()
+    return class_world

@@ -21,18 +21,6 @@ HTML_NAME = '<script>alert("x")</script><b>bold</b>'
 HTML_ESCAPED = "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;&lt;b&gt;bold&lt;/b&gt;"
 
 
-@pytest.fixture(scope="class")
-def class_world(django_db_setup, django_db_blocker):
-    with ph.shared_world(django_db_blocker) as shared:
-        yield shared
-
-
-@pytest.fixture
-def world(class_world, db):
-    class_world.refresh()
-    return class_world
-
-
 def export(client, fmt: str, **params):
     response = client.get(USAGE, {**params, "_export": fmt})
     assert response.status_code == 200

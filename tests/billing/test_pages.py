@@ -31,18 +31,6 @@ OFF_MESSAGE = "Contact your BD to enable the Coupon Function"
 USAGE = "/coupons/usage/"
 
 
-@pytest.fixture(scope="class")
-def class_world(django_db_setup, django_db_blocker):
-    with ph.shared_world(django_db_blocker) as shared:
-        yield shared
-
-
-@pytest.fixture
-def world(class_world, db):
-    class_world.refresh()
-    return class_world
-
-
 def as_user(client, user):
     client.force_login(user)
     return client

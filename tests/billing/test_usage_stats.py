@@ -419,18 +419,6 @@ def test_rows_written_while_compaction_runs_are_never_lost(
 # The page reads them
 
 
-@pytest.fixture(scope="class")
-def class_world(django_db_setup, django_db_blocker):
-    with ph.shared_world(django_db_blocker) as shared:
-        yield shared
-
-
-@pytest.fixture
-def world(class_world, db):
-    class_world.refresh()
-    return class_world
-
-
 def _filter(world, params: dict) -> CouponUsageFilter:
     class Request:
         partner = world.partner
