@@ -20,6 +20,7 @@ from billing.tables import CouponUsageTable
 from coupons.models import Coupon
 from tests import factories as f
 from tests.billing import page_helpers as ph
+from tests.html_compare import normalised
 
 pytestmark = pytest.mark.django_db
 
@@ -37,16 +38,6 @@ class GenericCouponUsageTable(CouponUsageTable):
 
     class Meta(CouponUsageTable.Meta):
         template_name = GENERIC_NAME
-
-
-def normalised(html: str) -> list[str]:
-    """One tag per line, whitespace between and inside tags collapsed."""
-    html = re.sub(r"\{#.*?#\}", "", html)
-    html = re.sub(r"\s+", " ", html)
-    html = re.sub(r">\s+", ">", html)
-    html = re.sub(r"\s+<", "<", html)
-    html = re.sub(r"\s+>", ">", html)
-    return html.replace("><", ">\n<").strip().splitlines()
 
 
 def table_html(page: str) -> str:

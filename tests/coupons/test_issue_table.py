@@ -1,6 +1,5 @@
 """Issue Coupon's account table: the lean template shows what django-tables2's generic
 bootstrap5 template showed, cell for cell, link for link, escaped alike."""
-import re
 
 import django_tables2 as tables
 import pytest
@@ -15,6 +14,7 @@ from coupons import selectors
 from coupons.tables import AccountTable
 from tests import factories as f
 from tests.coupons.helpers import fast_passwords
+from tests.html_compare import normalised
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures(fast_passwords.__name__)]
 
@@ -54,16 +54,6 @@ class GenericAccountTable(AccountTable):
             return format_html('<span class="badge text-bg-secondary">Not selectable</span> '
                                '<small class="text-muted">{}</small>', reason)
         return ""
-
-
-def normalised(html: str) -> list[str]:
-    """One tag per line, whitespace between and inside tags collapsed."""
-    html = re.sub(r"\{#.*?#\}", "", html)
-    html = re.sub(r"\s+", " ", html)
-    html = re.sub(r">\s+", ">", html)
-    html = re.sub(r"\s+<", "<", html)
-    html = re.sub(r"\s+>", ">", html)
-    return html.replace("><", ">\n<").strip().splitlines()
 
 
 def render_both(template, params: dict, selected: set[str]) -> tuple[list[str], list[str]]:
