@@ -142,20 +142,39 @@ def test_every_kind_of_posting_at_once_leaves_one_set_of_rows(
     assert errors == [] and money_state(crowd) == state
 
 
+@pytest.mark.parametrize("round_", range(3))  # the race is won by chance: three tries
 def test_expiry_racing_postings_neither_deadlocks_nor_loses_money(
-    postgres_only, transactional_db, distributor,
+    postgres_only, transactional_db, distributor, round_,
 ):
-    accounts = []
-    for i in range(4):
-        account = _posting_world(distributor, f"EXP{i}-")
+    """Expiry runs while the accounts' postings run. Each account holds cash coupons that
+    expire once its bills are posted (expiry must wait for the posting, or they would not
+    pay), and two coupons already past their validity, which expiry takes at once while
+    the posting holds them too (both must lock in pk order, or they deadlock). Every account
+    ends as one posted first and expired after.
+
+    Seen to fail without expiry's wait for unposted bills (in about one try of three); a
+    reversed lock order in expiry did not deadlock in 5 runs (the window is one
+    statement's row locking), so the pk order is held by review, not by this test."""
+
+    def world(prefix: str):
+        account = _posting_world(distributor, prefix)
         Coupon.objects.filter(sub_account=account, kind="cash").update(
             valid_until=date(2025, 5, 31),
         )
-        accounts.append(account)
+        for _ in range(2):
+            make_coupon(account, amount="5.00", valid_from=date(2025, 5, 1),
+                        valid_until=date(2025, 5, 10))
+        return account
+
+    serial = world("EXPS-")
+    account_post_outstanding(sub_account_id=serial.pk)
+    accounts = [world(f"EXP{i}-") for i in range(4)]
     calls = [lambda a=a: account_post_outstanding(sub_account_id=a.pk) for a in accounts]
     calls += [lambda: coupons_expire(today=date(2025, 6, 1), batch_size=3)] * 2
     _, _, errors = run_together(calls)
     assert errors == []
-    # The closing ledger check proves every cent; here: expiry waited for the postings.
+    coupons_expire(today=date(2025, 6, 1))  # what a racing run left for the next one
+    expected = money_state(serial)
+    assert {c[2] for c in expected["coupons"]} >= {"expired"}
     for account in accounts:
-        assert not DailyBill.objects.filter(sub_account=account, posted_at__isnull=True).exists()
+        assert money_state(account) == expected
