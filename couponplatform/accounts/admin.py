@@ -1,4 +1,6 @@
 """Admin for platform operators and BDs: a BD sees and changes only their own partners."""
+from decimal import Decimal
+
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
@@ -70,17 +72,21 @@ class PlatformBudgetForm(forms.ModelForm):
         fields = ["currency", "amount"]
         field_classes = {"amount": FiniteDecimalField}
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:
+            # A budget's currency is what it is: a changed one would be another budget
+            # (platform_budget_set keys on it), leaving this one behind unchanged.
+            self.fields["currency"].disabled = True
+
     def clean_amount(self):
         amount = self.cleaned_data["amount"]
-        if amount is not None and amount < 0:
-            raise forms.ValidationError("The budget can not be negative.")
-        if amount is not None and amount > services.BUDGET_MAX:
-            raise forms.ValidationError("The budget is too large.")
-        consumed = self.instance.consumed if self.instance.pk else 0
-        if amount is not None and amount < consumed:
-            raise forms.ValidationError(
-                f"{consumed} is already released from this budget; it can not be set lower.",
-            )
+        consumed = self.instance.consumed if self.instance.pk else Decimal("0")
+        problem = services.platform_budget_amount_problem(
+            amount, consumed=consumed, currency=self.instance.currency or "",
+        )
+        if problem:
+            raise forms.ValidationError(problem)
         return amount
 
 
@@ -96,10 +102,6 @@ class PlatformBudgetInline(admin.TabularInline):
     @admin.display(description="Remaining")
     def remaining_display(self, obj):
         return obj.remaining if obj.pk else "—"
-
-    def get_readonly_fields(self, request, obj=None):
-        fields = list(super().get_readonly_fields(request, obj))
-        return fields
 
 
 @admin.register(Partner)

@@ -72,6 +72,21 @@ def partner_bd_assign(*, partner: Partner, acting_user, bd) -> Partner:
     return locked
 
 
+def platform_budget_amount_problem(
+    amount: Decimal | None, *, consumed: Decimal = Decimal("0"), currency: str = "",
+) -> str | None:
+    """Why `amount` can not be a platform-borne budget that has released `consumed`, or
+    None. The service checks it under the budget's lock; the admin's form shows it early."""
+    if amount is None or not amount.is_finite() or amount < 0 or amount > BUDGET_MAX:
+        return f"The budget must be between 0 and {fmt(BUDGET_MAX)}."
+    if not has_at_most_two_places(amount):
+        return "The budget can have at most 2 decimal places."
+    if amount < consumed:
+        return (f"{fmt(consumed, currency)} of this budget is already released; it can not "
+                "be set lower than that.")
+    return None
+
+
 def platform_budget_set(
     *, partner: Partner, acting_user, currency: str, amount: Decimal,
 ) -> PlatformBudget:
@@ -81,21 +96,20 @@ def platform_budget_set(
     if partner.is_tier2:
         raise ApplicationError("Tier-2 resellers issue partner-borne coupons only; they get no "
                                "platform-borne budget.")
-    if amount is None or not amount.is_finite() or amount < 0 or amount > BUDGET_MAX:
-        raise ApplicationError(f"The budget must be between 0 and {fmt(BUDGET_MAX)}.")
-    if not has_at_most_two_places(amount):
-        raise ApplicationError("The budget can have at most 2 decimal places.")
+    problem = platform_budget_amount_problem(amount)
+    if problem:
+        raise ApplicationError(problem)
     with transaction.atomic():
         budget, created = PlatformBudget.objects.select_for_update().get_or_create(
             partner=partner, currency=currency, defaults={"amount": amount},
         )
         before = None if created else {"amount": budget.amount}
         if not created:
-            if amount < budget.consumed:
-                raise ApplicationError(
-                    f"{fmt(budget.consumed, currency)} of this budget is already released; "
-                    "it can not be set lower than that.",
-                )
+            problem = platform_budget_amount_problem(
+                amount, consumed=budget.consumed, currency=currency,
+            )
+            if problem:
+                raise ApplicationError(problem)
             if amount == budget.amount:
                 return budget
             budget.amount = amount

@@ -10,7 +10,7 @@ from django.urls import reverse
 
 from approvals.admin import OwnPartnerFilter
 from approvals.permissions import ensure_bd_group
-from couponplatform.accounts.models import Partner
+from couponplatform.accounts.models import Partner, PlatformBudget
 from couponplatform.audit.models import AuditLog
 from coupons.models import Coupon, IssuanceRequest
 from tests import factories as f
@@ -423,6 +423,19 @@ def test_bd_grants_a_budget_in_a_new_currency_from_the_partner_form(client, demo
     assert response.status_code == 302
     assert h.budget_of(demo.dist, "EUR").amount == Decimal("300.00")
     assert AuditLog.objects.filter(action="partner.platform_budget", partner=demo.dist).exists()
+
+
+def test_an_existing_budgets_currency_can_not_be_changed_from_the_partner_form(client, demo):
+    """Its currency is what the budget is: a posted change is ignored, no second budget."""
+    login(client, demo.bd)
+    data = form_data(client.get(partner_url(demo.dist)))
+    assert data["budgets-0-currency"] == "USD"
+    data["budgets-0-currency"] = "EUR"
+    data["budgets-0-amount"] = "2500.00"
+    response = client.post(partner_url(demo.dist), data)
+    assert response.status_code == 302
+    assert h.budget_of(demo.dist).amount == Decimal("2500.00")
+    assert not PlatformBudget.objects.filter(partner=demo.dist, currency="EUR").exists()
 
 
 def test_budget_can_not_be_set_below_what_was_released(client, demo):
