@@ -1,5 +1,5 @@
 """Reads of the coupons app, scoped to a partner, with their relations fetched."""
-from django.db.models import Exists, OuterRef, QuerySet
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Sum
 from django.shortcuts import get_object_or_404
 
 from couponplatform.accounts.models import Partner
@@ -57,3 +57,20 @@ def issuance_request_list(*, partner: Partner) -> QuerySet[IssuanceRequest]:
         .select_related("template", "submitted_by", "decided_by", "partner__bd")
         .order_by("-submitted_at", "-id")
     )
+
+
+def template_request_stats(template: CouponTemplate) -> dict:
+    """The template's requests: how many, pending, issued, and the accounts issued to."""
+    pending, issued = IssuanceRequest.Status.PENDING, IssuanceRequest.Status.ISSUED
+    return template.requests.aggregate(
+        total=Count("id"),
+        pending=Count("id", filter=Q(status=pending)),
+        issued=Count("id", filter=Q(status=issued)),
+        issued_accounts=Sum("recipient_count", filter=Q(status=issued)),
+    )
+
+
+def template_recent_requests(template: CouponTemplate, *, limit: int = 10):
+    return template.requests.select_related("submitted_by").order_by(
+        "-submitted_at", "-id",
+    )[:limit]

@@ -400,26 +400,38 @@ def _budget_message(total: Decimal, remaining: Decimal | None, currency: str) ->
     )
 
 
-def _release_cap_problem(template: CouponTemplate, count: int, total: Decimal) -> str | None:
+def template_cap_left(template: CouponTemplate) -> tuple[int | None, Decimal | None]:
+    """What the template's release caps leave for new requests: (coupons, amount), None
+    where there is no cap. Every recipient still holding a place counts (pending, approved,
+    failed to issue and issued), as the submit checks."""
     if template.release_cap_count is None and template.release_cap_amount is None:
-        return None
+        return None, None
     committed = IssuanceRecipient.objects.filter(template=template, holds=True).count()
-    if template.release_cap_count is not None and committed + count > template.release_cap_count:
-        left = max(template.release_cap_count - committed, 0)
+    count_left = (
+        max(template.release_cap_count - committed, 0)
+        if template.release_cap_count is not None else None
+    )
+    amount_left = (
+        max(template.release_cap_amount - template.unit_value * committed, Decimal("0"))
+        if template.release_cap_amount is not None else None
+    )
+    return count_left, amount_left
+
+
+def _release_cap_problem(template: CouponTemplate, count: int, total: Decimal) -> str | None:
+    count_left, amount_left = template_cap_left(template)
+    if count_left is not None and count > count_left:
         return (
             f"This template may release at most {template.release_cap_count:,} coupons; "
-            f"{left:,} are left and {count:,} were selected."
+            f"{count_left:,} are left and {count:,} were selected."
         )
-    if template.release_cap_amount is not None:
-        committed_amount = template.unit_value * committed
-        if committed_amount + total > template.release_cap_amount:
-            left = max(template.release_cap_amount - committed_amount, Decimal("0"))
-            return (
-                f"This template may release at most "
-                f"{fmt(template.release_cap_amount, template.currency)}; "
-                f"{fmt(left, template.currency)} is left and this request totals "
-                f"{fmt(total, template.currency)}."
-            )
+    if amount_left is not None and total > amount_left:
+        return (
+            f"This template may release at most "
+            f"{fmt(template.release_cap_amount, template.currency)}; "
+            f"{fmt(amount_left, template.currency)} is left and this request totals "
+            f"{fmt(total, template.currency)}."
+        )
     return None
 
 

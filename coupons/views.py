@@ -3,7 +3,6 @@ import django_tables2 as tables
 from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count, Q, Sum
 from django.http import HttpResponseRedirect
 from django.shortcuts import redirect
 from django.urls import reverse
@@ -84,27 +83,14 @@ class TemplateDetailView(PartnerMixin, TemplateView):
     def get_context_data(self, **kwargs):
         ctx = super().get_context_data(**kwargs)
         template = selectors.coupon_template_get(partner=self.partner, pk=self.kwargs["pk"])
-        requests = template.requests.aggregate(
-            total=Count("id"),
-            pending=Count("id", filter=Q(status="pending")),
-            issued=Count("id", filter=Q(status="issued")),
-            issued_accounts=Sum("recipient_count", filter=Q(status="issued")),
-        )
+        cap_count_left, cap_amount_left = services.template_cap_left(template)
         ctx.update(
             template=template,
-            stats=requests,
-            recent_requests=template.requests.select_related("submitted_by").order_by(
-                "-submitted_at", "-id",
-            )[:10],
+            stats=selectors.template_request_stats(template),
+            recent_requests=selectors.template_recent_requests(template),
             frozen=services.template_is_frozen(template),
-            cap_count_left=(
-                max(template.release_cap_count - template.released_count, 0)
-                if template.release_cap_count else None
-            ),
-            cap_amount_left=(
-                max(template.release_cap_amount - template.released_amount, 0)
-                if template.release_cap_amount else None
-            ),
+            cap_count_left=cap_count_left,
+            cap_amount_left=cap_amount_left,
             issuable_problem=services.template_issuable_problem(template),
         )
         return ctx

@@ -817,3 +817,19 @@ def test_approval_list_query_count_does_not_grow_with_rows(client, distributor, 
         f.submit(template, dist_admin, [account])
     many = count_queries(client, reverse("approvals:list"), {"per_page": 100})
     assert many <= few, f"{few} queries for 1 request, {many} for 31"
+
+
+def test_template_page_shows_the_cap_left_as_the_submit_counts_it(
+    client, distributor, dist_admin, customers,
+):
+    """Pending requests hold their places under the release caps: the page says what a new
+    request may still take, the same figure the submit refuses beyond."""
+    template = f.make_template(distributor, dist_admin, issue_limit="unlimited",
+                               release_cap_count=5, release_cap_amount=Decimal("1000.00"))
+    f.submit(template, dist_admin, customers[:2])
+    client_as(client, dist_admin)
+    text = re.sub(r"\s+", " ", page(client.get(detail_url(template))))
+    face = template.face_value
+    assert "3 of the 5-coupon cap left for new requests" in text
+    assert f"{1000 - 2 * face:,.2f} USD of the amount cap left for new requests" in text
+    assert "0 coupons, 0.00 USD" in text
