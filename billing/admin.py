@@ -8,22 +8,16 @@ from django.urls import path, reverse
 from billing.forms import UsageUploadForm
 from billing.models import DailyBill, Deduction, MonthlyBill, UsageImport
 from billing.services import UsageImportError, usage_import
+from couponplatform.accounts.admin import BDScopedAdminMixin, ReadOnlyAdminMixin
 from couponplatform.exceptions import ApplicationError
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
+class ReadOnlyAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Billing's rows are written by its services only."""
 
 
 @admin.register(Deduction)
-class DeductionAdmin(ReadOnlyAdmin):
+class DeductionAdmin(BDScopedAdminMixin, ReadOnlyAdmin):
     list_display = ("id", "bill_date", "coupon", "sub_account", "partner", "amount", "created_at")
     list_filter = ("bill_date",)
     search_fields = ("coupon__code", "sub_account__account_id")
@@ -31,12 +25,6 @@ class DeductionAdmin(ReadOnlyAdmin):
     raw_id_fields = ("coupon", "line", "sub_account", "partner")
     ordering = ("-bill_date", "-id")
     show_full_result_count = False
-
-    def get_queryset(self, request):
-        qs = super().get_queryset(request)
-        if request.user.is_superuser:
-            return qs
-        return qs.filter(partner__bd=request.user)
 
 
 @admin.register(DailyBill)

@@ -15,8 +15,7 @@ from django_filters.views import FilterView
 from django_tables2 import SingleTableMixin
 from django_tables2.paginators import LazyPaginator
 
-from billing import page_selectors as selectors
-from billing import services
+from billing import selectors, services
 from billing.exports import csv_response, xlsx_response
 from billing.filters import CouponUsageFilter
 from billing.forms import CouponVoidForm

@@ -21,7 +21,7 @@ from django.db.models import Count, F, Sum
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from billing import page_selectors as selectors
+from billing import selectors
 from billing import services as billing
 from billing.filters import CouponUsageFilter
 from billing.ledger import ledger_check, usage_stats_check

@@ -514,13 +514,13 @@ def test_walker_catches_an_unscoped_detail_page_and_write(world, db, monkeypatch
 
 
 def test_walker_catches_an_unscoped_list_and_export(world, db, monkeypatch):
-    from billing import page_selectors
+    from billing import selectors
 
-    unscoped = page_selectors.coupon_usage_list
-    monkeypatch.setattr(page_selectors, "coupon_usage_list",
+    unscoped = selectors.coupon_usage_list
+    monkeypatch.setattr(selectors, "coupon_usage_list",
                         lambda *, partner: unscoped(partner=partner).model.objects.all()
                         .select_related("sub_account", "template")
-                        .annotate(used=page_selectors.used_expression()))
+                        .annotate(used=selectors.used_expression()))
     problems = _walk_with(world, "coupon_usage")
     assert any("shows foreign rows" in p and "_export=csv" in p for p in problems), problems
     assert any("shows foreign rows" in p and "_export=xlsx" in p for p in problems), problems
