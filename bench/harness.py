@@ -14,9 +14,10 @@ import sys
 import time
 import tracemalloc
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from unittest import mock
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "BENCHMARKS.md"
@@ -382,7 +383,7 @@ def log(message: str) -> None:
 
 
 # ---------------------------------------------------------------------------------------
-# Shared by the release, billing run and usage page benchmarks
+# Shared by the submit, release, billing run, issue search and usage page benchmarks
 
 
 def short_path(filename: str) -> str:
@@ -427,6 +428,82 @@ def explain(sql: str, params=None) -> tuple[str, float, list[str]]:
     exec_ms = next((float(re.findall(r"[\d.]+", line)[0]) for line in lines
                     if line.startswith("Execution Time")), 0.0)
     return ", ".join(nodes) or lines[0].split("(")[0].strip(), exec_ms, lines
+
+
+def timed_instrumented(
+    fn: Callable[[], object],
+    *,
+    body: str,
+    sql_kinds: list[tuple[str, str]],
+    patches: list[tuple[object, str, str]],
+) -> tuple[float, dict[str, float], dict[tuple[str, str], float]]:
+    """One timed call of fn with the service's steps timed by wrapping what it calls (its
+    code is unchanged), and each SQL statement under the step that ran it.
+
+    `patches` are (object, attribute, label): each attribute is replaced, during the call,
+    by a wrapper adding its seconds to `phases[label]`. A statement's seconds go to
+    `sql[(step, kind)]`, the step being the innermost wrapped call running (else `body`) and
+    the kind the label of the first pattern of `sql_kinds` found in it (else "other").
+    Returns (seconds of the whole call, phases, sql)."""
+    from django.db import connection
+
+    phases: dict[str, float] = {}
+    sql: dict[tuple[str, str], float] = {}
+    current = [body]
+
+    def wrap(label, fn):
+        def inner(*args, **kwargs):
+            current.append(label)
+            start = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                phases[label] = phases.get(label, 0.0) + time.perf_counter() - start
+                current.pop()
+        return inner
+
+    def sql_wrapper(execute, statement, params, many, context):
+        start = time.perf_counter()
+        try:
+            return execute(statement, params, many, context)
+        finally:
+            kind = next((k for pat, k in sql_kinds if re.search(pat, statement)), "other")
+            key = (current[-1], kind)
+            sql[key] = sql.get(key, 0.0) + time.perf_counter() - start
+
+    with ExitStack() as stack:
+        for target, attr, label in patches:
+            stack.enter_context(
+                mock.patch.object(target, attr, wrap(label, getattr(target, attr))),
+            )
+        stack.enter_context(connection.execute_wrapper(sql_wrapper))
+        total, _ = timed(fn)
+    return total, phases, sql
+
+
+def page_get(client, url: str, sql_times: list[float] | None = None) -> Callable[[], object]:
+    """A callable that GETs `url` with the test `client`, asserts a 200 and returns the
+    response; with `sql_times`, it appends the seconds the page spent in SQL to it."""
+    from django.db import connection
+
+    def run():
+        spent = [0.0]
+
+        def wrapper(execute, sql, params, many, context):
+            start = time.perf_counter()
+            try:
+                return execute(sql, params, many, context)
+            finally:
+                spent[0] += time.perf_counter() - start
+
+        with connection.execute_wrapper(wrapper):
+            response = client.get(url)
+        assert response.status_code == 200, (url, response.status_code)
+        if sql_times is not None:
+            sql_times.append(spent[0])
+        return response
+
+    return run
 
 
 @contextmanager

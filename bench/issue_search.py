@@ -5,7 +5,6 @@ from __future__ import annotations
 import random
 import re
 import statistics
-import time
 from urllib.parse import urlencode
 
 from django.db import connection
@@ -24,6 +23,7 @@ from bench.harness import (
     measure,
     measure_interleaved,
     ms,
+    page_get,
     profile,
 )
 from coupons import selectors
@@ -108,25 +108,6 @@ def _raw(sqls: list[str]):
     return run
 
 
-def _page(client: Client, url: str, sql_times: list[float]):
-    def run():
-        spent = [0.0]
-
-        def wrapper(execute, sql, params, many, context):
-            start = time.perf_counter()
-            try:
-                return execute(sql, params, many, context)
-            finally:
-                spent[0] += time.perf_counter() - start
-
-        with connection.execute_wrapper(wrapper):
-            response = client.get(url)
-        assert response.status_code == 200, response.status_code
-        sql_times.append(spent[0])
-
-    return run
-
-
 def _plan(sql: str) -> tuple[str, float]:
     """Scan nodes and execution time of EXPLAIN ANALYZE for one statement."""
     with connection.cursor() as cursor:
@@ -204,7 +185,7 @@ def run() -> Report:
         same = all(sql in page_sqls for sql in sqls)
         sql_times: list[float] = []
         timings = measure_interleaved(
-            {"page": _page(client, url, sql_times), "selector": _selector(template, params),
+            {"page": page_get(client, url, sql_times), "selector": _selector(template, params),
              "raw": _raw(sqls)},
             runs=RUNS, warmup=WARMUP,
         )
@@ -255,7 +236,7 @@ def run() -> Report:
     session[f"issue_selection:{template.pk}"] = customers[:10_000]
     session.save()
     full_label, params = SEARCHES[0]
-    full = measure(_page(client, f"{base}?{urlencode(params)}", []), runs=10, warmup=1)
+    full = measure(page_get(client, f"{base}?{urlencode(params)}", []), runs=10, warmup=1)
 
     report.notes.append(
         f"Setup: one distributor with {ACCOUNTS:,} sub-accounts loaded by COPY (realistic "

@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import datetime as dt
 import gc
-import re
 import statistics
 import time
-from contextlib import ExitStack, contextmanager
 from decimal import Decimal
 from unittest import mock
 
@@ -35,7 +33,7 @@ from bench.harness import (
     ms,
     peak_memory,
     profile,
-    timed,
+    timed_instrumented,
 )
 from billing import services as billing_services
 from coupons.models import Coupon, CouponTemplate, IssuanceRecipient, IssuanceRequest
@@ -127,63 +125,22 @@ BODY = "service body: locks, release checks, reading recipients, counters (their
 ROWS = f"building {SIZE:,} coupon rows (codes, validity, values)"
 
 
-@contextmanager
-def _instrumented(phases: dict[str, float], sql: dict[tuple[str, str], float]):
-    """Time the release's steps by wrapping what it calls (its code is unchanged), and each
-    SQL statement under the step that ran it."""
-    current = [BODY]
-
-    def wrap(label, fn):
-        def inner(*args, **kwargs):
-            current.append(label)
-            start = time.perf_counter()
-            try:
-                return fn(*args, **kwargs)
-            finally:
-                phases[label] = phases.get(label, 0.0) + time.perf_counter() - start
-                current.pop()
-        return inner
-
-    def sql_wrapper(execute, statement, params, many, context):
-        start = time.perf_counter()
-        try:
-            return execute(statement, params, many, context)
-        finally:
-            kind = next((k for pat, k in SQL_KINDS if re.search(pat, statement)), "other")
-            key = (current[-1], kind)
-            sql[key] = sql.get(key, 0.0) + time.perf_counter() - start
-
+def _breakdown(template, user, ids) -> list[list[str]]:
+    # One release with the calls the service makes wrapped with timers (its code unchanged).
     from coupons.services import coupons_released
 
-    with ExitStack() as stack:
-        stack.enter_context(mock.patch.object(
-            approvals, "new_coupon_code", wrap(ROWS + " — of which codes",
-                                               approvals.new_coupon_code)))
-        for attr, label in [("bulk_insert", "COPY of the coupon rows"),
-                            ("_move", "status move and audit row")]:
-            stack.enter_context(mock.patch.object(approvals, attr,
-                                                  wrap(label, getattr(approvals, attr))))
-        stack.enter_context(mock.patch.object(
-            connection, "_commit", wrap("commit (incl. deferred constraint checks)",
-                                        connection._commit)))
-        stack.enter_context(mock.patch.object(
-            coupons_released, "send",
-            wrap(f"after commit: signal → {SIZE // billing_services.POST_BATCH} posting "
-                 "tasks published",
-                 coupons_released.send)))
-        stack.enter_context(mock.patch.object(
-            approvals.notifications, "notify_partner",
-            wrap("after commit: mail to the partner", approvals.notifications.notify_partner)))
-        stack.enter_context(connection.execute_wrapper(sql_wrapper))
-        yield
-
-
-def _breakdown(template, user, ids) -> list[list[str]]:
-    phases: dict[str, float] = {}
-    sql: dict[tuple[str, str], float] = {}
-    fn = _release(_approved_request(template, user, ids))
-    with _instrumented(phases, sql):
-        total, _ = timed(fn)
+    total, phases, sql = timed_instrumented(
+        _release(_approved_request(template, user, ids)), body=BODY, sql_kinds=SQL_KINDS,
+        patches=[
+            (approvals, "new_coupon_code", ROWS + " — of which codes"),
+            (approvals, "bulk_insert", "COPY of the coupon rows"),
+            (approvals, "_move", "status move and audit row"),
+            (connection, "_commit", "commit (incl. deferred constraint checks)"),
+            (coupons_released, "send", f"after commit: signal → "
+             f"{SIZE // billing_services.POST_BATCH} posting tasks published"),
+            (approvals.notifications, "notify_partner", "after commit: mail to the partner"),
+        ],
+    )
     codes = phases.pop(ROWS + " — of which codes", 0.0)
     # The loop that builds the rows is the service body's; it is what is left once the
     # wrapped steps are taken out, less the SQL the body runs itself.

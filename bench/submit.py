@@ -3,20 +3,16 @@ recipient rows in the same run (QUALITY.md "submit")."""
 from __future__ import annotations
 
 import random
-import re
 import statistics
-import time
-from contextlib import ExitStack, contextmanager
 from decimal import Decimal
-from unittest import mock
 
 from django.db import connection, transaction
 
 from bench import data
 from bench.harness import (
-    ROOT,
     Check,
     Report,
+    hotspots,
     log,
     md_table,
     mib,
@@ -24,6 +20,7 @@ from bench.harness import (
     peak_memory,
     profile,
     timed,
+    timed_instrumented,
 )
 from coupons import services
 from coupons.models import IssuanceRecipient, IssuanceRequest
@@ -103,57 +100,19 @@ BODY = ("service body: template fetch, budget lock, request row, building rows, 
         "on-commit hooks")
 
 
-@contextmanager
-def _instrumented(phases: dict[str, float], sql: dict[tuple[str, str], float]):
-    """Time the service's steps by wrapping what it calls (its code is unchanged), and each
-    SQL statement under the step that ran it."""
-    current = [BODY]
-
-    def wrap(label, fn):
-        def inner(*args, **kwargs):
-            current.append(label)
-            start = time.perf_counter()
-            try:
-                return fn(*args, **kwargs)
-            finally:
-                phases[label] = phases.get(label, 0.0) + time.perf_counter() - start
-                current.pop()
-        return inner
-
-    def sql_wrapper(execute, statement, params, many, context):
-        start = time.perf_counter()
-        try:
-            return execute(statement, params, many, context)
-        finally:
-            kind = next((k for pat, k in SQL_KINDS if re.search(pat, statement)), "other")
-            key = (current[-1], kind)
-            sql[key] = sql.get(key, 0.0) + time.perf_counter() - start
-
-    signal = services.issuance_request_submitted
-    with ExitStack() as stack:
-        for attr, label in [
-            ("_require_writer", "permission check"),
-            ("issuance_selection_check", "selection check"),
-            ("bulk_insert", "recipients: COPY of the rows"),
-            ("audit_record", "audit row"),
-        ]:
-            stack.enter_context(
-                mock.patch.object(services, attr, wrap(label, getattr(services, attr))),
-            )
-        stack.enter_context(mock.patch.object(
-            signal, "send", wrap("approval routing (submit signal)", signal.send)))
-        stack.enter_context(mock.patch.object(
-            connection, "_commit", wrap("commit (incl. constraint checks)", connection._commit)))
-        stack.enter_context(connection.execute_wrapper(sql_wrapper))
-        yield
-
-
 def _breakdown(partner, user, bearer: str, ids: list[str]) -> list[list[str]]:
-    phases: dict[str, float] = {}
-    sql: dict[tuple[str, str], float] = {}
-    fn = _submit(partner, user, bearer, ids)
-    with _instrumented(phases, sql):
-        total, _ = timed(fn)
+    # One submit with the calls the service makes wrapped with timers (its code unchanged).
+    signal = services.issuance_request_submitted
+    total, phases, sql = timed_instrumented(
+        _submit(partner, user, bearer, ids), body=BODY, sql_kinds=SQL_KINDS, patches=[
+            (services, "_require_writer", "permission check"),
+            (services, "issuance_selection_check", "selection check"),
+            (services, "bulk_insert", "recipients: COPY of the rows"),
+            (services, "audit_record", "audit row"),
+            (signal, "send", "approval routing (submit signal)"),
+            (connection, "_commit", "commit (incl. constraint checks)"),
+        ],
+    )
     phases[BODY] = total - sum(phases.values())
     rows = []
     for label, seconds in phases.items():
@@ -162,29 +121,6 @@ def _breakdown(partner, user, bearer: str, ids: list[str]) -> list[list[str]]:
             if phase == label:
                 rows.append([f"· SQL: {kind}", ms(t), f"{t / total:.0%}"])
     rows.append(["whole submit", ms(total), "100%"])
-    return rows
-
-
-def _short_path(filename: str) -> str:
-    """A profiler's file name without the machine's directories."""
-    path = filename.replace("\\", "/")
-    if "site-packages/" in path:
-        return path.split("site-packages/", 1)[1]
-    root = str(ROOT).replace("\\", "/") + "/"
-    if path.startswith(root):
-        return path[len(root):]
-    return "/".join(path.split("/")[-2:])
-
-
-def _hotspots(partner, user, bearer: str, ids: list[str], top: int = 12) -> list[list[str]]:
-    stats = profile(_submit(partner, user, bearer, ids))
-    total = stats.total_tt
-    ranked = sorted(stats.stats.items(), key=lambda kv: kv[1][2], reverse=True)[:top]
-    rows = []
-    for (filename, line, func), (_cc, ncalls, tottime, cumtime, _callers) in ranked:
-        where = _short_path(filename)
-        rows.append([f"`{func}` ({where}:{line})", f"{ncalls:,}", ms(tottime), ms(cumtime),
-                     f"{tottime / total:.0%}"])
     return rows
 
 
@@ -220,7 +156,7 @@ def run() -> Report:
                 if i >= WARMUP:
                     samples[bearer][kind].append(seconds)
 
-    breakdowns, hotspots = {}, {}
+    breakdowns = {}
     for bearer in BEARERS:
         s, c = samples[bearer]["submit"], samples[bearer]["copy"]
         ratio = statistics.median(s) / statistics.median(c)
@@ -234,7 +170,7 @@ def run() -> Report:
         ])
         log(f"{NAME}: breakdown and profile, {bearer}-borne")
         breakdowns[bearer] = _breakdown(partner, user, bearer, ids)
-    hotspots["platform"] = _hotspots(partner, user, "platform", ids)
+    platform_hotspots = hotspots(profile(_submit(partner, user, "platform", ids)))
 
     report.notes.append(
         f"Setup: one distributor (BD approval on, so every request routes to the BD and "
@@ -263,7 +199,6 @@ def run() -> Report:
     report.notes.append(
         "Python hot spots of one platform-borne submit (cProfile, by own time; the "
         "profiler inflates Python, so read the shares):\n\n"
-        + md_table(["function", "calls", "own ms", "cumulative ms", "share"],
-                   hotspots["platform"])
+        + md_table(["function", "calls", "own ms", "cumulative ms", "share"], platform_hotspots)
     )
     return report

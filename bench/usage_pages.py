@@ -31,6 +31,7 @@ from bench.harness import (
     md_table,
     measure_interleaved,
     ms,
+    page_get,
     profile,
 )
 from billing.ledger import usage_stats_check
@@ -365,32 +366,11 @@ def _rows_shown(response) -> int:
     return m.group(1).count(b"<tr") if m else 0
 
 
-def _page(client: Client, url: str, sql_times: list[float] | None = None):
-    def run():
-        spent = [0.0]
-
-        def wrapper(execute, sql, params, many, context):
-            start = time.perf_counter()
-            try:
-                return execute(sql, params, many, context)
-            finally:
-                spent[0] += time.perf_counter() - start
-
-        with connection.execute_wrapper(wrapper):
-            response = client.get(url)
-        assert response.status_code == 200, (url, response.status_code)
-        if sql_times is not None:
-            sql_times.append(spent[0])
-        return response
-
-    return run
-
-
 def _captured(client: Client, url: str) -> list[str]:
     """The statements a page runs, as executed (a server-side cursor's DECLARE as the
     query it declares)."""
     with CaptureQueriesContext(connection) as ctx:
-        _page(client, url)()
+        page_get(client, url)()
     return [re.sub(r'^DECLARE "?\w+"? .*?CURSOR WITH(?:OUT)? HOLD FOR ', "", q["sql"], flags=re.S)
             for q in ctx.captured_queries]
 
@@ -437,14 +417,14 @@ def _usage(report: Report, big, small, clients, today) -> dict:
                 for key, part in (("big", big), ("small", small))}
         sqls = _captured(clients["big"], urls["big"])
         kinds = [_kind(sql) for sql in sqls]
-        shown = {key: _rows_shown(_page(clients[key], urls[key])()) for key in urls}
+        shown = {key: _rows_shown(page_get(clients[key], urls[key])()) for key in urls}
         small_sqls = _captured(clients["small"], urls["small"])
         per_query: dict[int, list[float]] = {}
         sql_times: list[float] = []
         small_sql_times: list[float] = []
         timings = measure_interleaved(
-            {"big": _page(clients["big"], urls["big"], sql_times),
-             "small": _page(clients["small"], urls["small"], small_sql_times),
+            {"big": page_get(clients["big"], urls["big"], sql_times),
+             "small": page_get(clients["small"], urls["small"], small_sql_times),
              "raw": _raw(sqls, per_query)},
             runs=RUNS, warmup=WARMUP,
         )
@@ -562,7 +542,7 @@ def _sub_pages(report: Report, big):
         sqls = _captured(clients[largest], url)
         per_query: dict[int, list[float]] = {}
         timings = measure_interleaved(
-            {"page": _page(clients[largest], url), "raw": _raw(sqls, per_query)},
+            {"page": page_get(clients[largest], url), "raw": _raw(sqls, per_query)},
             runs=RUNS, warmup=WARMUP,
         )
         page, raw = timings["page"], timings["raw"]
