@@ -1,10 +1,12 @@
 """Test data: tenancy through plain model creation, everything else through services."""
 import itertools
+from contextlib import contextmanager
 from datetime import timedelta
 from decimal import Decimal
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
+from django.test import TestCase
 from django.utils import timezone
 
 from couponplatform.accounts.models import (
@@ -111,3 +113,35 @@ def submit(template, user, accounts):
     return issuance_request_submit(
         template=template, acting_user=user, account_ids=[a.account_id for a in accounts],
     )
+
+
+# ---------------------------------------------------------------------------------------
+# On-commit work, run the way a commit would
+
+
+def run_callbacks(callbacks) -> None:
+    """Run captured on-commit callbacks the way a commit would, and those they queue in
+    turn (the release queues its emails and postings). Unlike a real commit, an error is
+    raised, not logged, so a test sees it."""
+    while callbacks:
+        with TestCase.captureOnCommitCallbacks(execute=False) as queued:
+            for callback in callbacks:
+                callback()
+        callbacks = list(queued)
+
+
+@contextmanager
+def committed():
+    """The block's on-commit work (releases, postings, emails) runs at its end, as after a
+    commit; the block gets the list of callbacks captured so far."""
+    with TestCase.captureOnCommitCallbacks(execute=False) as callbacks:
+        yield callbacks
+    run_callbacks(list(callbacks))
+
+
+@contextmanager
+def deferred():
+    """The block's on-commit work is held back; the test runs it later with run_callbacks
+    (e.g. to change something between an approval and its release)."""
+    with TestCase.captureOnCommitCallbacks(execute=False) as callbacks:
+        yield callbacks

@@ -5,7 +5,6 @@ from contextlib import contextmanager
 
 from django.core import mail
 from django.db import connection, connections
-from django.test import TestCase
 
 from approvals import services
 from approvals.models import Approval
@@ -14,35 +13,9 @@ from couponplatform.audit.models import AuditLog
 from coupons.models import Coupon, CouponTemplate, IssuanceRecipient, IssuanceRequest
 from coupons.services import coupon_template_disable
 from tests import factories as f
+from tests.factories import committed, deferred, run_callbacks
 
 Status = IssuanceRequest.Status
-
-
-def run_callbacks(callbacks) -> None:
-    """Run captured on-commit callbacks the way a commit would, and those they queue in
-    turn (the release queues its emails). Unlike a real commit, an error is raised, not
-    logged, so a test sees it."""
-    while callbacks:
-        with TestCase.captureOnCommitCallbacks(execute=False) as queued:
-            for callback in callbacks:
-                callback()
-        callbacks = list(queued)
-
-
-@contextmanager
-def committed():
-    """The block's on-commit work (release, emails) runs at its end, as after a commit."""
-    with TestCase.captureOnCommitCallbacks(execute=False) as callbacks:
-        yield callbacks
-    run_callbacks(list(callbacks))
-
-
-@contextmanager
-def deferred():
-    """The block's on-commit work is held back; the test runs it later with run_callbacks
-    (e.g. to change something between an approval and its release)."""
-    with TestCase.captureOnCommitCallbacks(execute=False) as callbacks:
-        yield callbacks
 
 
 def submit(template, user, accounts) -> IssuanceRequest:

@@ -12,7 +12,7 @@ from html.parser import HTMLParser
 from unittest import mock
 
 from django.db import transaction
-from django.test import TestCase, override_settings
+from django.test import override_settings
 from django.utils import timezone
 
 from approvals import services as approvals
@@ -22,27 +22,13 @@ from couponplatform.accounts.models import Partner, SubAccount
 from coupons.models import Coupon, CouponTemplate, IssuanceRequest
 from tests import factories as f
 from tests.billing.helpers import D, usage_csv  # noqa: F401  (D re-exported)
+from tests.factories import committed
 
 FAST_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 # ---------------------------------------------------------------------------------------
-# On-commit work, run as a commit would run it (posting is eager in the tests)
-
-
-def run_callbacks(callbacks) -> None:
-    """Run captured on-commit callbacks and those they queue in turn (release → posting)."""
-    while callbacks:
-        with TestCase.captureOnCommitCallbacks(execute=False) as queued:
-            for callback in callbacks:
-                callback()
-        callbacks = list(queued)
-
-
-@contextmanager
-def committed():
-    with TestCase.captureOnCommitCallbacks(execute=False) as callbacks:
-        yield
-    run_callbacks(list(callbacks))
+# The platform clock (on-commit work runs through tests.factories.committed; posting is
+# eager in the tests)
 
 
 def clock(at: datetime | None):

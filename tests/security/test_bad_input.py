@@ -169,6 +169,17 @@ def assert_refused(response, body: str) -> None:
         assert 400 <= response.status_code < 500, response.status_code
 
 
+def refused_template_post(world, post: dict) -> str:
+    """The distributor posts `post` to the template form: refused, and nothing written.
+    Returns the text of the page that came back."""
+    before = rows()
+    response = signed_in(world, "distributor").post(reverse("coupons:template_create"), post)
+    body = text_of(response)
+    assert_refused(response, body)
+    assert rows() == before
+    return body
+
+
 def northwind() -> Partner:
     return Partner.objects.get(name="Northwind Distribution")
 
@@ -236,12 +247,7 @@ def test_template_form_refuses_bad_values(world, data):
         assume(not value.strip() or len(value) > 120 or "\x00" in value)
     post = {**GOOD_TEMPLATE, **context, field: value}
     with rolled_back():
-        before = rows()
-        response = signed_in(world, "distributor").post(reverse("coupons:template_create"), post)
-        body = text_of(response)
-        assert_refused(response, body)
-        assert rows() == before
-        assert_escaped(body, value)
+        assert_escaped(refused_template_post(world, post), value)
 
 
 def test_template_form_dates_reversed(world):
@@ -249,10 +255,7 @@ def test_template_form_dates_reversed(world):
     post = {**GOOD_TEMPLATE, "validity_type": "fixed",
             "valid_from": (today + timedelta(days=10)).isoformat(),
             "valid_until": today.isoformat()}
-    before = rows()
-    response = signed_in(world, "distributor").post(reverse("coupons:template_create"), post)
-    assert_refused(response, text_of(response))
-    assert rows() == before
+    refused_template_post(world, post)
 
 
 @pytest.mark.parametrize("field", ["face_value", "release_cap_amount", "min_bill_amount"])
@@ -262,10 +265,7 @@ def test_template_form_handpicked_money(world, field, value):
     post = {**GOOD_TEMPLATE, field: value}
     if field == "min_bill_amount":
         post["kind"] = "threshold"
-    before = rows()
-    response = signed_in(world, "distributor").post(reverse("coupons:template_create"), post)
-    assert_refused(response, text_of(response))
-    assert rows() == before
+    refused_template_post(world, post)
 
 
 @pytest.mark.parametrize("field", ["release_cap_count", "discount_uses", "valid_days"])
@@ -275,18 +275,12 @@ def test_template_form_handpicked_counts(world, field, value):
     post = {**GOOD_TEMPLATE, field: value}
     if field == "discount_uses":
         post.update(kind="discount", discount_rate="10")
-    before = rows()
-    response = signed_in(world, "distributor").post(reverse("coupons:template_create"), post)
-    assert_refused(response, text_of(response))
-    assert rows() == before
+    refused_template_post(world, post)
 
 
 def test_template_form_unknown_product_ids(world):
     post = {**GOOD_TEMPLATE, "all_products": "", "products": ["999999999", "-1", "ecs"]}
-    before = rows()
-    response = signed_in(world, "distributor").post(reverse("coupons:template_create"), post)
-    assert_refused(response, text_of(response))
-    assert rows() == before
+    refused_template_post(world, post)
 
 
 @pytest.mark.parametrize("name", [HTML_NAME, FORMULA_NAME, "<b>bold</b> & \"quoted\""])

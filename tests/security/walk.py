@@ -525,41 +525,29 @@ def markers_outside(scope) -> dict[str, set[str]]:
 def fingerprint() -> dict[int, tuple]:
     """Per partner: every row a request could change that is about money, status or
     permission, in comparable form."""
-    state: dict[int, list] = {}
-
-    def add(partner_id, row):
-        state.setdefault(partner_id, []).append(row)
-
-    for row in Partner.objects.values_list(
-        "pk", "name", "bd_id", "coupon_enabled", "requires_bd_approval", "parent_id",
-    ):
-        add(row[0], ("partner",) + row)
-    for row in PlatformBudget.objects.values_list(
-        "partner_id", "pk", "currency", "amount", "reserved", "consumed",
-    ):
-        add(row[0], ("budget",) + row)
-    for row in CouponTemplate.objects.values_list(
-        "partner_id", "pk", "name", "status", "face_value", "released_count",
-    ):
-        add(row[0], ("template",) + row)
-    for row in IssuanceRequest.objects.values_list(
-        "partner_id", "pk", "status", "decided_by_id", "reason", "recipient_count",
-    ):
-        add(row[0], ("request",) + row)
-    for row in Coupon.objects.values_list(
-        "partner_id", "pk", "status", "balance", "voided_amount", "sub_account_id",
-    ):
-        add(row[0], ("coupon",) + row)
-    for row in SubAccount.objects.values_list("partner_id", "pk", "account_id", "name"):
-        add(row[0], ("account",) + row)
     from billing.models import DailyBill, Deduction
 
-    for row in Deduction.objects.values_list("partner_id", "pk", "amount"):
-        add(row[0], ("deduction",) + row)
-    for row in DailyBill.objects.values_list(
-        "sub_account__partner_id", "pk", "payable_amount", "deduction_amount",
-    ):
-        add(row[0], ("dailybill",) + row)
+    # (label, model, fields): the first field is the partner the row belongs to.
+    sources = [
+        ("partner", Partner, ("pk", "name", "bd_id", "coupon_enabled", "requires_bd_approval",
+                              "parent_id")),
+        ("budget", PlatformBudget, ("partner_id", "pk", "currency", "amount", "reserved",
+                                    "consumed")),
+        ("template", CouponTemplate, ("partner_id", "pk", "name", "status", "face_value",
+                                      "released_count")),
+        ("request", IssuanceRequest, ("partner_id", "pk", "status", "decided_by_id", "reason",
+                                      "recipient_count")),
+        ("coupon", Coupon, ("partner_id", "pk", "status", "balance", "voided_amount",
+                            "sub_account_id")),
+        ("account", SubAccount, ("partner_id", "pk", "account_id", "name")),
+        ("deduction", Deduction, ("partner_id", "pk", "amount")),
+        ("dailybill", DailyBill, ("sub_account__partner_id", "pk", "payable_amount",
+                                  "deduction_amount")),
+    ]
+    state: dict[int, list] = {}
+    for label, model, fields in sources:
+        for row in model.objects.values_list(*fields):
+            state.setdefault(row[0], []).append((label,) + row)
     return {k: tuple(sorted(v, key=repr)) for k, v in state.items()}
 
 

@@ -15,7 +15,6 @@ the end of each step as a commit would.
 from __future__ import annotations
 
 import io
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
@@ -51,6 +50,7 @@ from coupons.services import (
     coupon_template_disable,
     issuance_request_submit,
 )
+from tests.factories import committed, deferred, run_callbacks
 
 User = get_user_model()
 
@@ -66,32 +66,6 @@ ZETA_TIER2_NAME = "Zeta Tier2 Foreign Reseller"
 ZETA_PREFIX = "ZF"
 ZETA_USAGE_DAYS_AGO = (60, 61, 62)
 DEMO_USAGE_DAYS = 35
-
-
-# ---------------------------------------------------------------------------------------
-# On-commit work, run the way a commit would
-
-
-def run_callbacks(callbacks) -> None:
-    while callbacks:
-        with TestCase.captureOnCommitCallbacks(execute=False) as queued:
-            for callback in callbacks:
-                callback()
-        callbacks = list(queued)
-
-
-@contextmanager
-def committed():
-    """The block's on-commit work (releases, postings, mails) runs at its end."""
-    with TestCase.captureOnCommitCallbacks(execute=False) as callbacks:
-        yield
-    run_callbacks(list(callbacks))
-
-
-@contextmanager
-def deferred():
-    with TestCase.captureOnCommitCallbacks(execute=False) as callbacks:
-        yield callbacks
 
 
 # ---------------------------------------------------------------------------------------
