@@ -113,6 +113,13 @@ class PartnerAdmin(BDScopedAdminMixin, admin.ModelAdmin):
     search_fields = ["name"]
     list_select_related = ["parent", "bd"]
     inlines = [PlatformBudgetInline]
+
+    def get_inlines(self, request, obj):
+        # Tier-2 resellers get no platform-borne budget (platform_budget_set refuses one):
+        # the form does not offer it, rather than accept it and then report the refusal.
+        if obj is not None and obj.is_tier2:
+            return []
+        return super().get_inlines(request, obj)
     fieldsets = [
         (None, {"fields": ["name", "kind", "tier", "parent", "bd"]}),
         ("Coupon function", {"fields": ["coupon_enabled", "requires_bd_approval"]}),

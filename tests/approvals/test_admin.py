@@ -438,6 +438,22 @@ def test_an_existing_budgets_currency_can_not_be_changed_from_the_partner_form(c
     assert not PlatformBudget.objects.filter(partner=demo.dist, currency="EUR").exists()
 
 
+def test_a_tier2_resellers_partner_form_offers_no_budget(client, demo):
+    """Tier-2 resellers get no platform-borne budget: the form does not offer one (it
+    used to accept one, report the refusal and say "changed successfully" beside it)."""
+    tier2, _account = f.make_tier2(demo.dist, bd=demo.bd)
+    login(client, demo.bd)
+    data = form_data(client.get(partner_url(tier2)))
+    assert not any(key.startswith("budgets-") for key in data)
+    assert any(key.startswith("budgets-") for key in form_data(client.get(partner_url(demo.dist))))
+    response = client.post(partner_url(tier2), {
+        **data, "budgets-TOTAL_FORMS": "1", "budgets-INITIAL_FORMS": "0",
+        "budgets-0-currency": "USD", "budgets-0-amount": "100.00",
+    })
+    assert response.status_code == 302
+    assert not PlatformBudget.objects.filter(partner=tier2).exists()
+
+
 def test_budget_can_not_be_set_below_what_was_released(client, demo):
     h.approve(demo.requests["dist"][0], demo.bd)
     assert h.budget_of(demo.dist).consumed == Decimal("150.00")
