@@ -23,7 +23,7 @@ from billing.tables import CouponUsageTable
 from couponplatform.accounts.mixins import PartnerMixin, SubAccountMixin
 from couponplatform.accounts.models import PartnerMembership
 from couponplatform.exceptions import ApplicationError, PermissionDeniedError
-from couponplatform.money import quantize
+from couponplatform.money import fmt, quantize
 from coupons.models import Coupon
 
 EXPORT_HEADER = ["Code", "Sub-account ID", "Sub-account", "Template", "Cost bearer",
@@ -159,7 +159,7 @@ class CouponVoidView(PartnerMixin, FormView):
             form.add_error(None, exc.message)
             return self.form_invalid(form)
         messages.success(self.request, f"Coupon {voided.code} is voided: "
-                                       f"{voided.voided_amount} {voided.currency} withdrawn.")
+                                       f"{fmt(voided.voided_amount, voided.currency)} withdrawn.")
         return redirect(f"{reverse('coupon_usage')}?sub_account={voided.sub_account.account_id}")
 
 
