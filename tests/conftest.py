@@ -1,11 +1,21 @@
-"""Shared fixtures. Celery runs eagerly in tests unless a test starts a real worker."""
+"""Shared fixtures. Celery runs eagerly in tests unless a test starts a real worker; every
+test runs on the pinned clock of tests/clock.py, never on the calendar's day."""
 import os
 
 import pytest
 from django.db import connection
 
 from couponplatform.celery import app as celery_app
+from tests import clock
 from tests import factories as f
+
+
+def pytest_configure(config):
+    clock.pin(tz=os.environ.get("TIME_ZONE", "Asia/Singapore"))
+
+
+def pytest_report_header(config):
+    return f"pinned clock: {clock.parse_moment(os.environ.get('TESTS_NOW') or clock.PINNED_NOW)}"
 
 
 @pytest.fixture(autouse=True, scope="session")

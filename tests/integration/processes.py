@@ -17,6 +17,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from couponplatform.celery import app as celery_app
+from tests import clock
 
 ROOT = Path(__file__).resolve().parents[2]
 # The workers' visibility timeout: an unacked task of a killed worker is handed out again
@@ -71,13 +72,13 @@ class Worker:
         self.proc: subprocess.Popen | None = None
 
     def command(self) -> list[str]:
-        return [
+        return clock.subprocess_command([
             sys.executable, "-m", "celery", "-A", "couponplatform", "worker",
             "-Q", self.queue, "-n", f"{self.name}@%h", f"--pool={self.pool}",
             f"--concurrency={self.concurrency}", "--loglevel=INFO",
             "--without-gossip", "--without-mingle", "--without-heartbeat",
             *([f"--include={','.join(self.include)}"] if self.include else []),
-        ]
+        ])
 
     def environment(self) -> dict[str, str]:
         env = {name: value for name, value in os.environ.items() if name not in BROKER_ENV}
@@ -91,6 +92,7 @@ class Worker:
             "EMAIL_BACKEND": "django.core.mail.backends.locmem.EmailBackend",
             "PYTHONUNBUFFERED": "1",
         })
+        env.update(clock.subprocess_env())  # the tests' pinned clock, when they pin one
         env.update(self.extra_env)
         return env
 

@@ -43,7 +43,6 @@ from couponplatform.accounts.models import (
     SubAccountMembership,
 )
 from couponplatform.audit.models import AuditLog
-from couponplatform.exceptions import ApplicationError
 from coupons.models import Coupon, CouponTemplate, IssuanceRequest
 from coupons.services import (
     coupon_template_create,
@@ -138,24 +137,29 @@ def _bill_days(days) -> None:
 
 
 def _close_months(first: date, last: date) -> None:
+    """Close every ended month from `first`'s to `last`'s. A refusal raises and fails the
+    build (the demo's own close only logs one), instead of surfacing later in a test."""
     month = month_start(first)
     while month < month_start(timezone.localdate()) and month <= month_start(last):
         with committed():
-            try:
-                month_close(month=month)
-            except ApplicationError:
-                pass
+            month_close(month=month)
         month = month_start(month + timedelta(days=32))
 
 
 def _build_demo() -> None:
     """Tenant A: the §11 demo world, with a small number of Northwind customers."""
     from demo import seeding
-    from demo.usage import seed_usage
 
     with committed():
         seeding._seed_core(password="pw", accounts=60, log=lambda *a, **k: None)
-    # A month of usage for a few accounts, billed day by day (postings on each commit).
+
+
+def _build_demo_usage() -> None:
+    """A month of usage for a few tenant-A accounts, billed day by day (postings on each
+    commit), its ended months closed. After tenant B's usage: a month the demo closes may
+    hold tenant B's days too (today − 35 and today − 62 share a month on some days)."""
+    from demo.usage import seed_usage
+
     today = timezone.localdate()
     start = today - timedelta(days=DEMO_USAGE_DAYS)
     with TestCase.captureOnCommitCallbacks(execute=True):
@@ -322,6 +326,7 @@ def build_world() -> World:
     # A BD group member lookup the admin uses (is_bd) needs the BD group to hold them.
     Group.objects.get(name=BD_GROUP)
     _build_zeta(bd2, today)
+    _build_demo_usage()
     _build_tier2_own()
     _build_northwind_failed()
     html_account, formula_account = _build_html_names()
