@@ -37,8 +37,11 @@ browser-deps:
 	  else echo "chromium not installed: browser tests will be skipped"; fi; \
 	fi
 
+# TEST_WORKERS pytest-xdist processes (one test database each); race tests run on one of
+# them, one after another (tests/conftest.py). TEST_WORKERS=0 runs in this process.
+TEST_WORKERS ?= 2
 test: install browser-deps
-	CACHE_KEY_PREFIX=test-$$$$ $(BIN)/python -m pytest $(PYTEST_ARGS)
+	CACHE_KEY_PREFIX=test-$$$$ $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 # Only the real-worker tests (kills, broker outages), which `make test` runs too.
 test-worker: install

@@ -12,6 +12,22 @@ from tests import factories as f
 
 def pytest_configure(config):
     clock.pin(tz=os.environ.get("TIME_ZONE", "Asia/Singapore"))
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if worker:
+        # Rate-limit counters and release progress live in the cache; two xdist workers
+        # share the Redis of CELERY_BROKER_URL, so each counts under a prefix of its own.
+        from django.conf import settings
+
+        for cache in settings.CACHES.values():
+            cache["KEY_PREFIX"] = f"{cache.get('KEY_PREFIX', '')}-{worker}"
+
+
+def pytest_collection_modifyitems(config, items):
+    """Race tests open up to 64 connections each: under xdist they run one after another
+    on one worker (`--dist loadgroup`), so two of them never exceed PostgreSQL's 100."""
+    for item in items:
+        if item.get_closest_marker("race"):
+            item.add_marker(pytest.mark.xdist_group("race"))
 
 
 def pytest_report_header(config):

@@ -1,4 +1,4 @@
-"""The randomised model test of issue 5 item 4 and QUALITY.md's "ledger invariants" bar.
+"""The randomised model test of QUALITY.md's "ledger invariants" bar.
 
 A hypothesis state machine drives the real services on the test database — submit (any
 template of cash/threshold/discount × platform/partner-borne × limited/unlimited × three
@@ -128,6 +128,7 @@ from tests import factories as f
 IN_CI = bool(os.environ.get("CI"))
 EXAMPLES = int(os.environ.get("MODEL_EXAMPLES") or (200 if IN_CI else 20))
 STEPS = int(os.environ.get("MODEL_STEPS") or 50)
+SHARDS = int(os.environ.get("MODEL_SHARDS") or (4 if IN_CI else 1))
 
 # The machine's first "today" in every example. February is just behind it (closable at
 # once), and the fixed windows below open and end within a run's reach.
@@ -1257,10 +1258,13 @@ class MoneyMachine(RuleBasedStateMachine):
 
 @pytest.mark.django_db
 # CI's 200 × 50 takes about 3 minutes on PostgreSQL on 2 cores, up to 7 on a loaded machine;
-# a failure's shrinking adds at most 5 more.
+# a failure's shrinking adds at most 5 more. In SHARDS tests of EXAMPLES / SHARDS examples
+# each (hypothesis draws each shard's examples afresh), so xdist's workers share the run.
 @pytest.mark.timeout(1800)
-def test_money_paths_hold_under_random_operations():
-    """Issue 5 item 4: the state machine above, on the test database."""
+@pytest.mark.parametrize("shard", range(SHARDS))
+def test_money_paths_hold_under_random_operations(shard):
+    """The state machine above, on the test database (QUALITY.md "ledger invariants")."""
+    examples = -(-EXAMPLES // SHARDS)
     with mock.patch.object(timezone, "now", CLOCK.now):
         CLOCK.today = START
         MoneyMachine.world = build_world()
@@ -1268,10 +1272,10 @@ def test_money_paths_hold_under_random_operations():
         run_state_machine_as_test(
             MoneyMachine,
             settings=settings(
-                max_examples=EXAMPLES, stateful_step_count=STEPS, deadline=None,
+                max_examples=examples, stateful_step_count=STEPS, deadline=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
             ),
         )
-    print(f"\nmodel run ({EXAMPLES} examples × {STEPS} steps):")
+    print(f"\nmodel run, shard {shard + 1}/{SHARDS} ({examples} examples × {STEPS} steps):")
     for what, n in sorted(STATS.items()):
         print(f"  {what}: {n}")
