@@ -9,7 +9,8 @@ from django.db.models import F
 from billing.models import DailyBill, DailyBillLine, Deduction, UsageRecord
 from billing.services import account_post_outstanding, daily_bills_make
 from tests import factories as f
-from tests.billing.helpers import D, import_usage, make_coupon, products
+from tests.billing.helpers import D, products
+from tests.factories import import_usage, make_coupon
 
 DAY = date(2025, 7, 1)
 
