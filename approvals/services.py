@@ -275,6 +275,15 @@ def release_progress(request_id: int) -> int | None:
         return None
 
 
+def _fault(point: str) -> None:
+    """Crash-point hook of the release: the tests replace it to fail at a named point; does
+    nothing here.
+
+    Points, in order: "locked" (request, template and budget rows held), "coupons_copied",
+    "counters_updated" (the template's released counters and the budget), "before_commit".
+    """
+
+
 def _release_problem(request: IssuanceRequest, template: CouponTemplate) -> str | None:
     """Rules that held at submit and may not hold now (PRODUCT §5)."""
     if problem := template_issuable_problem(template):
@@ -336,6 +345,7 @@ def issuance_request_release(*, request_id: int) -> IssuanceRequest:
                     f"{fmt(max(left, Decimal('0')), request.currency)} left, "
                     f"{fmt(request.total_amount, request.currency)} needed."
                 )
+        _fault("locked")
         if problem:
             request.reason = problem
             _move(request, Status.FAILED, actor=None, reason=problem, fields=("reason",))
@@ -369,6 +379,7 @@ def issuance_request_release(*, request_id: int) -> IssuanceRequest:
             if i % 2000 == 0:
                 cache.set(progress_key, i, 3600)
         bulk_insert(Coupon, COUPON_FIELDS, rows)
+        _fault("coupons_copied")
         count = len(rows)
         CouponTemplate.objects.filter(pk=template.pk).update(
             released_count=F("released_count") + count,
@@ -379,6 +390,7 @@ def issuance_request_release(*, request_id: int) -> IssuanceRequest:
                 reserved=F("reserved") - request.total_amount,
                 consumed=F("consumed") + request.total_amount,
             )
+        _fault("counters_updated")
         request.issued_at = now
         request.released_so_far = count
         request.reason = ""
@@ -395,6 +407,7 @@ def issuance_request_release(*, request_id: int) -> IssuanceRequest:
             robust=True,
         )
         transaction.on_commit(lambda: notifications.notify_partner(request_id), robust=True)
+        _fault("before_commit")
     return request
 
 

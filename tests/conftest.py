@@ -93,7 +93,7 @@ def other_admin(other_partner):
 @pytest.fixture(autouse=True)
 def _fast_password_hasher(settings):
     """The default hasher costs about a second per user here; tests make many users."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    settings.PASSWORD_HASHERS = f.FAST_HASHERS
 
 
 @pytest.fixture(autouse=True)

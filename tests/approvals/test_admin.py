@@ -45,7 +45,7 @@ def demo(db):
         accounts = f.make_accounts(partner, 6)
         template = f.make_template(partner, users[key], cost_bearer="platform",
                                    issue_limit="unlimited")
-        requests[key] = [h.submit(template, users[key], accounts[:3]) for _ in range(2)]
+        requests[key] = [f.submitted(template, users[key], accounts[:3]) for _ in range(2)]
     return SimpleNamespace(bd=bd, bd2=bd2, root=root, dist=dist, reseller=reseller, quiet=quiet,
                            users=users, requests=requests)
 
@@ -80,7 +80,7 @@ def test_bd_sees_only_their_partners_requests_in_the_queue_and_the_request_list(
     login(client, demo.bd)
     mine = ids(demo.requests["dist"] + demo.requests["reseller"])
     assert listed(client.get(reverse(f"{QUEUE}_changelist"))) == mine
-    h.reject(demo.requests["dist"][0], demo.bd)
+    f.reject(demo.requests["dist"][0], demo.bd)
     # The queue holds pending requests only; the request list holds every status.
     assert listed(client.get(reverse(f"{QUEUE}_changelist"))) == mine - ids(
         demo.requests["dist"][:1])
@@ -111,7 +111,7 @@ def test_bd2_sees_none_of_bds_partners_requests(client, demo):
 def test_bd2_can_not_approve_or_reject_a_foreign_request_by_url(client, demo):
     login(client, demo.bd2)
     target = demo.requests["dist"][0]
-    with h.nothing_written(), h.committed():
+    with f.nothing_written(), f.committed():
         for base in (QUEUE, ALL):
             response = client.post(reverse(f"{base}_approve", args=[target.pk]))
             assert response.status_code == 404
@@ -125,7 +125,7 @@ def test_bd2_can_not_approve_or_reject_a_foreign_request_by_url(client, demo):
 def test_bd2_admin_action_on_a_foreign_id_does_nothing(client, demo, action):
     login(client, demo.bd2)
     foreign = demo.requests["dist"][0]
-    with h.nothing_written(), h.committed():
+    with f.nothing_written(), f.committed():
         for base in (QUEUE, ALL):
             client.post(reverse(f"{base}_changelist"), {
                 "action": action, "index": "0", "_selected_action": [str(foreign.pk)],
@@ -166,7 +166,7 @@ def test_partner_and_sub_account_users_get_no_admin(client, demo, who):
     login(client, user)
     target = demo.requests["dist"][0]
     login_url = reverse("admin:login")
-    with h.nothing_written(), h.committed():
+    with f.nothing_written(), f.committed():
         for url in (reverse("admin:index"), reverse(f"{QUEUE}_changelist"),
                     reverse(f"{ALL}_change", args=[target.pk]),
                     reverse("admin:accounts_partner_change", args=[demo.dist.pk])):
@@ -192,7 +192,7 @@ def test_bd_approves_from_the_change_page_button(client, demo):
     approve_url = reverse(f"{QUEUE}_approve", args=[target.pk])
     assert f'action="{approve_url}"' in page.content.decode()
 
-    with h.committed():
+    with f.committed():
         response = client.post(approve_url)
     assert response.status_code == 302
     # The request left the pending queue, so the BD lands on the page listing every status.
@@ -209,11 +209,11 @@ def test_change_page_of_a_decided_request_is_read_only_and_a_second_approve_is_r
     client, demo,
 ):
     login(client, demo.bd)
-    target = h.approve(demo.requests["dist"][0], demo.bd)
+    target = f.approve(demo.requests["dist"][0], demo.bd)
     page = client.get(reverse(f"{ALL}_change", args=[target.pk]))
     assert page.status_code == 200 and page.context["can_decide"] is False
     assert "This request is issued." in page.content.decode()
-    with h.nothing_written(), h.committed():
+    with f.nothing_written(), f.committed():
         response = client.post(reverse(f"{ALL}_approve", args=[target.pk]))
         # Saving the read-only change form changes nothing either.
         client.post(reverse(f"{ALL}_change", args=[target.pk]), {"status": "pending"})
@@ -226,7 +226,7 @@ def test_change_page_of_a_decided_request_is_read_only_and_a_second_approve_is_r
 def test_approve_url_answers_get_with_a_redirect_and_approves_nothing(client, demo):
     login(client, demo.bd)
     target = demo.requests["dist"][0]
-    with h.nothing_written(), h.committed():
+    with f.nothing_written(), f.committed():
         response = client.get(reverse(f"{QUEUE}_approve", args=[target.pk]))
     assert response.status_code == 302
     assert status_of(target) == Status.PENDING
@@ -239,7 +239,7 @@ def test_bd_rejects_from_the_reject_page_with_a_reason(client, demo):
     page = client.get(url)
     assert page.status_code == 200
     assert [o.pk for o in page.context["objects"]] == [target.pk]
-    with h.committed():
+    with f.committed():
         response = client.post(url, {"reason": "Not this quarter."})
     assert response.status_code == 302
     assert response.url == reverse(f"{QUEUE}_changelist")
@@ -255,7 +255,7 @@ def test_bd_rejects_from_the_reject_page_with_a_reason(client, demo):
 def test_reject_without_a_reason_writes_nothing_and_says_why(client, demo, reason):
     login(client, demo.bd)
     target = demo.requests["dist"][0]
-    with h.nothing_written(), h.committed():
+    with f.nothing_written(), f.committed():
         response = client.post(reverse(f"{QUEUE}_reject", args=[target.pk]), {"reason": reason})
     assert response.status_code == 200
     assert "Give a reason: the partner sees it." in messages_of(response)
@@ -269,11 +269,11 @@ def test_bd_can_not_approve_in_the_admin_a_request_they_submitted(client, demo):
     partner = f.make_partner(name="Self Service", bd=bd_member, budget="1000.00")
     PartnerMembership.objects.create(user=bd_member, partner=partner, role="admin")
     template = f.make_template(partner, bd_member, cost_bearer="platform")
-    own = h.submit(template, bd_member, f.make_accounts(partner, 2))
+    own = f.submitted(template, bd_member, f.make_accounts(partner, 2))
     login(client, bd_member)
     page = client.get(reverse(f"{QUEUE}_change", args=[own.pk]))
     assert page.status_code == 200 and page.context["can_decide"] is False
-    with h.nothing_written(), h.committed():
+    with f.nothing_written(), f.committed():
         response = client.post(reverse(f"{QUEUE}_approve", args=[own.pk]))
     assert messages_of(response) == ["You submitted this request, so you can not decide it."]
 
@@ -285,9 +285,9 @@ def test_bd_can_not_approve_in_the_admin_a_request_they_submitted(client, demo):
 def test_approve_selected_reports_what_it_approved_and_what_it_skipped(client, demo):
     login(client, demo.bd)
     pending = demo.requests["dist"] + demo.requests["reseller"][:1]
-    cancelled = h.cancel(demo.requests["reseller"][1], demo.users["reseller"])
+    cancelled = f.cancel(demo.requests["reseller"][1], demo.users["reseller"])
     selected = sorted([r.pk for r in pending] + [cancelled.pk])
-    with h.committed():
+    with f.committed():
         response = client.post(reverse(f"{ALL}_changelist"), {
             "action": "approve_selected", "index": "0",
             "_selected_action": [str(pk) for pk in selected],
@@ -306,7 +306,7 @@ def test_approve_selected_reports_what_it_approved_and_what_it_skipped(client, d
 def test_approve_selected_in_the_queue_approves_many(client, demo):
     login(client, demo.bd)
     pending = demo.requests["dist"] + demo.requests["reseller"]
-    with h.committed():
+    with f.committed():
         response = client.post(reverse(f"{QUEUE}_changelist"), {
             "action": "approve_selected", "index": "0",
             "_selected_action": [str(r.pk) for r in pending],
@@ -318,22 +318,22 @@ def test_approve_selected_in_the_queue_approves_many(client, demo):
 def test_reject_selected_asks_for_a_reason_then_reports_done_and_skipped(client, demo):
     login(client, demo.bd)
     pending = demo.requests["dist"]
-    issued = h.approve(demo.requests["reseller"][0], demo.bd)
+    issued = f.approve(demo.requests["reseller"][0], demo.bd)
     selected = [str(r.pk) for r in [*pending, issued]]
     url = reverse(f"{ALL}_changelist")
-    with h.nothing_written():
+    with f.nothing_written():
         page = client.post(url, {"action": "reject_selected", "index": "0",
                                  "_selected_action": selected})
     assert page.status_code == 200
     assert sorted(o.pk for o in page.context["objects"]) == sorted(int(pk) for pk in selected)
 
-    with h.nothing_written():  # the confirmation without a reason
+    with f.nothing_written():  # the confirmation without a reason
         again = client.post(url, {"action": "reject_selected", "_selected_action": selected,
                                   "reason": ""})
     assert again.status_code == 200
     assert "Give a reason: the partner sees it." in messages_of(again)
 
-    with h.committed():
+    with f.committed():
         response = client.post(url, {"action": "reject_selected", "_selected_action": selected,
                                      "reason": "Campaign cancelled."})
     assert response.status_code == 302
@@ -455,12 +455,12 @@ def test_a_tier2_resellers_partner_form_offers_no_budget(client, demo):
 
 
 def test_budget_can_not_be_set_below_what_was_released(client, demo):
-    h.approve(demo.requests["dist"][0], demo.bd)
+    f.approve(demo.requests["dist"][0], demo.bd)
     assert h.budget_of(demo.dist).consumed == Decimal("150.00")
     login(client, demo.bd)
     data = form_data(client.get(partner_url(demo.dist)))
     data["budgets-0-amount"] = "149.99"
-    with h.nothing_written():
+    with f.nothing_written():
         response = client.post(partner_url(demo.dist), data)
     assert response.status_code == 200
     assert "it can not be set lower" in response.content.decode()
@@ -474,7 +474,7 @@ def test_bd2_can_not_open_or_change_bds_partner(client, demo):
     assert response.status_code == 302 and response.url == reverse("admin:index")
     changelist = client.get(reverse("admin:accounts_partner_changelist")).content.decode()
     assert "Quiet Partners" in changelist and "Northwind" not in changelist
-    with h.nothing_written():
+    with f.nothing_written():
         client.post(partner_url(demo.dist), {
             "coupon_enabled": "", "requires_bd_approval": "",
             "budgets-TOTAL_FORMS": "0", "budgets-INITIAL_FORMS": "0",

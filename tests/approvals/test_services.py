@@ -52,14 +52,14 @@ def test_transition_table_is_exactly_the_product_state_machine():
 def test_no_status_move_outside_the_table_is_possible_and_a_refused_move_writes_nothing(
     partner_template, dist_admin, customers,
 ):
-    request = h.submit(partner_template, dist_admin, customers[:1])
+    request = f.submitted(partner_template, dist_admin, customers[:1])
     refused = 0
     for source in Status.values:
         for target in Status.values:
             if target in IssuanceRequest.TRANSITIONS[source]:
                 continue
             request.status = source  # in memory only: _move must refuse before any write
-            with h.nothing_written(), pytest.raises(InvalidTransitionError) as exc:
+            with f.nothing_written(), pytest.raises(InvalidTransitionError) as exc:
                 services._move(request, target, actor=None)
             assert f"Request #{request.pk} is" in exc.value.message
             assert "can not be" in exc.value.message
@@ -74,7 +74,7 @@ def test_no_status_move_outside_the_table_is_possible_and_a_refused_move_writes_
 def test_platform_borne_request_waits_for_the_bd_with_one_open_approval(
     platform_template, dist_admin, customers, bd,
 ):
-    request = h.submit(platform_template, dist_admin, customers[:2])
+    request = f.submitted(platform_template, dist_admin, customers[:2])
     assert request.status == Status.PENDING
     assert request.route == IssuanceRequest.Route.BD
     assert request.decided_by is None and request.decided_at is None
@@ -89,7 +89,7 @@ def test_platform_borne_request_goes_to_the_bd_even_when_the_partner_needs_no_ap
 ):
     partner_coupon_settings_update(partner=distributor, acting_user=bd, coupon_enabled=True,
                                    requires_bd_approval=False)
-    request = h.submit(platform_template, dist_admin, customers[:2])
+    request = f.submitted(platform_template, dist_admin, customers[:2])
     assert request.status == Status.PENDING
     assert request.route == IssuanceRequest.Route.BD
 
@@ -97,7 +97,7 @@ def test_platform_borne_request_goes_to_the_bd_even_when_the_partner_needs_no_ap
 def test_partner_borne_request_waits_for_the_bd_when_the_partner_requires_approval(
     partner_template, dist_admin, customers,
 ):
-    request = h.submit(partner_template, dist_admin, customers[:2])
+    request = f.submitted(partner_template, dist_admin, customers[:2])
     assert request.status == Status.PENDING
     assert request.route == IssuanceRequest.Route.BD
     assert Approval.objects.get(request=request).status == Approval.Status.OPEN
@@ -108,7 +108,7 @@ def test_partner_borne_request_without_required_approval_is_auto_approved_and_is
 ):
     partner_coupon_settings_update(partner=distributor, acting_user=bd, coupon_enabled=True,
                                    requires_bd_approval=False)
-    request = h.submit(partner_template, dist_admin, customers[:3])
+    request = f.submitted(partner_template, dist_admin, customers[:3])
     assert request.route == IssuanceRequest.Route.AUTO
     assert request.status == Status.ISSUED
     assert request.decided_by is None
@@ -126,7 +126,7 @@ def test_partner_borne_request_without_required_approval_is_auto_approved_and_is
 def test_one_open_approval_per_request_is_held_by_the_database(
     partner_template, dist_admin, customers, bd,
 ):
-    request = h.submit(partner_template, dist_admin, customers[:1])
+    request = f.submitted(partner_template, dist_admin, customers[:1])
     with pytest.raises(IntegrityError), transaction.atomic():
         Approval.objects.create(request=request, status=Approval.Status.OPEN, assigned_bd=bd)
     # A decided approval beside the open one is fine: the rule is about open ones only.
@@ -140,8 +140,8 @@ def test_one_open_approval_per_request_is_held_by_the_database(
 def test_bd_approval_moves_pending_to_approved_and_the_release_to_issued(
     platform_template, dist_admin, customers, bd,
 ):
-    request = h.submit(platform_template, dist_admin, customers[:3])
-    with h.deferred() as release:
+    request = f.submitted(platform_template, dist_admin, customers[:3])
+    with f.deferred() as release:
         services.approval_approve(request_id=request.pk, acting_user=bd)
     request.refresh_from_db()
     assert request.status == Status.APPROVED
@@ -150,7 +150,7 @@ def test_bd_approval_moves_pending_to_approved_and_the_release_to_issued(
     approval = Approval.objects.get(request=request)
     assert (approval.status, approval.decided_by) == (Approval.Status.APPROVED, bd)
 
-    h.run_callbacks(list(release))
+    f.run_callbacks(list(release))
     request.refresh_from_db()
     assert request.status == Status.ISSUED
     assert request.issued_at is not None
@@ -161,8 +161,8 @@ def test_bd_approval_moves_pending_to_approved_and_the_release_to_issued(
 def test_bd_rejection_moves_pending_to_rejected_with_the_reason(
     platform_template, dist_admin, customers, bd,
 ):
-    request = h.submit(platform_template, dist_admin, customers[:2])
-    request = h.reject(request, bd, reason="  Budget is for Q3 campaigns.  ")
+    request = f.submitted(platform_template, dist_admin, customers[:2])
+    request = f.reject(request, bd, reason="  Budget is for Q3 campaigns.  ")
     assert request.status == Status.REJECTED
     assert request.reason == "Budget is for Q3 campaigns."
     assert request.decided_by == bd
@@ -177,8 +177,8 @@ def test_partner_writer_cancels_a_pending_request(
     role, distributor, platform_template, dist_admin, customers,
 ):
     user = f.make_member(distributor, role)
-    request = h.submit(platform_template, dist_admin, customers[:2])
-    request = h.cancel(request, user)
+    request = f.submitted(platform_template, dist_admin, customers[:2])
+    request = f.cancel(request, user)
     assert request.status == Status.CANCELLED
     approval = Approval.objects.get(request=request)
     assert approval.status == Approval.Status.CANCELLED
@@ -189,19 +189,19 @@ def test_partner_writer_cancels_a_pending_request(
 def test_retry_moves_a_failed_request_back_to_approved_and_releases_it(
     distributor, platform_template, dist_admin, customers, bd,
 ):
-    request = h.submit(platform_template, dist_admin, customers[:2])
+    request = f.submitted(platform_template, dist_admin, customers[:2])
     platform_budget_set(partner=distributor, acting_user=bd, currency="USD",
                         amount=Decimal("50.00"))
-    request = h.approve(request, bd)
+    request = f.approve(request, bd)
     assert request.status == Status.FAILED
     platform_budget_set(partner=distributor, acting_user=bd, currency="USD",
                         amount=Decimal("100.00"))
-    with h.deferred() as release:
+    with f.deferred() as release:
         services.issuance_request_retry(request_id=request.pk, acting_user=dist_admin)
     request.refresh_from_db()
     assert request.status == Status.APPROVED
     assert request.reason == ""
-    h.run_callbacks(list(release))
+    f.run_callbacks(list(release))
     request.refresh_from_db()
     assert request.status == Status.ISSUED
     assert coupons_of(request).count() == 2
@@ -210,9 +210,9 @@ def test_retry_moves_a_failed_request_back_to_approved_and_releases_it(
 def test_withdraw_moves_a_failed_request_to_withdrawn(
     partner_template, dist_admin, customers, bd,
 ):
-    request = h.submit(partner_template, dist_admin, customers[:2])
-    request = h.approve_and_fail(request, bd, dist_admin)
-    request = h.withdraw(request, dist_admin)
+    request = f.submitted(partner_template, dist_admin, customers[:2])
+    request = f.approve_and_fail(request, bd, dist_admin)
+    request = f.withdraw(request, dist_admin)
     assert request.status == Status.WITHDRAWN
     assert not coupons_of(request).exists()
 
@@ -248,10 +248,10 @@ def _act(action, request, *, bd, partner_user):
 def test_action_not_allowed_from_a_status_raises_a_clear_error_and_writes_nothing(
     status, action, platform_template, dist_admin, customers, bd,
 ):
-    request = h.request_in(status, template=platform_template, partner_user=dist_admin, bd=bd,
+    request = f.request_in(status, template=platform_template, partner_user=dist_admin, bd=bd,
                            accounts=customers[:2])
     assert request.status == status
-    with h.nothing_written(), h.committed():
+    with f.nothing_written(), f.committed():
         with pytest.raises(InvalidTransitionError) as exc:
             _act(action, request, bd=bd, partner_user=dist_admin)
     assert exc.value.message == (
@@ -264,8 +264,8 @@ def test_partner_can_not_bypass_the_bd_by_retrying_a_pending_request(
     distributor, platform_template, dist_admin, customers,
 ):
     # pending → approved is in the table (for the BD); retry must still start from failed.
-    request = h.submit(platform_template, dist_admin, customers[:2])
-    with h.nothing_written(), h.committed():
+    request = f.submitted(platform_template, dist_admin, customers[:2])
+    with f.nothing_written(), f.committed():
         with pytest.raises(InvalidTransitionError, match="pending approval; it can not be "
                                                          "retried"):
             services.issuance_request_retry(request_id=request.pk, acting_user=dist_admin)
@@ -277,16 +277,16 @@ def test_bd_approve_does_not_re_release_a_failed_request(
     partner_template, dist_admin, customers, bd,
 ):
     # failed → approved is the partner's retry, not a second decision of the BD.
-    request = h.submit(partner_template, dist_admin, customers[:2])
-    request = h.approve_and_fail(request, bd, dist_admin)
-    with h.nothing_written(), h.committed():
+    request = f.submitted(partner_template, dist_admin, customers[:2])
+    request = f.approve_and_fail(request, bd, dist_admin)
+    with f.nothing_written(), f.committed():
         with pytest.raises(InvalidTransitionError, match="failed to issue; it can not be "
                                                          "approved"):
             services.approval_approve(request_id=request.pk, acting_user=bd)
 
 
 def test_transition_on_an_unknown_request_id_raises_and_writes_nothing(bd, dist_admin):
-    with h.nothing_written():
+    with f.nothing_written():
         with pytest.raises(InvalidTransitionError, match="There is no request #999999"):
             services.approval_approve(request_id=999999, acting_user=bd)
         with pytest.raises(InvalidTransitionError, match="There is no request #999999"):
@@ -298,9 +298,9 @@ def test_transition_on_an_unknown_request_id_raises_and_writes_nothing(bd, dist_
 def test_release_of_a_request_that_is_not_approved_changes_nothing(
     status, platform_template, dist_admin, customers, bd,
 ):
-    request = h.request_in(status, template=platform_template, partner_user=dist_admin, bd=bd,
+    request = f.request_in(status, template=platform_template, partner_user=dist_admin, bd=bd,
                            accounts=customers[:2])
-    with h.nothing_written(), h.committed():
+    with f.nothing_written(), f.committed():
         assert services.issuance_request_release(request_id=request.pk).status == status
 
 
@@ -312,25 +312,25 @@ def test_release_of_a_request_that_is_not_approved_changes_nothing(
 def test_reject_without_a_reason_is_refused_and_writes_nothing(
     reason, platform_template, dist_admin, customers, bd,
 ):
-    request = h.submit(platform_template, dist_admin, customers[:2])
-    with h.nothing_written(), pytest.raises(InvalidTransitionError, match="Give a reason"):
+    request = f.submitted(platform_template, dist_admin, customers[:2])
+    with f.nothing_written(), pytest.raises(InvalidTransitionError, match="Give a reason"):
         services.approval_reject(request_id=request.pk, acting_user=bd, reason=reason)
 
 
 def test_reject_with_an_overlong_reason_is_refused_and_writes_nothing(
     platform_template, dist_admin, customers, bd,
 ):
-    request = h.submit(platform_template, dist_admin, customers[:2])
-    with h.nothing_written(), pytest.raises(InvalidTransitionError, match="at most 2000"):
+    request = f.submitted(platform_template, dist_admin, customers[:2])
+    with f.nothing_written(), pytest.raises(InvalidTransitionError, match="at most 2000"):
         services.approval_reject(request_id=request.pk, acting_user=bd, reason="x" * 2001)
 
 
 def _end(how, request, *, bd, partner_user):
     if how == "reject":
-        return h.reject(request, bd)
+        return f.reject(request, bd)
     if how == "cancel":
-        return h.cancel(request, partner_user)
-    return h.withdraw(h.approve_and_fail(request, bd, partner_user), partner_user)
+        return f.cancel(request, partner_user)
+    return f.withdraw(f.approve_and_fail(request, bd, partner_user), partner_user)
 
 
 @pytest.mark.parametrize("how", ["reject", "cancel", "withdraw"])
@@ -339,7 +339,7 @@ def test_reject_cancel_and_withdraw_free_the_limit_one_holds_and_the_budget_rese
 ):
     template = f.make_template(distributor, dist_admin, cost_bearer="platform",
                                issue_limit="one")
-    request = h.submit(template, dist_admin, customers[:3])
+    request = f.submitted(template, dist_admin, customers[:3])
     assert h.budget_of(distributor).reserved == Decimal("150.00")
     assert IssuanceRecipient.objects.filter(request=request, holds=True).count() == 3
 
@@ -350,7 +350,7 @@ def test_reject_cancel_and_withdraw_free_the_limit_one_holds_and_the_budget_rese
     assert not IssuanceRecipient.objects.filter(request=request, holds=True).exists()
     if how != "withdraw":
         # The same accounts can be selected again for the "Limited to 1" template.
-        again = h.submit(template, dist_admin, customers[:3])
+        again = f.submitted(template, dist_admin, customers[:3])
         assert again.status == Status.PENDING
         assert h.budget_of(distributor).reserved == Decimal("150.00")
 
@@ -362,8 +362,8 @@ def test_reject_cancel_and_withdraw_free_the_limit_one_holds_and_the_budget_rese
 def test_bd_of_another_partner_can_not_approve_or_reject_and_nothing_is_written(
     platform_template, dist_admin, customers, bd2,
 ):
-    request = h.submit(platform_template, dist_admin, customers[:2])
-    with h.nothing_written():
+    request = f.submitted(platform_template, dist_admin, customers[:2])
+    with f.nothing_written():
         with pytest.raises(PermissionDeniedError, match="Only the BD of Dist One"):
             services.approval_approve(request_id=request.pk, acting_user=bd2)
         with pytest.raises(PermissionDeniedError, match="Only the BD of Dist One"):
@@ -375,8 +375,8 @@ def test_partner_users_can_not_approve_or_reject_even_their_own_request(
     role, distributor, platform_template, dist_admin, customers,
 ):
     user = f.make_member(distributor, role)
-    request = h.submit(platform_template, dist_admin, customers[:2])
-    with h.nothing_written():
+    request = f.submitted(platform_template, dist_admin, customers[:2])
+    with f.nothing_written():
         for actor in (user, dist_admin):
             with pytest.raises(PermissionDeniedError):
                 services.approval_approve(request_id=request.pk, acting_user=actor)
@@ -385,20 +385,20 @@ def test_partner_users_can_not_approve_or_reject_even_their_own_request(
 
 
 def test_sub_account_user_can_not_approve(platform_template, dist_admin, customers):
-    request = h.submit(platform_template, dist_admin, customers[:2])
+    request = f.submitted(platform_template, dist_admin, customers[:2])
     user = f.make_subaccount_user(customers[0])
-    with h.nothing_written(), pytest.raises(PermissionDeniedError):
+    with f.nothing_written(), pytest.raises(PermissionDeniedError):
         services.approval_approve(request_id=request.pk, acting_user=user)
 
 
 def test_superuser_can_approve_and_reject_any_partners_request(
     platform_template, dist_admin, customers, superuser,
 ):
-    first = h.submit(platform_template, dist_admin, customers[:2])
-    second = h.submit(platform_template, dist_admin, customers[2:4])
-    first = h.approve(first, superuser)
+    first = f.submitted(platform_template, dist_admin, customers[:2])
+    second = f.submitted(platform_template, dist_admin, customers[2:4])
+    first = f.approve(first, superuser)
     assert (first.status, first.decided_by) == (Status.ISSUED, superuser)
-    second = h.reject(second, superuser, reason="Duplicate campaign.")
+    second = f.reject(second, superuser, reason="Duplicate campaign.")
     assert (second.status, second.decided_by) == (Status.REJECTED, superuser)
 
 
@@ -408,8 +408,8 @@ def test_bd_can_not_decide_a_request_they_submitted(db):
     PartnerMembership.objects.create(user=bd_member, partner=partner,
                                      role=PartnerMembership.Role.ADMIN)
     template = f.make_template(partner, bd_member, cost_bearer="platform")
-    request = h.submit(template, bd_member, f.make_accounts(partner, 2))
-    with h.nothing_written():
+    request = f.submitted(template, bd_member, f.make_accounts(partner, 2))
+    with f.nothing_written():
         with pytest.raises(PermissionDeniedError, match="You submitted this request"):
             services.approval_approve(request_id=request.pk, acting_user=bd_member)
         with pytest.raises(PermissionDeniedError, match="You submitted this request"):
@@ -419,20 +419,20 @@ def test_bd_can_not_decide_a_request_they_submitted(db):
 def test_bd_who_is_no_longer_assigned_inactive_or_out_of_the_bd_group_can_not_approve(
     distributor, platform_template, dist_admin, customers, bd, superuser, bd_group,
 ):
-    request = h.submit(platform_template, dist_admin, customers[:2])
+    request = f.submitted(platform_template, dist_admin, customers[:2])
     new_bd = f.make_bd("bd-new")
     partner_bd_assign(partner=distributor, acting_user=superuser, bd=new_bd)
-    with h.nothing_written(), pytest.raises(PermissionDeniedError):
+    with f.nothing_written(), pytest.raises(PermissionDeniedError):
         services.approval_approve(request_id=request.pk, acting_user=bd)
 
     new_bd.groups.remove(bd_group)
-    with h.nothing_written(), pytest.raises(PermissionDeniedError):
+    with f.nothing_written(), pytest.raises(PermissionDeniedError):
         services.approval_approve(request_id=request.pk, acting_user=new_bd)
 
     new_bd.groups.add(bd_group)
     new_bd.is_active = False
     new_bd.save(update_fields=["is_active"])
-    with h.nothing_written(), pytest.raises(PermissionDeniedError):
+    with f.nothing_written(), pytest.raises(PermissionDeniedError):
         services.approval_approve(request_id=request.pk, acting_user=new_bd)
 
 
@@ -441,11 +441,11 @@ def test_viewer_other_partner_and_bd_can_not_cancel_retry_or_withdraw(
     action, platform_template, dist_admin, dist_viewer, customers, bd, other_admin,
 ):
     status = Status.PENDING if action == "cancel" else Status.FAILED
-    request = h.request_in(status, template=platform_template, partner_user=dist_admin, bd=bd,
+    request = f.request_in(status, template=platform_template, partner_user=dist_admin, bd=bd,
                            accounts=customers[:2])
     fn = {"cancel": services.issuance_request_cancel, "retry": services.issuance_request_retry,
           "withdraw": services.issuance_request_withdraw}[action]
-    with h.nothing_written():
+    with f.nothing_written():
         with pytest.raises(PermissionDeniedError, match="can view requests but not change"):
             fn(request_id=request.pk, acting_user=dist_viewer)
         with pytest.raises(PermissionDeniedError, match="do not act for this partner"):
@@ -461,7 +461,7 @@ def test_viewer_other_partner_and_bd_can_not_cancel_retry_or_withdraw(
 def test_release_makes_one_coupon_per_recipient_with_unique_codes_and_face_value_balance(
     partner_template, dist_admin, customers, bd,
 ):
-    request = h.approve(h.submit(partner_template, dist_admin, customers), bd)
+    request = f.approve(f.submitted(partner_template, dist_admin, customers), bd)
     coupons = list(coupons_of(request).select_related("recipient"))
     assert len(coupons) == len(customers) == request.recipient_count
     assert sorted(c.sub_account_id for c in coupons) == sorted(a.pk for a in customers)
@@ -488,9 +488,9 @@ def test_release_of_a_discount_template_sets_amount_to_cap_times_uses_and_all_us
     template = f.make_template(distributor, dist_admin, kind="discount",
                                face_value=Decimal("20.00"), discount_rate=Decimal("15.00"),
                                discount_uses=3)
-    request = h.submit(template, dist_admin, customers[:2])
+    request = f.submitted(template, dist_admin, customers[:2])
     assert request.total_amount == Decimal("120.00")
-    request = h.approve(request, bd)
+    request = f.approve(request, bd)
     for c in coupons_of(request):
         assert c.amount == c.balance == Decimal("60.00")
         assert (c.uses_total, c.uses_left) == (3, 3)
@@ -504,7 +504,7 @@ def test_release_copies_the_threshold_minimum_and_the_chosen_products(
     template = f.make_template(distributor, dist_admin, kind="threshold",
                                face_value=Decimal("20.00"), min_bill_amount=Decimal("200.00"),
                                all_products=False, products=products)
-    request = h.approve(h.submit(template, dist_admin, customers[:2]), bd)
+    request = f.approve(f.submitted(template, dist_admin, customers[:2]), bd)
     for c in coupons_of(request):
         assert c.min_bill_amount == Decimal("200.00")
         assert c.all_products is False
@@ -518,8 +518,8 @@ def test_relative_validity_counts_from_the_release_day_as_day_one(
 ):
     template = f.make_template(distributor, dist_admin, validity_type="relative",
                                valid_days=days)
-    request = h.submit(template, dist_admin, customers[:2])
-    request = h.approve(request, bd)
+    request = f.submitted(template, dist_admin, customers[:2])
+    request = f.approve(request, bd)
     today = timezone.localdate()
     for c in coupons_of(request):
         assert c.valid_from == today
@@ -529,7 +529,7 @@ def test_relative_validity_counts_from_the_release_day_as_day_one(
 def test_fixed_validity_window_is_copied_to_every_coupon(distributor, dist_admin, customers, bd):
     window = f.fixed_window(days_from_today=-3, length=45)
     template = f.make_template(distributor, dist_admin, **window)
-    request = h.approve(h.submit(template, dist_admin, customers[:2]), bd)
+    request = f.approve(f.submitted(template, dist_admin, customers[:2]), bd)
     for c in coupons_of(request):
         assert (c.valid_from, c.valid_until) == (window["valid_from"], window["valid_until"])
 
@@ -537,9 +537,9 @@ def test_fixed_validity_window_is_copied_to_every_coupon(distributor, dist_admin
 def test_release_run_again_in_a_row_makes_no_second_set_of_coupons(
     partner_template, dist_admin, customers, bd,
 ):
-    request = h.approve(h.submit(partner_template, dist_admin, customers[:3]), bd)
+    request = f.approve(f.submitted(partner_template, dist_admin, customers[:3]), bd)
     codes = set(coupons_of(request).values_list("code", flat=True))
-    with h.nothing_written(), h.committed():
+    with f.nothing_written(), f.committed():
         assert release_request.apply(args=[request.pk]).get() == Status.ISSUED
         assert services.issuance_request_release(request_id=request.pk).status == Status.ISSUED
     assert set(coupons_of(request).values_list("code", flat=True)) == codes
@@ -549,12 +549,12 @@ def test_large_request_is_released_by_the_task_enqueued_on_commit(
     settings, partner_template, dist_admin, customers, bd,
 ):
     settings.RELEASE_INLINE_MAX = 2
-    request = h.submit(partner_template, dist_admin, customers[:3])
-    with h.deferred() as queued:
+    request = f.submitted(partner_template, dist_admin, customers[:3])
+    with f.deferred() as queued:
         services.approval_approve(request_id=request.pk, acting_user=bd)
     # Nothing runs inside the transaction: the task is sent only after the commit.
     assert not coupons_of(request).exists()
-    h.run_callbacks(list(queued))
+    f.run_callbacks(list(queued))
     request.refresh_from_db()
     assert request.status == Status.ISSUED
     assert coupons_of(request).count() == 3
@@ -563,9 +563,9 @@ def test_large_request_is_released_by_the_task_enqueued_on_commit(
 def test_release_sweep_releases_an_approved_request_whose_release_was_lost(
     partner_template, dist_admin, customers, bd,
 ):
-    request = h.request_in(Status.APPROVED, template=partner_template, partner_user=dist_admin,
+    request = f.request_in(Status.APPROVED, template=partner_template, partner_user=dist_admin,
                            bd=bd, accounts=customers[:2])
-    with h.committed():
+    with f.committed():
         assert services.release_sweep(older_than_seconds=0) == [request.pk]
     request.refresh_from_db()
     assert request.status == Status.ISSUED
@@ -579,8 +579,8 @@ def test_release_sweep_releases_an_approved_request_whose_release_was_lost(
 def test_template_disabled_after_approval_fails_to_issue_with_the_reason_and_no_coupons(
     distributor, platform_template, dist_admin, customers, bd,
 ):
-    request = h.submit(platform_template, dist_admin, customers[:3])
-    request = h.approve_and_fail(request, bd, dist_admin)
+    request = f.submitted(platform_template, dist_admin, customers[:3])
+    request = f.approve_and_fail(request, bd, dist_admin)
     assert request.status == Status.FAILED
     assert "template is disabled" in request.reason
     assert not coupons_of(request).exists()
@@ -590,7 +590,7 @@ def test_template_disabled_after_approval_fails_to_issue_with_the_reason_and_no_
     assert (budget.reserved, budget.consumed) == (Decimal("150.00"), Decimal("0.00"))
 
     # The cause persists: a retry fails again, with the reason, still without coupons.
-    request = h.retry(request, dist_admin)
+    request = f.retry(request, dist_admin)
     assert request.status == Status.FAILED
     assert "template is disabled" in request.reason
     assert not coupons_of(request).exists()
@@ -599,9 +599,9 @@ def test_template_disabled_after_approval_fails_to_issue_with_the_reason_and_no_
 def test_template_disabled_while_pending_fails_at_release(
     partner_template, dist_admin, customers, bd,
 ):
-    request = h.submit(partner_template, dist_admin, customers[:2])
+    request = f.submitted(partner_template, dist_admin, customers[:2])
     coupon_template_disable(template=partner_template, acting_user=dist_admin)
-    request = h.approve(request, bd)
+    request = f.approve(request, bd)
     assert request.status == Status.FAILED
     assert not coupons_of(request).exists()
 
@@ -609,12 +609,12 @@ def test_template_disabled_while_pending_fails_at_release(
 def test_coupon_function_switched_off_before_release_fails_and_retry_after_switching_on_issues(
     distributor, partner_template, dist_admin, customers, bd,
 ):
-    request = h.submit(partner_template, dist_admin, customers[:2])
-    with h.deferred() as release:
+    request = f.submitted(partner_template, dist_admin, customers[:2])
+    with f.deferred() as release:
         services.approval_approve(request_id=request.pk, acting_user=bd)
     partner_coupon_settings_update(partner=distributor, acting_user=bd, coupon_enabled=False,
                                    requires_bd_approval=True)
-    h.run_callbacks(list(release))
+    f.run_callbacks(list(release))
     request.refresh_from_db()
     assert request.status == Status.FAILED
     assert request.reason == "Contact your BD to enable the Coupon Function"
@@ -622,7 +622,7 @@ def test_coupon_function_switched_off_before_release_fails_and_retry_after_switc
 
     partner_coupon_settings_update(partner=distributor, acting_user=bd, coupon_enabled=True,
                                    requires_bd_approval=True)
-    request = h.retry(request, dist_admin)
+    request = f.retry(request, dist_admin)
     assert request.status == Status.ISSUED
     assert coupons_of(request).count() == 2
 
@@ -631,11 +631,11 @@ def test_release_cap_used_up_at_release_fails_to_issue_with_the_reason_and_no_co
     distributor, dist_admin, customers, bd,
 ):
     template = f.make_template(distributor, dist_admin, release_cap_count=3)
-    request = h.submit(template, dist_admin, customers[:2])
+    request = f.submitted(template, dist_admin, customers[:2])
     # The submit counts pending holds against the cap, so services alone can not exhaust
     # it before this release: move the counter as a release outside this request would.
     CouponTemplate.objects.filter(pk=template.pk).update(released_count=2)
-    request = h.approve(request, bd)
+    request = f.approve(request, bd)
     assert request.status == Status.FAILED
     assert request.reason == (
         "The template's release cap of 3 coupons is reached: 1 left, 2 needed."
@@ -648,9 +648,9 @@ def test_release_amount_cap_used_up_at_release_fails_to_issue(
     distributor, dist_admin, customers, bd,
 ):
     template = f.make_template(distributor, dist_admin, release_cap_amount=Decimal("200.00"))
-    request = h.submit(template, dist_admin, customers[:2])
+    request = f.submitted(template, dist_admin, customers[:2])
     CouponTemplate.objects.filter(pk=template.pk).update(released_amount=Decimal("150.00"))
-    request = h.approve(request, bd)
+    request = f.approve(request, bd)
     assert request.status == Status.FAILED
     assert "release cap of 200.00 USD is reached: 50.00 USD left, 100.00 USD needed" in (
         request.reason
@@ -661,10 +661,10 @@ def test_release_amount_cap_used_up_at_release_fails_to_issue(
 def test_budget_lowered_by_the_bd_below_the_need_fails_to_issue_and_retry_after_raising_issues(
     distributor, platform_template, dist_admin, customers, bd,
 ):
-    request = h.submit(platform_template, dist_admin, customers[:3])
+    request = f.submitted(platform_template, dist_admin, customers[:3])
     platform_budget_set(partner=distributor, acting_user=bd, currency="USD",
                         amount=Decimal("100.00"))
-    request = h.approve(request, bd)
+    request = f.approve(request, bd)
     assert request.status == Status.FAILED
     assert request.reason == (
         "The platform-borne budget is used up: 100.00 USD left, 150.00 USD needed."
@@ -677,7 +677,7 @@ def test_budget_lowered_by_the_bd_below_the_need_fails_to_issue_and_retry_after_
 
     platform_budget_set(partner=distributor, acting_user=bd, currency="USD",
                         amount=Decimal("150.00"))
-    request = h.retry(request, dist_admin)
+    request = f.retry(request, dist_admin)
     assert request.status == Status.ISSUED
     assert request.reason == ""
     assert coupons_of(request).count() == 3
@@ -694,11 +694,11 @@ def test_budget_lowered_by_the_bd_below_the_need_fails_to_issue_and_retry_after_
 def test_budget_is_reserved_on_submit_and_consumed_on_release(
     distributor, platform_template, dist_admin, customers, bd,
 ):
-    request = h.submit(platform_template, dist_admin, customers[:4])
+    request = f.submitted(platform_template, dist_admin, customers[:4])
     budget = h.budget_of(distributor)
     assert (budget.reserved, budget.consumed) == (Decimal("200.00"), Decimal("0.00"))
     assert budget.remaining == Decimal("9800.00")
-    h.approve(request, bd)
+    f.approve(request, bd)
     budget = h.budget_of(distributor)
     assert (budget.reserved, budget.consumed) == (Decimal("0.00"), Decimal("200.00"))
     assert budget.remaining == Decimal("9800.00")
@@ -708,8 +708,8 @@ def test_partner_borne_requests_never_touch_the_platform_budget(
     distributor, partner_template, dist_admin, customers, bd,
 ):
     before = h.budget_of(distributor)
-    h.approve(h.submit(partner_template, dist_admin, customers[:2]), bd)
-    h.cancel(h.submit(partner_template, dist_admin, customers[2:4]), dist_admin)
+    f.approve(f.submitted(partner_template, dist_admin, customers[:2]), bd)
+    f.cancel(f.submitted(partner_template, dist_admin, customers[2:4]), dist_admin)
     after = h.budget_of(distributor)
     assert (after.amount, after.reserved, after.consumed) == (
         before.amount, before.reserved, before.consumed,
@@ -727,13 +727,13 @@ def _trail(request):
 def test_every_transition_of_a_request_writes_an_audit_row_with_who_before_after_and_why(
     distributor, platform_template, dist_admin, customers, bd,
 ):
-    request = h.submit(platform_template, dist_admin, customers[:2])
+    request = f.submitted(platform_template, dist_admin, customers[:2])
     platform_budget_set(partner=distributor, acting_user=bd, currency="USD",
                         amount=Decimal("60.00"))
-    h.approve(request, bd)
+    f.approve(request, bd)
     platform_budget_set(partner=distributor, acting_user=bd, currency="USD",
                         amount=Decimal("100.00"))
-    h.retry(request, dist_admin)
+    f.retry(request, dist_admin)
     trail = _trail(request)
     assert trail[0][:3] == ("request.submit", dist_admin.pk, None)
     assert trail[0][3]["status"] == "pending"
@@ -751,12 +751,12 @@ def test_every_transition_of_a_request_writes_an_audit_row_with_who_before_after
 def test_reject_cancel_withdraw_and_auto_approval_write_their_audit_rows(
     distributor, partner_template, dist_admin, dist_operator, customers, bd,
 ):
-    rejected = h.reject(h.submit(partner_template, dist_admin, customers[:1]), bd,
+    rejected = f.reject(f.submitted(partner_template, dist_admin, customers[:1]), bd,
                         reason="Wrong accounts.")
-    cancelled = h.cancel(h.submit(partner_template, dist_admin, customers[1:2]), dist_operator)
-    failed = h.approve_and_fail(h.submit(partner_template, dist_admin, customers[2:3]), bd,
+    cancelled = f.cancel(f.submitted(partner_template, dist_admin, customers[1:2]), dist_operator)
+    failed = f.approve_and_fail(f.submitted(partner_template, dist_admin, customers[2:3]), bd,
                                 dist_admin)
-    h.withdraw(failed, dist_operator)
+    f.withdraw(failed, dist_operator)
     assert _trail(rejected)[-1] == ("request.rejected", bd.pk, {"status": "pending"},
                                     {"status": "rejected"}, "Wrong accounts.")
     assert _trail(cancelled)[-1] == ("request.cancelled", dist_operator.pk,
@@ -767,7 +767,7 @@ def test_reject_cancel_withdraw_and_auto_approval_write_their_audit_rows(
     other = f.make_template(distributor, dist_admin)
     partner_coupon_settings_update(partner=distributor, acting_user=bd, coupon_enabled=True,
                                    requires_bd_approval=False)
-    auto = h.submit(other, dist_admin, customers[3:4])
+    auto = f.submitted(other, dist_admin, customers[3:4])
     assert [row[0] for row in _trail(auto)] == [
         "request.submit", "request.approved", "request.issued",
     ]
@@ -775,7 +775,7 @@ def test_reject_cancel_withdraw_and_auto_approval_write_their_audit_rows(
 
 
 def test_a_refused_transition_writes_no_audit_row(platform_template, dist_admin, customers, bd):
-    request = h.reject(h.submit(platform_template, dist_admin, customers[:1]), bd)
+    request = f.reject(f.submitted(platform_template, dist_admin, customers[:1]), bd)
     rows = len(h.audit_rows(request))
     with pytest.raises(InvalidTransitionError):
         services.approval_approve(request_id=request.pk, acting_user=bd)
@@ -790,7 +790,7 @@ def test_bd_is_emailed_when_a_request_waits_for_them(
     platform_template, dist_admin, customers, bd_mail, partner_mail,
 ):
     mail.outbox.clear()
-    request = h.submit(platform_template, dist_admin, customers[:2])
+    request = f.submitted(platform_template, dist_admin, customers[:2])
     assert len(mail.outbox) == 1
     message = mail.outbox[0]
     assert message.to == ["bd@example.com"]
@@ -802,9 +802,9 @@ def test_bd_is_emailed_when_a_request_waits_for_them(
 def test_partner_users_are_emailed_when_approved_and_when_issued(
     platform_template, dist_admin, customers, bd_mail, partner_mail,
 ):
-    request = h.submit(platform_template, dist_admin, customers[:2])
+    request = f.submitted(platform_template, dist_admin, customers[:2])
     mail.outbox.clear()
-    h.approve(request, bd_mail)
+    f.approve(request, bd_mail)
     subjects = [m.subject for m in mail.outbox]
     assert subjects == [f"[Coupons] Request #{request.pk} is approved",
                         f"[Coupons] Request #{request.pk} is issued"]
@@ -815,9 +815,9 @@ def test_partner_users_are_emailed_when_approved_and_when_issued(
 def test_partner_users_are_emailed_the_reason_when_rejected(
     platform_template, dist_admin, customers, bd_mail, partner_mail,
 ):
-    request = h.submit(platform_template, dist_admin, customers[:2])
+    request = f.submitted(platform_template, dist_admin, customers[:2])
     mail.outbox.clear()
-    h.reject(request, bd_mail, reason="Budget is for Q3.")
+    f.reject(request, bd_mail, reason="Budget is for Q3.")
     assert len(mail.outbox) == 1
     assert mail.outbox[0].subject == f"[Coupons] Request #{request.pk} is rejected"
     assert "Reason: Budget is for Q3." in mail.outbox[0].body
@@ -827,9 +827,9 @@ def test_partner_users_are_emailed_the_reason_when_rejected(
 def test_partner_users_are_emailed_the_reason_when_a_release_fails(
     platform_template, dist_admin, customers, bd_mail, partner_mail,
 ):
-    request = h.submit(platform_template, dist_admin, customers[:2])
+    request = f.submitted(platform_template, dist_admin, customers[:2])
     mail.outbox.clear()
-    request = h.approve_and_fail(request, bd_mail, dist_admin)
+    request = f.approve_and_fail(request, bd_mail, dist_admin)
     assert [m.subject for m in mail.outbox] == [
         f"[Coupons] Request #{request.pk} is approved",
         f"[Coupons] Request #{request.pk} is approved but failed to issue",
@@ -843,7 +843,7 @@ def test_auto_approved_request_sends_no_bd_email_and_tells_the_partner_it_is_iss
     partner_coupon_settings_update(partner=distributor, acting_user=bd_mail,
                                    coupon_enabled=True, requires_bd_approval=False)
     mail.outbox.clear()
-    request = h.submit(partner_template, dist_admin, customers[:2])
+    request = f.submitted(partner_template, dist_admin, customers[:2])
     assert [(m.subject, sorted(m.to)) for m in mail.outbox] == [
         (f"[Coupons] Request #{request.pk} is issued", sorted(partner_mail)),
     ]
@@ -854,7 +854,7 @@ def test_other_partners_users_get_no_email_about_a_request(
 ):
     other_admin.email = "other@other.example"
     other_admin.save(update_fields=["email"])
-    h.approve(h.submit(platform_template, dist_admin, customers[:2]), bd_mail)
+    f.approve(f.submitted(platform_template, dist_admin, customers[:2]), bd_mail)
     assert all("other@other.example" not in m.to for m in mail.outbox)
 
 

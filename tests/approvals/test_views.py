@@ -50,9 +50,9 @@ def admin_client(client, dist_admin):
 def spread(distributor, dist_admin, customers, platform_template, partner_template, bd):
     """Requests of two templates in several statuses, submitted on different days."""
     now = timezone.now()
-    pending = h.submit(platform_template, dist_admin, customers[:2])
-    issued = h.approve(h.submit(partner_template, dist_admin, customers[:2]), bd)
-    rejected = h.reject(h.submit(platform_template, dist_admin, customers[2:4]), bd)
+    pending = f.submitted(platform_template, dist_admin, customers[:2])
+    issued = f.approve(f.submitted(partner_template, dist_admin, customers[:2]), bd)
+    rejected = f.reject(f.submitted(platform_template, dist_admin, customers[2:4]), bd)
     IssuanceRequest.objects.filter(pk=issued.pk).update(submitted_at=now - timedelta(days=10))
     IssuanceRequest.objects.filter(pk=rejected.pk).update(submitted_at=now - timedelta(days=40))
     return {"pending": pending, "issued": issued, "rejected": rejected}
@@ -66,7 +66,7 @@ def test_list_shows_the_partners_requests_newest_first_and_no_other_partners(
     admin_client, spread, other_partner, other_admin,
 ):
     foreign_template = f.make_template(other_partner, other_admin)
-    h.submit(foreign_template, other_admin, f.make_accounts(other_partner, 1))
+    f.submitted(foreign_template, other_admin, f.make_accounts(other_partner, 1))
     assert listed(admin_client.get(LIST)) == [
         spread["pending"].pk, spread["issued"].pk, spread["rejected"].pk,
     ]
@@ -114,7 +114,7 @@ def test_list_with_bad_filter_values_answers_without_error(admin_client, spread)
 
 def test_list_query_count_does_not_grow_with_its_rows(admin_client, partner_template,
                                                       dist_admin, customers):
-    h.submit(partner_template, dist_admin, customers[:1])
+    f.submitted(partner_template, dist_admin, customers[:1])
 
     def queries():
         with CaptureQueriesContext(connection) as ctx:
@@ -123,7 +123,7 @@ def test_list_query_count_does_not_grow_with_its_rows(admin_client, partner_temp
 
     few = queries()
     for account in customers[1:]:
-        h.submit(partner_template, dist_admin, [account])
+        f.submitted(partner_template, dist_admin, [account])
     assert queries() == few
 
 
@@ -160,7 +160,7 @@ def test_detail_of_an_auto_approved_request_names_the_system_as_approver(
 ):
     partner_coupon_settings_update(partner=distributor, acting_user=bd, coupon_enabled=True,
                                    requires_bd_approval=False)
-    request = h.submit(partner_template, dist_admin, customers[:1])
+    request = f.submitted(partner_template, dist_admin, customers[:1])
     html = admin_client.get(url("detail", request)).content.decode()
     assert "the system (auto-approved)" in html
     assert "Issued" in html
@@ -169,7 +169,7 @@ def test_detail_of_an_auto_approved_request_names_the_system_as_approver(
 def test_detail_of_a_failed_request_shows_why_and_offers_retry_and_withdraw(
     admin_client, partner_template, dist_admin, customers, bd,
 ):
-    request = h.approve_and_fail(h.submit(partner_template, dist_admin, customers[:1]), bd,
+    request = f.approve_and_fail(f.submitted(partner_template, dist_admin, customers[:1]), bd,
                                  dist_admin)
     html = admin_client.get(url("detail", request)).content.decode()
     assert "Approved but failed to issue" in html
@@ -186,13 +186,13 @@ def test_cancel_asks_for_confirmation_on_get_and_cancels_on_post(
     admin_client, distributor, spread,
 ):
     pending = spread["pending"]
-    with h.nothing_written():
+    with f.nothing_written():
         page = admin_client.get(url("cancel", pending))
     assert page.status_code == 200
     assert "Yes, cancel the request" in page.content.decode()
     assert status_of(pending) == Status.PENDING
 
-    with h.committed():
+    with f.committed():
         response = admin_client.post(url("cancel", pending))
     assert response.status_code == 302 and response.url == url("detail", pending)
     assert messages_of(response) == [f"Request #{pending.pk} was cancelled."]
@@ -202,14 +202,14 @@ def test_cancel_asks_for_confirmation_on_get_and_cancels_on_post(
 
 def test_operator_can_cancel(client, dist_operator, spread):
     client.force_login(dist_operator)
-    with h.committed():
+    with f.committed():
         client.post(url("cancel", spread["pending"]))
     assert status_of(spread["pending"]) == Status.CANCELLED
 
 
 def test_cancel_of_a_decided_request_says_why_and_writes_nothing(admin_client, spread):
     for key in ("issued", "rejected"):
-        with h.nothing_written(), h.committed():
+        with f.nothing_written(), f.committed():
             response = admin_client.post(url("cancel", spread[key]))
         assert response.status_code == 302
         assert messages_of(response)[-1] == (
@@ -220,15 +220,15 @@ def test_cancel_of_a_decided_request_says_why_and_writes_nothing(admin_client, s
 def test_retry_of_a_failed_request_after_the_cause_is_fixed_issues_it(
     admin_client, distributor, platform_template, dist_admin, customers, bd,
 ):
-    request = h.submit(platform_template, dist_admin, customers[:2])
+    request = f.submitted(platform_template, dist_admin, customers[:2])
     platform_budget_set(partner=distributor, acting_user=bd, currency="USD",
                         amount=Decimal("10.00"))
-    request = h.approve(request, bd)
+    request = f.approve(request, bd)
     assert request.status == Status.FAILED
     assert admin_client.get(url("retry", request)).status_code == 200
     platform_budget_set(partner=distributor, acting_user=bd, currency="USD",
                         amount=Decimal("1000.00"))
-    with h.committed():
+    with f.committed():
         response = admin_client.post(url("retry", request))
     assert response.status_code == 302
     assert messages_of(response) == [f"Request #{request.pk} was sent to issuing again."]
@@ -239,11 +239,11 @@ def test_retry_of_a_failed_request_after_the_cause_is_fixed_issues_it(
 def test_withdraw_of_a_failed_request_frees_it(
     admin_client, distributor, platform_template, dist_admin, customers, bd,
 ):
-    request = h.approve_and_fail(h.submit(platform_template, dist_admin, customers[:2]), bd,
+    request = f.approve_and_fail(f.submitted(platform_template, dist_admin, customers[:2]), bd,
                                  dist_admin)
     page = admin_client.get(url("withdraw", request))
     assert page.status_code == 200 and "Yes, withdraw" in page.content.decode()
-    with h.committed():
+    with f.committed():
         response = admin_client.post(url("withdraw", request))
     assert messages_of(response) == [f"Request #{request.pk} was withdrawn."]
     assert status_of(request) == Status.WITHDRAWN
@@ -255,7 +255,7 @@ def test_retry_or_withdraw_of_a_pending_request_says_why_and_writes_nothing(
 ):
     pending = spread["pending"]
     for action, verb in (("retry", "retried"), ("withdraw", "withdrawn")):
-        with h.nothing_written(), h.committed():
+        with f.nothing_written(), f.committed():
             response = admin_client.post(url(action, pending))
         assert messages_of(response)[-1] == (
             f"Request #{pending.pk} is pending approval; it can not be {verb}."
@@ -267,10 +267,10 @@ def test_viewer_gets_403_on_cancel_retry_and_withdraw_posts(
     action, client, dist_viewer, platform_template, dist_admin, customers, bd,
 ):
     status = Status.PENDING if action == "cancel" else Status.FAILED
-    request = h.request_in(status, template=platform_template, partner_user=dist_admin, bd=bd,
+    request = f.request_in(status, template=platform_template, partner_user=dist_admin, bd=bd,
                            accounts=customers[:2])
     client.force_login(dist_viewer)
-    with h.nothing_written(), h.committed():
+    with f.nothing_written(), f.committed():
         assert client.post(url(action, request)).status_code == 403
 
 
@@ -279,7 +279,7 @@ def test_another_partners_request_and_a_forged_id_answer_404(
     name, client, other_admin, spread,
 ):
     client.force_login(other_admin)
-    with h.nothing_written(), h.committed():
+    with f.nothing_written(), f.committed():
         for request_or_pk in (spread["pending"], 999999):
             assert client.get(url(name, request_or_pk)).status_code == 404
             if name not in ("detail", "progress"):
@@ -296,7 +296,7 @@ def test_non_partner_users_can_not_open_approval_status(client, spread, customer
     assert client.get(detail).status_code == 403
     client.force_login(bd)
     assert client.get(LIST).status_code == 403
-    with h.nothing_written(), h.committed():
+    with f.nothing_written(), f.committed():
         assert client.post(url("cancel", spread["pending"])).status_code == 403
 
 
@@ -308,7 +308,7 @@ def test_partner_with_the_coupon_function_off_gets_403_on_approval_status(
     response = admin_client.get(LIST)
     assert response.status_code == 403
     assert "Contact your BD to enable the Coupon Function" in response.content.decode()
-    with h.nothing_written(), h.committed():
+    with f.nothing_written(), f.committed():
         assert admin_client.post(url("cancel", spread["pending"])).status_code == 403
 
 
@@ -326,7 +326,7 @@ def test_progress_endpoint_reports_an_issued_request_as_complete(admin_client, s
 def test_progress_endpoint_reports_a_running_release_from_the_cache(
     admin_client, partner_template, dist_admin, customers, bd,
 ):
-    request = h.request_in(Status.APPROVED, template=partner_template, partner_user=dist_admin,
+    request = f.request_in(Status.APPROVED, template=partner_template, partner_user=dist_admin,
                            bd=bd, accounts=customers)
     key = f"release-progress:{request.pk}"
     assert admin_client.get(url("progress", request)).json() == {

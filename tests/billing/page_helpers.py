@@ -12,19 +12,14 @@ from html.parser import HTMLParser
 from unittest import mock
 
 from django.db import transaction
-from django.test import override_settings
 from django.utils import timezone
 
-from approvals import services as approvals
 from billing import services as billing
 from billing.models import Deduction
 from couponplatform.accounts.models import Partner, SubAccount
-from coupons.models import Coupon, CouponTemplate, IssuanceRequest
+from coupons.models import Coupon, CouponTemplate
 from tests import factories as f
-from tests.billing.helpers import D, usage_csv  # noqa: F401  (D re-exported)
-from tests.factories import committed
-
-FAST_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+from tests.billing.helpers import D  # noqa: F401  (re-exported for the page tests)
 
 # ---------------------------------------------------------------------------------------
 # The platform clock (on-commit work runs through tests.factories.committed; posting is
@@ -58,34 +53,15 @@ def template(partner: Partner, user, name: str, *, face="50.00", cost_bearer="pa
 
 def issue(tpl: CouponTemplate, partner_user, bd, accounts, *, at: datetime | None = None
           ) -> list[Coupon]:
-    """Submit a request for `accounts`, have the BD approve it (unless it was auto-approved)
-    and let the release and the postings it triggers run. `at` sets the release time."""
+    """tests.factories.issue, the release at `at`."""
     with clock(at):
-        with committed():
-            request = f.submit(tpl, partner_user, accounts)
-        request.refresh_from_db()
-        if request.status == IssuanceRequest.Status.PENDING:
-            with committed():
-                approvals.approval_approve(request_id=request.pk, acting_user=bd)
-    request.refresh_from_db()
-    assert request.status == IssuanceRequest.Status.ISSUED, (request.status, request.reason)
-    return list(Coupon.objects.filter(request=request).order_by("sub_account__account_id"))
-
-
-_files = iter(range(1, 10**9))
+        return f.issue(tpl, partner_user, bd, accounts)
 
 
 def bill(rows, days=None) -> None:
     """Import usage rows (account, day, product, amount) and make the days' bills; the
     postings queued on commit run at once (eager Celery)."""
-    data = usage_csv(rows)
-    # Blank trailing lines (skipped by the parser) keep two calls with the same rows apart:
-    # the import refuses a file it has seen.
-    data = io.BytesIO(data.getvalue() + b"\n" * next(_files))
-    billing.usage_import(file=data, file_name="pages.csv")
-    for day in sorted(days or {row[1] for row in rows}):
-        with committed():
-            billing.daily_bills_make(bill_date=day)
+    f.bill_usage(rows, days, file_name="pages.csv")
 
 
 def account(partner: Partner, account_id: str, name: str, currency="USD") -> SubAccount:
@@ -150,15 +126,8 @@ def shared_world(django_db_blocker):
         outer = transaction.atomic()
         outer.__enter__()
         try:
-            with override_settings(PASSWORD_HASHERS=FAST_HASHERS):
-                bd = f.make_bd("w-bd")
-                distributor = f.make_partner(name="Dist One", bd=bd, budget="10000.00")
-                world = build_world(
-                    distributor=distributor, bd=bd,
-                    admin=f.make_member(distributor, "admin", username="w-admin"),
-                    operator=f.make_member(distributor, "operator", username="w-operator"),
-                    viewer=f.make_member(distributor, "viewer", username="w-viewer"),
-                )
+            with f.fast_passwords():
+                world = build_world()
         except BaseException:
             transaction.set_rollback(True)
             outer.__exit__(None, None, None)
@@ -171,18 +140,23 @@ def shared_world(django_db_blocker):
             outer.__exit__(None, None, None)
 
 
-def build_world(*, distributor, admin, operator, viewer, bd) -> World:
+def build_world() -> World:
+    """The World, in the current transaction, dated from today."""
     today = timezone.localdate()
     d2 = previous_month_end(today)
     d1 = d2 - timedelta(days=1)
     old = previous_month_end(d2)
+    shop = f.make_shop(name="Dist One", bd=f.make_bd("w-bd"), budget="10000.00",
+                       admin="w-admin", operator="w-operator", viewer="w-viewer",
+                       template=False)
+    distributor, admin, bd = shop.partner, shop.admin, shop.bd
     f.make_product("ecs")
     f.make_product("oss")
     a = account(distributor, "CA-0001", "Alpha Co")
     b = account(distributor, "CB-0002", "Beta Ltd")
-    rival_bd = f.make_bd("rival-bd")
-    rival = f.make_partner(name="Rival", bd=rival_bd, budget="5000.00")
-    rival_admin = f.make_member(rival, "admin", username="rival-admin")
+    rival_shop = f.make_shop(name="Rival", bd=f.make_bd("rival-bd"), budget="5000.00",
+                             admin="rival-admin", template=False)
+    rival, rival_admin, rival_bd = rival_shop.partner, rival_shop.admin, rival_shop.bd
     x = account(rival, "XR-0009", "Xeno Corp")
 
     window = (d1, today + timedelta(days=60))
@@ -218,7 +192,7 @@ def build_world(*, distributor, admin, operator, viewer, bd) -> World:
 
     world = World(
         today=today, old=old, d1=d1, d2=d2, partner=distributor, admin=admin,
-        operator=operator, viewer=viewer, bd=bd, a=a, b=b,
+        operator=shop.operator, viewer=shop.viewer, bd=bd, a=a, b=b,
         a_user=f.make_subaccount_user(a, "alpha-user"),
         b_user=f.make_subaccount_user(b, "beta-user"),
         templates=templates,

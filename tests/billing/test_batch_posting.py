@@ -11,9 +11,10 @@ from billing import services, tasks
 from billing.models import DailyBill, Deduction
 from couponplatform.exceptions import ApplicationError
 from tests import factories as f
-from tests.billing.helpers import import_usage, make_coupon, money_state, products
+from tests.billing.helpers import money_state, products
 from tests.billing.test_concurrency import run_together
 from tests.billing.test_crash_points import POINTS, Crash, crash_at
+from tests.factories import import_usage, make_coupon
 
 DAYS = [date(2025, 4, 1) + timedelta(days=i) for i in range(3)]
 

@@ -17,7 +17,8 @@ from billing.services import (
 from couponplatform.exceptions import ApplicationError
 from coupons.models import Coupon
 from tests import factories as f
-from tests.billing.helpers import D, import_usage, make_coupon, money_state, products
+from tests.billing.helpers import D, money_state, products
+from tests.factories import import_usage, make_coupon
 
 pytestmark = pytest.mark.race
 DAY = date(2025, 5, 20)

@@ -21,7 +21,8 @@ from couponplatform.exceptions import (
 )
 from coupons.models import Coupon
 from tests import factories as f
-from tests.billing.helpers import D, import_usage, make_coupon, products
+from tests.billing.helpers import D, products
+from tests.factories import import_usage, make_coupon
 
 DAY = date(2025, 3, 10)
 

@@ -8,7 +8,8 @@ from billing import services
 from billing.models import DailyBill, DailyBillLine
 from billing.services import account_post_outstanding, bill_post_deductions, coupon_deduct
 from tests import factories as f
-from tests.billing.helpers import D, import_usage, make_coupon, money_state, products
+from tests.billing.helpers import D, money_state, products
+from tests.factories import import_usage, make_coupon
 
 POINTS = ["locked", "deductions_inserted", "balances_updated", "lines_updated", "before_commit"]
 DAYS = [date(2025, 4, 1) + timedelta(days=i) for i in range(3)]

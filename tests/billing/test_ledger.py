@@ -24,7 +24,8 @@ from billing.services import (
 )
 from coupons.models import Coupon
 from tests import factories as f
-from tests.billing.helpers import import_usage, make_coupon, products
+from tests.billing.helpers import products
+from tests.factories import import_usage, make_coupon
 
 ONE = Decimal("1.00")
 

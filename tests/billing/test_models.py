@@ -5,11 +5,16 @@ from decimal import Decimal
 import pytest
 from django.db import IntegrityError, transaction
 from django.db.models import F
+from django.utils import timezone
 
+from billing import services
 from billing.models import DailyBill, DailyBillLine, Deduction, UsageRecord
-from billing.services import account_post_outstanding, daily_bills_make
+from billing.services import account_post_outstanding, bill_post_deductions, daily_bills_make
+from couponplatform.db import bulk_insert
 from tests import factories as f
-from tests.billing.helpers import D, import_usage, make_coupon, products
+from tests.billing.helpers import D, money_state, products
+from tests.billing.test_concurrency import run_together
+from tests.factories import import_usage, make_coupon
 
 DAY = date(2025, 7, 1)
 
@@ -35,6 +40,69 @@ def test_one_deduction_per_coupon_and_line(posted):
     with pytest.raises(IntegrityError), transaction.atomic():
         Deduction.objects.create(coupon=coupon, line=line, sub_account=account,
                                  partner=coupon.partner, bill_date=DAY, amount=D("1.00"))
+
+
+def test_the_posting_writer_refuses_a_second_deduction_of_a_coupon_on_a_line(posted):
+    """The posting's own insert (COPY on PostgreSQL) of a row that repeats a (coupon, line)."""
+    account, coupon, line = posted
+    row = (coupon.pk, line.pk, account.pk, coupon.partner_id, DAY, D("1.00"), timezone.now())
+    with pytest.raises(IntegrityError, match="deduction_once_per_line"), transaction.atomic():
+        bulk_insert(Deduction, services.DEDUCTION_FIELDS, [row])
+    assert Deduction.objects.filter(coupon=coupon, line=line).count() == 1
+
+
+def forget_what_coupons_paid(monkeypatch) -> None:
+    """The posting as if it no longer read which coupons already paid a line: only the
+    database's one-deduction-per-(coupon, line) stops a coupon paying the line twice."""
+    line_in = services._line_in
+    monkeypatch.setattr(services, "_line_in", lambda line, bill, paid_by: line_in(line, bill, ()))
+
+
+@pytest.fixture
+def discounted(distributor):
+    """A 100.00 line paid 5.00 by a 10 % discount coupon (cap 5.00 a use, 3 uses), which
+    still has 10.00 and 2 uses left: a posting that forgot it paid the line would use it
+    on the same line again."""
+    products("ecs")
+    account = f.make_accounts(distributor, 1, prefix="DUP-")[0]
+    coupon = make_coupon(account, kind="discount", rate="10", cap="5.00", uses=3)
+    import_usage([(account, DAY, "ecs", "100.00")])
+    daily_bills_make(bill_date=DAY, enqueue_posting=False)
+    return account, coupon
+
+
+def test_a_posting_that_forgot_what_a_coupon_paid_is_stopped_by_the_database(
+    discounted, monkeypatch,
+):
+    account, coupon = discounted
+    account_post_outstanding(sub_account_id=account.pk)
+    posted = money_state(account)
+    assert posted["deductions"] == [(0, DAY, "ecs", D("5.00"))]
+    account_post_outstanding(sub_account_id=account.pk)  # as it is: nothing more to pay
+    assert money_state(account) == posted
+
+    forget_what_coupons_paid(monkeypatch)
+    with pytest.raises(IntegrityError, match="deduction_once_per_line"):
+        account_post_outstanding(sub_account_id=account.pk)
+    assert money_state(account) == posted, "half-posted"
+
+
+def test_two_postings_at_once_that_forgot_what_a_coupon_paid_write_one_deduction(
+    postgres_only, transactional_db, discounted, monkeypatch,
+):
+    """On PostgreSQL, two connections: the second posting waits on the coupon lock, then
+    tries the same (coupon, line) again; the unique index refuses it, whole."""
+    account, coupon = discounted
+    bill = DailyBill.objects.get(sub_account=account)
+    forget_what_coupons_paid(monkeypatch)
+    results, refusals, errors = run_together(
+        [lambda: bill_post_deductions(bill_id=bill.pk)] * 2)
+    assert len(results) == 1 and refusals == []
+    assert [type(e) for e in errors] == [IntegrityError], errors
+    assert "deduction_once_per_line" in str(errors[0])
+    state = money_state(account)
+    assert state["deductions"] == [(0, DAY, "ecs", D("5.00"))]
+    assert state["coupons"][0][1:4] == (D("10.00"), "available", 2)
 
 
 def test_a_deduction_above_the_original_is_refused(posted):

@@ -842,7 +842,7 @@ def test_release_day_filters_cut_at_the_platforms_midnight_and_survive_extreme_d
     break the range (no bound there)."""
     from datetime import datetime
 
-    from tests.billing.helpers import make_coupon
+    from tests.factories import make_coupon
 
     account = f.make_accounts(distributor, 1, prefix="MIDN-")[0]
     day = date(2025, 7, 14)

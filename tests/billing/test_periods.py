@@ -28,7 +28,8 @@ from billing.services import (
 )
 from couponplatform.exceptions import ApplicationError
 from tests import factories as f
-from tests.billing.helpers import D, import_usage, make_coupon, products
+from tests.billing.helpers import D, products
+from tests.factories import import_usage, make_coupon
 
 
 @pytest.fixture(autouse=True)

@@ -20,7 +20,8 @@ from couponplatform.exceptions import ApplicationError
 from coupons.models import Coupon
 from coupons.services import coupons_released
 from tests import factories as f
-from tests.billing.helpers import D, import_usage, make_coupon, money_state, products
+from tests.billing.helpers import D, money_state, products
+from tests.factories import import_usage, make_coupon
 
 DAY = date(2025, 3, 10)
 

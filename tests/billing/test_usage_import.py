@@ -9,7 +9,8 @@ from django.core.management.base import CommandError
 from billing.models import UsageImport, UsageRecord
 from billing.services import UsageImportError, daily_bills_make, month_close, usage_import
 from tests import factories as f
-from tests.billing.helpers import D, import_usage, products, usage_csv
+from tests.billing.helpers import D, products
+from tests.factories import import_usage, usage_csv
 
 
 @pytest.fixture

@@ -37,7 +37,8 @@ from billing.tasks import coupon_stats_compact_task
 from coupons.models import Coupon
 from tests import factories as f
 from tests.billing import page_helpers as ph
-from tests.billing.helpers import D, make_coupon
+from tests.billing.helpers import D
+from tests.factories import make_coupon
 
 pytestmark = pytest.mark.django_db
 

@@ -62,21 +62,27 @@ def render_both(client, user, params: dict) -> tuple[list[str], list[str]]:
     return normalised(lean), normalised(reference)
 
 
+def add_more_coupons(w: ph.World) -> ph.World:
+    """32 more coupons on the billing pages' World: enough for two pages of 25, with HTML
+    in a sub-account's and a template's name."""
+    html_account = ph.account(w.partner, "CH-0001", HTML_ACCOUNT)
+    more = f.make_accounts(w.partner, 19, prefix="CM-")
+    html_tpl = ph.template(w.partner, w.admin, HTML_TEMPLATE, face="7.00")
+    ph.issue(html_tpl, w.admin, w.bd, [html_account, *more[:11]],
+             at=ph.local(w.today - timedelta(days=5)))
+    issued = ph.issue(w.templates["welcome"], w.admin, w.bd, more,
+                      at=ph.local(w.today - timedelta(days=2)))
+    billing.coupon_void(coupon=issued[3], acting_user=w.admin, reason="Test")
+    w.html_template = html_tpl
+    return w
+
+
 @pytest.fixture(scope="module")
 def module_world(django_db_setup, django_db_blocker):
-    """The billing pages' World (coupons in every status, Rival's coupon) and 32 more:
-    enough for two pages of 25, with HTML in a sub-account's and a template's name."""
+    """The billing pages' World (coupons in every status, Rival's coupon) and 32 more."""
     with ph.shared_world(django_db_blocker) as w:
         with django_db_blocker.unblock():
-            html_account = ph.account(w.partner, "CH-0001", HTML_ACCOUNT)
-            more = f.make_accounts(w.partner, 19, prefix="CM-")
-            html_tpl = ph.template(w.partner, w.admin, HTML_TEMPLATE, face="7.00")
-            ph.issue(html_tpl, w.admin, w.bd, [html_account, *more[:11]],
-                     at=ph.local(w.today - timedelta(days=5)))
-            issued = ph.issue(w.templates["welcome"], w.admin, w.bd, more,
-                              at=ph.local(w.today - timedelta(days=2)))
-            billing.coupon_void(coupon=issued[3], acting_user=w.admin, reason="Test")
-        w.html_template = html_tpl
+            add_more_coupons(w)
         yield w
 
 

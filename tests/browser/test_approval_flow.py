@@ -12,6 +12,7 @@ from approvals.models import Approval
 from couponplatform.accounts.models import PlatformBudget
 from coupons.models import Coupon, IssuanceRequest
 from demo.seeding import seed
+from tests import factories as f
 from tests.browser.helpers import (
     admin_login,
     login,
@@ -35,7 +36,7 @@ def _seed(monkeypatch):
     """The demo data without its 60 days of usage and billing, which this flow never reads
     (and which costs half a minute)."""
     monkeypatch.setattr("demo.usage.seed_usage", lambda **kwargs: None)
-    seed(password="demo", accounts=60, log=lambda *args: None)
+    seed(password="demo", accounts=60, log=f.demo_log)
 
 
 def _issue(browser, template_name: str, account_ids: list[str]) -> IssuanceRequest:

@@ -14,6 +14,7 @@ import demo.usage
 from billing.models import DailyBill, Deduction, MonthlyBill
 from coupons.models import Coupon
 from demo.seeding import seed
+from tests import factories as f
 from tests.browser.helpers import (
     allow_downloads,
     login,
@@ -44,7 +45,7 @@ def _seed(monkeypatch):
         return real_seed_usage(account_ids=[ACCOUNT_ID, "NW000002", "BB000001"], **kwargs)
 
     monkeypatch.setattr(demo.usage, "seed_usage", few_accounts)
-    seed(password="demo", accounts=60, log=lambda *args: None)
+    seed(password="demo", accounts=60, log=f.demo_log)
 
 
 def _money(text: str) -> Decimal:

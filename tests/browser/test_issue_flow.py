@@ -7,6 +7,7 @@ from selenium.webdriver.common.by import By
 from couponplatform.accounts.models import SubAccount
 from coupons.models import CouponTemplate, IssuanceRequest
 from demo.seeding import seed
+from tests import factories as f
 from tests.browser.helpers import (
     login,
     open_page,
@@ -23,7 +24,7 @@ TEMPLATE_NAME = "Browser welcome 25"
 
 
 def _seed():
-    seed(password="demo", accounts=300, log=lambda *args: None)
+    seed(password="demo", accounts=300, log=f.demo_log)
 
 
 def _field(browser, name):

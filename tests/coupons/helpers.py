@@ -1,44 +1,5 @@
-"""Helpers of the coupons tests: proving nothing was written, and form data for the pages."""
-from contextlib import contextmanager
-
-import pytest
-
-from approvals.models import Approval
-from couponplatform.accounts.models import PlatformBudget
-from couponplatform.audit.models import AuditLog
-from coupons.models import Coupon, CouponTemplate, IssuanceRecipient, IssuanceRequest
-
-
-def db_state() -> dict:
-    """Every row a template or issuing action could write or change, in comparable form."""
-    return {
-        "templates": list(
-            CouponTemplate.objects.order_by("pk").values_list(
-                "pk", "name", "status", "face_value", "cost_bearer", "valid_days",
-            )
-        ),
-        "template_products": list(
-            CouponTemplate.products.through.objects.order_by("pk").values_list("pk", flat=True)
-        ),
-        "requests": IssuanceRequest.objects.count(),
-        "recipients": IssuanceRecipient.objects.count(),
-        "coupons": Coupon.objects.count(),
-        "approvals": Approval.objects.count(),
-        "audit": AuditLog.objects.count(),
-        "budgets": list(
-            PlatformBudget.objects.order_by("pk").values_list("pk", "amount", "reserved",
-                                                               "consumed")
-        ),
-    }
-
-
-@contextmanager
-def nothing_written():
-    """Asserts the block leaves every coupon, request, budget and audit row as it was."""
-    before = db_state()
-    yield
-    after = db_state()
-    assert after == before, "the refused action wrote to the database"
+"""Helpers of the coupons tests: form data for the pages. ("Nothing written" is in
+tests/factories.py.)"""
 
 
 def template_form_data(**overrides) -> dict:
@@ -57,9 +18,3 @@ def template_form_data(**overrides) -> dict:
     }
     data.update(overrides)
     return {k: v for k, v in data.items() if v is not None}
-
-
-@pytest.fixture
-def fast_passwords(settings):
-    """Users are made with a password; the production hasher costs ~0.3 s per user."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

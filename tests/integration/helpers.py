@@ -1,12 +1,12 @@
-"""Scenarios of the worker tests: a partner with many accounts, a large request, a day of
-usage; the checks that nothing was lost or done twice; and transactions held open on a
-connection of their own, to stop a worker's task at a chosen point inside its transaction."""
+"""Scenarios of the worker tests, on tests.factories' Shop (a partner with many accounts and
+a template): a released request, a day of usage; the checks that nothing was lost or done
+twice; and transactions held open on a connection of their own, to stop a worker's task at
+a chosen point inside its transaction."""
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 
@@ -17,51 +17,18 @@ from django.utils import timezone
 from approvals import services as approvals
 from billing.ledger import ledger_check
 from billing.models import DailyBill, Deduction
-from couponplatform.accounts.models import Partner, PlatformBudget, SubAccount
+from couponplatform.accounts.models import PlatformBudget, SubAccount
 from couponplatform.audit.models import AuditLog
 from couponplatform.celery import app as celery_app
 from coupons.models import Coupon, CouponTemplate, IssuanceRequest
 from tests import factories as f
-from tests.billing.helpers import import_usage
+from tests.factories import Shop, import_usage
 
-FACE_VALUE = Decimal("50.00")
-# Each account's day: ecs 30.00 then oss 40.00; its one 50.00 coupon pays 30.00 + 20.00.
+# Each account's day: ecs 30.00 then oss 40.00; its one 50.00 coupon (the shop's template,
+# tests.factories.make_shop) pays 30.00 + 20.00.
 USAGE = (("ecs", Decimal("30.00")), ("oss", Decimal("40.00")))
-PAYS = FACE_VALUE
+PAYS = f.SHOP_FACE_VALUE
 Status = IssuanceRequest.Status
-
-
-@dataclass
-class Shop:
-    partner: Partner
-    bd: object
-    admin: object
-    template: CouponTemplate
-    accounts: list[SubAccount]
-
-
-def make_shop(accounts: int, *, prefix: str = "W-") -> Shop:
-    """A distributor with a BD, `accounts` sub-accounts and a platform-borne 50.00 cash
-    template valid from 5 days ago for 30 days (so yesterday's bills are inside it)."""
-    bd = f.make_bd()
-    partner = f.make_partner(bd=bd, budget=str(FACE_VALUE * accounts * 2))
-    admin = f.make_member(partner, "admin")
-    template = f.make_template(
-        partner, admin, cost_bearer="platform", face_value=FACE_VALUE,
-        **f.fixed_window(days_from_today=-5, length=30),
-    )
-    return Shop(partner, bd, admin, template, f.make_accounts(partner, accounts, prefix=prefix))
-
-
-def submit(shop: Shop, accounts: list[SubAccount] | None = None) -> IssuanceRequest:
-    """A pending request (platform-borne: the BD decides) for the accounts."""
-    request = f.submit(shop.template, shop.admin, accounts or shop.accounts)
-    assert request.status == Status.PENDING
-    return request
-
-
-def approve(shop: Shop, request: IssuanceRequest) -> None:
-    approvals.approval_approve(request_id=request.pk, acting_user=shop.bd)
 
 
 @contextmanager
@@ -78,8 +45,8 @@ def eager():
 def release_now(shop: Shop, accounts: list[SubAccount] | None = None) -> IssuanceRequest:
     """Setup: the accounts hold one released coupon each, the follow-up work done in-process."""
     with eager():
-        request = submit(shop, accounts)
-        approve(shop, request)
+        request = shop.submit(accounts)
+        shop.approve(request)
         approvals.issuance_request_release(request_id=request.pk)
     request.refresh_from_db()
     assert request.status == Status.ISSUED

@@ -23,15 +23,14 @@ from billing.models import DailyBill
 from billing.services import daily_bills_make
 from billing.tasks import daily_bills_post_pending_task
 from coupons.models import Coupon, IssuanceRequest
+from tests.factories import make_shop
 from tests.integration.conftest import QUEUE
 from tests.integration.helpers import (
     assert_ledger_clean,
     assert_posted_once,
     assert_released_once,
     eager,
-    make_shop,
     release_now,
-    submit,
     usage_for,
     yesterday,
 )
@@ -82,7 +81,7 @@ def test_approval_while_redis_is_stopped_commits_and_the_sweeper_releases_it(
     broker, worker_factory, client,
 ):
     shop = make_shop(1000)
-    request = submit(shop)
+    request = shop.submit()
     worker = worker_factory(broker_url=broker.url)
     broker.stop()
 
@@ -151,10 +150,10 @@ def test_approval_while_redis_is_frozen_answers_and_the_sweeper_releases_it(
     """SIGSTOP: connections stay open and nothing answers, as in a network partition or a
     hung server. The web request must still answer in bounded time."""
     shop = make_shop(1001)
-    request = submit(shop, shop.accounts[:1000])
+    request = shop.submit(shop.accounts[:1000])
     worker = worker_factory(broker_url=broker.url)
     # The web process has talked to Redis before: its pooled connections are open.
-    approve_in_admin(client, shop, submit(shop, shop.accounts[1000:]))
+    approve_in_admin(client, shop, shop.submit(shop.accounts[1000:]))
     broker.freeze()
     outcome = {}
 
@@ -194,7 +193,7 @@ def test_request_released_while_redis_is_stopped_pays_the_outstanding_bills_late
     usage_for(shop.accounts, day)
     with eager():
         daily_bills_make(bill_date=day)  # posted, nothing to pay with yet
-    request = submit(shop)
+    request = shop.submit()
     worker = worker_factory(broker_url=broker.url)
     broker.stop()
 

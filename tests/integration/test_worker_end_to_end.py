@@ -6,17 +6,15 @@ from billing.models import DailyBill
 from billing.services import daily_bills_make
 from billing.tasks import daily_bills_make_task
 from coupons.models import Coupon, IssuanceRequest
+from tests.factories import make_shop
 from tests.integration.helpers import (
     PAYS,
     USAGE,
-    approve,
     assert_ledger_clean,
     assert_posted_once,
     assert_released_once,
     eager,
-    make_shop,
     release_now,
-    submit,
     usage_for,
     yesterday,
 )
@@ -42,10 +40,10 @@ def test_a_large_release_runs_in_the_worker_and_pays_outstanding_bills(worker):
     with eager():
         daily_bills_make(bill_date=day)  # posted, nothing to pay with yet
     assert set(DailyBill.objects.values_list("payable_amount", flat=True)) == {PAYS + 20}
-    request = submit(shop)
+    request = shop.submit()
     assert request.recipient_count > settings.RELEASE_INLINE_MAX
 
-    approve(shop, request)
+    shop.approve(request)
 
     wait_for(lambda: IssuanceRequest.objects.get(pk=request.pk).status == "issued",
              timeout=60, what="the release", workers=[worker])

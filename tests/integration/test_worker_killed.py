@@ -23,19 +23,16 @@ from billing.tasks import daily_bills_make_task, daily_bills_post_pending_task
 from couponplatform.accounts.models import PlatformBudget
 from coupons.models import Coupon, CouponTemplate, IssuanceRecipient, IssuanceRequest
 from tests import factories as f
+from tests.factories import SHOP_FACE_VALUE, make_shop
 from tests.integration.conftest import QUEUE
 from tests.integration.helpers import (
-    FACE_VALUE,
     HeldTransaction,
-    approve,
     assert_ledger_clean,
     assert_posted_once,
     assert_released_once,
     backend_gone,
     backend_waiting,
-    make_shop,
     release_now,
-    submit,
     usage_for,
     yesterday,
 )
@@ -85,10 +82,10 @@ def test_worker_killed_halfway_through_a_release_of_5000_the_next_one_releases_o
     on_redis, worker_factory,
 ):
     shop = make_shop(5000)
-    request = submit(shop)
+    request = shop.submit()
     hold = hold_release_at(shop, request, 2500)
     first = worker_factory(broker_url=on_redis, visibility_timeout=VISIBILITY_TIMEOUT)
-    approve(shop, request)
+    shop.approve(request)
     delivered = time.monotonic()
     pid = wait_for(lambda: backend_waiting('COPY "coupons_coupon"'), timeout=60,
                    what="the release to stop halfway through its COPY", workers=[first])
@@ -114,10 +111,10 @@ def test_pool_process_killed_mid_release_is_requeued_at_once(on_redis, worker_fa
     message back at once; no visibility timeout to wait for (this worker's is production's,
     an hour)."""
     shop = make_shop(1000)
-    request = submit(shop)
+    request = shop.submit()
     hold = hold_release_at(shop, request, 500)
     worker = worker_factory(broker_url=on_redis)
-    approve(shop, request)
+    shop.approve(request)
     pid = wait_for(lambda: backend_waiting('COPY "coupons_coupon"'), timeout=60,
                    what="the release to stop halfway through its COPY", workers=[worker])
 
@@ -171,7 +168,7 @@ def test_worker_killed_in_the_middle_of_a_billing_run_posts_every_bill_once(
     wait_for(lambda: backend_gone(pid), timeout=30, what="the killed worker's transaction to end")
     # Nothing half-posted: the victim's deductions and balance went with the transaction.
     assert not Deduction.objects.filter(sub_account=victim).exists()
-    assert Coupon.objects.get(sub_account=victim).balance == FACE_VALUE
+    assert Coupon.objects.get(sub_account=victim).balance == SHOP_FACE_VALUE
     assert DailyBill.objects.get(sub_account=victim, date=day).posted_at is None
 
     second = worker_factory(broker_url=on_redis, visibility_timeout=VISIBILITY_TIMEOUT)

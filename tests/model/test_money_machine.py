@@ -245,12 +245,11 @@ class World:
 
 
 def build_world() -> World:
-    bd = f.make_bd("model-bd")
     # Partner-borne requests are auto-approved until a step turns BD approval on.
-    partner = f.make_partner(name="Model Dist", bd=bd, budget=str(BUDGET), currency=CURRENCY,
-                             requires_bd_approval=False)
-    admin = f.make_member(partner, "admin", username="model-admin")
-    customers = f.make_accounts(partner, 5, prefix="MDL-C")
+    shop = f.make_shop(5, prefix="MDL-C", name="Model Dist", bd=f.make_bd("model-bd"),
+                       budget=BUDGET, currency=CURRENCY, requires_bd_approval=False,
+                       admin="model-admin", template=False)
+    partner, admin, bd, customers = shop.partner, shop.admin, shop.bd, shop.accounts
     _, t2a = f.make_tier2(partner)
     _, t2b = f.make_tier2(partner)
     [eur] = f.make_accounts(partner, 1, prefix="MDL-E", currency="EUR")

@@ -1,8 +1,8 @@
 """One world of two tenants for the whole package, rolled back when the package ends."""
 import pytest
 from django.db import transaction
-from django.test import override_settings
 
+from tests import factories as f
 from tests.security.world import build_world
 
 
@@ -12,9 +12,7 @@ def world(django_db_setup, django_db_blocker):
         outer = transaction.atomic()
         outer.__enter__()
         try:
-            with override_settings(
-                PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"],
-            ):
+            with f.fast_passwords():
                 built = build_world()
         except BaseException:
             transaction.set_rollback(True)

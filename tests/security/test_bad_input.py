@@ -34,14 +34,13 @@ from django.utils import timezone
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from approvals.models import Approval
-from billing.models import UsageImport
 from couponplatform.accounts.models import Partner, PlatformBudget
-from couponplatform.audit.models import AuditLog
 from couponplatform.money import CURRENCIES
-from coupons.models import Coupon, CouponTemplate, IssuanceRecipient, IssuanceRequest
+from coupons.models import Coupon, CouponTemplate, IssuanceRequest
+from tests import factories as f
+from tests.factories import committed
 from tests.security import walk
-from tests.security.world import FORMULA_NAME, HTML_NAME, committed
+from tests.security.world import FORMULA_NAME, HTML_NAME
 
 pytestmark = pytest.mark.django_db
 
@@ -127,26 +126,6 @@ def rolled_back():
         transaction.set_rollback(True)
 
 
-def rows() -> dict:
-    """Every row a form of the app could write, in comparable form."""
-    return {
-        "templates": list(CouponTemplate.objects.order_by("pk").values_list(
-            "pk", "name", "status", "face_value")),
-        "requests": list(IssuanceRequest.objects.order_by("pk").values_list(
-            "pk", "status", "reason")),
-        "recipients": IssuanceRecipient.objects.count(),
-        "coupons": list(Coupon.objects.order_by("pk").values_list(
-            "pk", "status", "balance", "void_reason")),
-        "approvals": list(Approval.objects.order_by("pk").values_list("pk", "status")),
-        "budgets": list(PlatformBudget.objects.order_by("pk").values_list(
-            "pk", "amount", "reserved", "consumed")),
-        "partners": list(Partner.objects.order_by("pk").values_list(
-            "pk", "coupon_enabled", "requires_bd_approval", "bd_id")),
-        "audit": AuditLog.objects.count(),
-        "imports": UsageImport.objects.count(),
-    }
-
-
 def text_of(response) -> str:
     return walk.body_text(response)
 
@@ -172,11 +151,11 @@ def assert_refused(response, body: str) -> None:
 def refused_template_post(world, post: dict) -> str:
     """The distributor posts `post` to the template form: refused, and nothing written.
     Returns the text of the page that came back."""
-    before = rows()
+    before = f.db_state()
     response = signed_in(world, "distributor").post(reverse("coupons:template_create"), post)
     body = text_of(response)
     assert_refused(response, body)
-    assert rows() == before
+    assert f.db_state() == before
     return body
 
 
@@ -331,7 +310,7 @@ def test_issue_actions_refuse_bad_input(world, data, template, action, sep, retu
     with rolled_back():
         tpl = nw_template(template)
         url = reverse("coupons:issue", args=[tpl.pk])
-        before = rows()
+        before = f.db_state()
         response = client.post(url, {"action": action, "account_ids": sep.join(ids),
                                      "pick": ids, "account_id": ids,
                                      "return_query": return_query})
@@ -345,7 +324,7 @@ def test_issue_actions_refuse_bad_input(world, data, template, action, sep, retu
         assert client.session.get(f"issue_selection:{tpl.pk}", []) == []
         confirm = client.post(url, {"action": "confirm"})
         assert confirm.status_code in (302, 400, 403)
-        assert rows() == before
+        assert f.db_state() == before
 
 
 @HYPOTHESIS
@@ -365,14 +344,14 @@ def test_issue_paste_of_10000_unknown_ids(world):
     client = signed_in(world, "distributor")
     tpl = nw_template("Welcome cash 50")
     url = reverse("coupons:issue", args=[tpl.pk])
-    before = rows()
+    before = f.db_state()
     ids = [f"UNKNOWN{i:06d}" for i in range(10_000)]
     response = client.post(url, {"action": "paste", "account_ids": "\n".join(ids)})
     assert response.status_code == 302
     body = client.get(url).content.decode()
     assert "not among your sub-accounts" in body
     assert client.session.get(f"issue_selection:{tpl.pk}", []) == []
-    assert rows() == before
+    assert f.db_state() == before
 
 
 def test_issue_paste_of_10001_ids_is_too_many(world):
@@ -393,11 +372,11 @@ def test_issue_add_refuses_impossible_ids(world, picks):
     client = signed_in(world, "distributor")
     tpl = nw_template("Welcome cash 50")
     url = reverse("coupons:issue", args=[tpl.pk])
-    before = rows()
+    before = f.db_state()
     response = client.post(url, {"action": "add", "pick": picks})
     assert response.status_code == 302
     assert "not among your sub-accounts" in client.get(url).content.decode()
-    assert rows() == before
+    assert f.db_state() == before
 
 
 @pytest.mark.parametrize(("url", "params"), [
@@ -419,12 +398,12 @@ def test_issue_confirm_with_a_forged_selection_writes_nothing(world):
     session = client.session
     session[f"issue_selection:{tpl.pk}"] = ["ZF000001", "T2000001", "NW000050"]
     session.save()
-    before = rows()
+    before = f.db_state()
     response = client.post(reverse("coupons:issue", args=[tpl.pk]), {"action": "confirm"})
     assert response.status_code == 302
     body = client.get(reverse("coupons:issue", args=[tpl.pk])).content.decode()
     assert "ZF000001" in body and "T2000001" in body
-    assert rows() == before
+    assert f.db_state() == before
 
 
 # ---------------------------------------------------------------------------------------
@@ -444,10 +423,10 @@ def test_void_reason_refuses_bad_values(world, reason):
     client = signed_in(world, "distributor")
     with rolled_back():
         coupon = Coupon.objects.filter(partner=northwind(), status="available").first()
-        before = rows()
+        before = f.db_state()
         response = client.post(reverse("coupon_void", args=[coupon.pk]), {"reason": reason})
         assert_refused(response, text_of(response))
-        assert rows() == before
+        assert f.db_state() == before
 
 
 @FEWER
@@ -472,13 +451,13 @@ def test_reject_reason_refuses_bad_values(world, reason):
     client = signed_in(world, "bd")
     with rolled_back():
         req = IssuanceRequest.objects.filter(partner=northwind(), status="pending").first()
-        before = rows()
+        before = f.db_state()
         response = client.post(
             reverse("admin:approvals_pendingrequest_reject", args=[req.pk]), {"reason": reason})
         assert response.status_code == 200
         body = response.content.decode()
         assert "Give a reason" in body or "errorlist" in body
-        assert rows() == before
+        assert f.db_state() == before
 
 
 @FEWER
@@ -578,13 +557,13 @@ def test_usage_upload_refuses_bad_files(world, header, lines, raw):
     upload = io.BytesIO(content)
     upload.name = "bad.csv"
     with rolled_back():
-        before = rows()
+        before = f.db_state()
         response = signed_in(world, "root").post(reverse("admin:billing_usageimport_upload"),
                                                  {"file": upload})
         assert response.status_code == 200, response.status_code
         body = response.content.decode()
         assert "errornote" in body or "errorlist" in body or "error" in body
-        assert rows() == before
+        assert f.db_state() == before
         for line in lines:
             assert_escaped(body, line)
 
@@ -598,18 +577,18 @@ def test_usage_upload_refuses_bad_files(world, header, lines, raw):
 def test_usage_upload_handpicked(world, content):
     upload = io.BytesIO(content)
     upload.name = "bad.csv"
-    before = rows()
+    before = f.db_state()
     response = signed_in(world, "root").post(reverse("admin:billing_usageimport_upload"),
                                              {"file": upload})
     assert response.status_code == 200
-    assert rows() == before
+    assert f.db_state() == before
 
 
 @HYPOTHESIS
 @given(username=nasty_text, password=nasty_text)
 def test_sign_in_refuses_bad_values(world, username, password):
     with rolled_back():
-        before = rows()
+        before = f.db_state()
         response = Client().post(reverse("login"), {"username": username,
                                                     "password": password})
         assert response.status_code in (200, 429)
@@ -617,7 +596,7 @@ def test_sign_in_refuses_bad_values(world, username, password):
         if response.status_code == 200:
             assert_refused(response, body)
         assert_escaped(body, username)
-        assert rows() == before
+        assert f.db_state() == before
 
 
 # ---------------------------------------------------------------------------------------
@@ -734,19 +713,19 @@ def _is_good_budget(text: str) -> bool:
 ).filter(lambda t: not _is_good_budget(t)))
 def test_admin_budget_refuses_bad_values(world, amount):
     with rolled_back():
-        before = rows()
+        before = f.db_state()
         _budget_refused(_post_budget(world, amount))
-        assert rows() == before
+        assert f.db_state() == before
 
 
 @pytest.mark.parametrize("amount", ["-1", "-0.01", "1.005", "100000000000000000000", "NaN", "sNaN",
                                     "Infinity", "10^20", "<script>xss(1)</script>"])
 def test_admin_budget_handpicked(world, amount):
-    before = rows()
+    before = f.db_state()
     response = _post_budget(world, amount)
     _budget_refused(response)
     assert_escaped(response.content.decode(), amount)
-    assert rows() == before
+    assert f.db_state() == before
 
 
 # ---------------------------------------------------------------------------------------
@@ -755,10 +734,10 @@ def test_admin_budget_handpicked(world, amount):
 
 @pytest.mark.parametrize("pk", ["999999999", "0"])
 def test_admin_approve_unknown_id(world, pk):
-    before = rows()
+    before = f.db_state()
     response = signed_in(world, "bd").post(f"/admin/approvals/pendingrequest/{pk}/approve/")
     assert response.status_code == 404
-    assert rows() == before
+    assert f.db_state() == before
 
 
 def _issue_to_formula_account(world) -> CouponTemplate:

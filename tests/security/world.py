@@ -14,7 +14,6 @@ the end of each step as a commit would.
 """
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
@@ -26,30 +25,26 @@ from django.db.models import Q
 from django.test import Client, TestCase
 from django.utils import timezone
 
-from approvals import services as approval_services
 from billing.models import (
     DailyBill,
     Deduction,
     MonthlyBill,
     UsageImport,
 )
-from billing.services import daily_bills_make, month_close, month_start, usage_import
+from billing.services import month_close, month_start
 from couponplatform.accounts.models import (
     BD_GROUP,
     Partner,
-    PartnerMembership,
-    PlatformBudget,
     SubAccount,
-    SubAccountMembership,
 )
 from couponplatform.audit.models import AuditLog
 from coupons.models import Coupon, CouponTemplate, IssuanceRequest
 from coupons.services import (
     coupon_template_create,
     coupon_template_disable,
-    issuance_request_submit,
 )
-from tests.factories import committed, deferred, run_callbacks
+from tests import factories as f
+from tests.factories import committed
 
 User = get_user_model()
 
@@ -117,23 +112,12 @@ class World:
 # Building
 
 
-def _make_user(username: str, **extra):
-    user = User.objects.create_user(username=username, password="pw", **extra)
-    return user
+USAGE_HEADER = "account_id,date,product_code,amount,currency"
 
 
-def _usage_csv(rows) -> io.BytesIO:
-    out = io.StringIO()
-    out.write("account_id,date,product_code,amount,currency\n")
-    for account_id, day, code, amount in rows:
-        out.write(f"{account_id},{day:%Y-%m-%d},{code},{amount},USD\n")
-    return io.BytesIO(out.getvalue().encode())
-
-
-def _bill_days(days) -> None:
-    for day in sorted(days):
-        with committed():
-            daily_bills_make(bill_date=day)
+def _quiet(*args, **kwargs) -> None:
+    """The demo's log, silenced. Its month closes are refused here (its postings run only
+    when its block ends, as on a commit): _close_months closes them after, and raises."""
 
 
 def _close_months(first: date, last: date) -> None:
@@ -146,58 +130,49 @@ def _close_months(first: date, last: date) -> None:
         month = month_start(month + timedelta(days=32))
 
 
-def _build_demo() -> None:
+def build_demo(*, accounts: int = 60, password: str = "pw") -> None:
     """Tenant A: the §11 demo world, with a small number of Northwind customers."""
     from demo import seeding
 
     with committed():
-        seeding._seed_core(password="pw", accounts=60, log=lambda *a, **k: None)
+        seeding._seed_core(password=password, accounts=accounts, log=_quiet)
 
 
-def _build_demo_usage() -> None:
-    """A month of usage for a few tenant-A accounts, billed day by day (postings on each
-    commit), its ended months closed. After tenant B's usage: a month the demo closes may
-    hold tenant B's days too (today − 35 and today − 62 share a month on some days)."""
+DEMO_USAGE_ACCOUNTS = ("NW000001", "NW000002", "NW000003", "BB000001")
+
+
+def build_demo_usage(*, account_ids=DEMO_USAGE_ACCOUNTS, days: int = DEMO_USAGE_DAYS) -> None:
+    """`days` of the demo's usage for a few tenant-A accounts, billed day by day (postings
+    run when the block ends), its ended months closed. After tenant B's usage: a month the
+    demo closes may hold tenant B's days too (today − 35 and today − 62 share a month on
+    some days)."""
     from demo.usage import seed_usage
 
     today = timezone.localdate()
-    start = today - timedelta(days=DEMO_USAGE_DAYS)
+    start = today - timedelta(days=days)
     with TestCase.captureOnCommitCallbacks(execute=True):
-        seed_usage(account_ids=["NW000001", "NW000002", "NW000003", "BB000001"],
-                   days=DEMO_USAGE_DAYS, log=lambda *a, **k: None)
+        seed_usage(account_ids=list(account_ids), days=days, log=_quiet)
     _close_months(start, today)
 
 
 def _build_zeta(bd2, today: date) -> None:
     """Tenant B: a distributor under bd2 with a bit of everything."""
-    zeta = Partner.objects.create(
-        name=ZETA_NAME, kind=Partner.Kind.DISTRIBUTOR, tier=1, bd=bd2, coupon_enabled=True,
-        requires_bd_approval=True,
-    )
-    PlatformBudget.objects.create(partner=zeta, currency="USD", amount=Decimal("5000.00"))
-    zeta_t2 = Partner.objects.create(
-        name=ZETA_TIER2_NAME, kind=Partner.Kind.RESELLER, tier=2, parent=zeta, bd=bd2,
-        coupon_enabled=True,
-    )
-    SubAccount.objects.create(
-        partner=zeta, account_id=f"{ZETA_PREFIX}RS000001", name="Zetaco Tier2 Account",
-        type=SubAccount.Type.TIER2_RESELLER, reseller=zeta_t2,
-    )
+    shop = f.make_shop(name=ZETA_NAME, bd=bd2, budget="5000.00", admin="zeta_admin",
+                       operator="zeta_operator", template=False)
+    zeta, admin, operator = shop.partner, shop.admin, shop.operator
+    admin.email = "zeta_admin@example.com"
+    admin.save(update_fields=["email"])
+    zeta_t2, _ = f.make_tier2(zeta, name=ZETA_TIER2_NAME, bd=bd2,
+                              account_id=f"{ZETA_PREFIX}RS000001",
+                              account_name="Zetaco Tier2 Account")
     SubAccount.objects.bulk_create([
         SubAccount(partner=zeta, account_id=f"{ZETA_PREFIX}{i:06d}", name=f"Zetaco {i:03d} Ltd")
         for i in range(1, 13)
     ])
     SubAccount.objects.create(partner=zeta_t2, account_id=f"{ZETA_PREFIX}C000001",
                               name="Zetaco Downstream Ltd")
-    admin = _make_user("zeta_admin", email="zeta_admin@example.com")
-    PartnerMembership.objects.create(user=admin, partner=zeta, role=PartnerMembership.Role.ADMIN)
-    operator = _make_user("zeta_operator")
-    PartnerMembership.objects.create(user=operator, partner=zeta,
-                                     role=PartnerMembership.Role.OPERATOR)
-    customer = _make_user("zeta_customer")
-    SubAccountMembership.objects.create(
-        user=customer, sub_account=SubAccount.objects.get(account_id=f"{ZETA_PREFIX}000001"),
-    )
+    accounts = {a.account_id: a for a in SubAccount.objects.filter(partner=zeta)}
+    f.make_subaccount_user(accounts[f"{ZETA_PREFIX}000001"], "zeta_customer")
 
     def template(name, **terms):
         fields = dict(kind="cash", currency="USD", face_value=Decimal("40.00"),
@@ -206,7 +181,7 @@ def _build_zeta(bd2, today: date) -> None:
                       valid_until=today + timedelta(days=60),
                       description=f"{name} description")
         fields.update(terms)
-        return coupon_template_create(partner=zeta, acting_user=admin, name=name, **fields)
+        return f.make_template(zeta, admin, name=name, **fields)
 
     cash = template("ZETA Cash Template Alpha")
     platform = template("ZETA Platform Template Beta", cost_bearer="platform",
@@ -215,57 +190,32 @@ def _build_zeta(bd2, today: date) -> None:
                         face_value=Decimal("5.00"), discount_rate=Decimal("10"),
                         discount_uses=3)
     doomed = template("ZETA Doomed Template Delta")
-    template("ZETA Disabled Template Epsilon")
-    coupon_template_disable(template=CouponTemplate.objects.get(name="ZETA Disabled Template "
-                                                                    "Epsilon"),
-                            acting_user=admin)
+    disabled = template("ZETA Disabled Template Epsilon")
+    coupon_template_disable(template=disabled, acting_user=admin)
 
     def ids(*numbers):
-        return [f"{ZETA_PREFIX}{n:06d}" for n in numbers]
+        return [accounts[f"{ZETA_PREFIX}{n:06d}"] for n in numbers]
 
-    with committed():
-        issued = issuance_request_submit(template=cash, acting_user=admin,
-                                         account_ids=ids(1, 2, 3, 4, 5, 6))
-    with committed():
-        approval_services.approval_approve(request_id=issued.pk, acting_user=bd2)
-    with committed():
-        disc = issuance_request_submit(template=discount, acting_user=admin, account_ids=ids(1, 2))
-    with committed():
-        approval_services.approval_approve(request_id=disc.pk, acting_user=bd2)
-    with committed():
-        issuance_request_submit(template=platform, acting_user=admin, account_ids=ids(7, 8))
-    with committed():
-        issuance_request_submit(template=cash, acting_user=operator, account_ids=ids(9))
-    with committed():
-        rejected = issuance_request_submit(template=cash, acting_user=admin, account_ids=ids(10))
-    with committed():
-        approval_services.approval_reject(request_id=rejected.pk, acting_user=bd2,
-                                          reason="ZETA reject reason")
-    with committed():
-        cancelled = issuance_request_submit(template=cash, acting_user=admin, account_ids=ids(11))
-    with committed():
-        approval_services.issuance_request_cancel(request_id=cancelled.pk, acting_user=admin)
+    f.approve(f.submitted(cash, admin, ids(1, 2, 3, 4, 5, 6)), bd2)
+    f.approve(f.submitted(discount, admin, ids(1, 2)), bd2)
+    f.submitted(platform, admin, ids(7, 8))
+    f.submitted(cash, operator, ids(9))
+    f.reject(f.submitted(cash, admin, ids(10)), bd2, reason="ZETA reject reason")
+    f.cancel(f.submitted(cash, admin, ids(11)), admin)
     # Approved, then the template is disabled before the release: failed to issue.
-    with committed():
-        failing = issuance_request_submit(template=doomed, acting_user=admin, account_ids=ids(12))
-    with deferred() as callbacks:
-        approval_services.approval_approve(request_id=failing.pk, acting_user=bd2)
-    coupon_template_disable(template=doomed, acting_user=admin)
-    run_callbacks(list(callbacks))
+    f.approve_and_fail(f.submitted(doomed, admin, ids(12)), bd2, admin)
 
     # Usage on days no tenant-A account has a bill; billed, posted, the month closed.
     days = [today - timedelta(days=n) for n in ZETA_USAGE_DAYS_AGO]
-    rows = [(account, day, code, amount)
+    rows = [(account, day, code, amount, "USD")
             for account in ids(1, 2, 3)
             for day in days
             for code, amount in (("ecs", "31.50"), ("oss", "12.25"))]
-    usage_import(file=_usage_csv(rows), file_name="zeta-usage.csv")
-    _bill_days(days)
+    f.bill_usage(rows, days, header=USAGE_HEADER, file_name="zeta-usage.csv")
     # A whole earlier month for the monthly bill: one day of usage, then the close.
     old_day = month_start(today - timedelta(days=100)) + timedelta(days=3)
-    usage_import(file=_usage_csv([(a, old_day, "ecs", "55.00") for a in ids(1, 2)]),
-                 file_name="zeta-old.csv")
-    _bill_days([old_day])
+    f.bill_usage([(a, old_day, "ecs", "55.00", "USD") for a in ids(1, 2)], [old_day],
+                 header=USAGE_HEADER, file_name="zeta-old.csv")
     _close_months(old_day, old_day)
 
 
@@ -278,10 +228,7 @@ def _build_tier2_own() -> None:
         currency="USD", face_value=Decimal("15.00"), cost_bearer="partner",
         issue_limit="one", validity_type="relative", valid_days=30,
     )
-    account_ids = list(SubAccount.objects.filter(partner=harbor).order_by("account_id")
-                       .values_list("account_id", flat=True)[:3])
-    with committed():
-        issuance_request_submit(template=tpl, acting_user=tier2, account_ids=account_ids)
+    f.submitted(tpl, tier2, SubAccount.objects.filter(partner=harbor).order_by("account_id")[:3])
 
 
 def _build_northwind_failed() -> None:
@@ -295,14 +242,10 @@ def _build_northwind_failed() -> None:
         kind="cash", currency="USD", face_value=Decimal("12.00"), cost_bearer="partner",
         issue_limit="one", validity_type="relative", valid_days=30,
     )
-    with committed():
-        failing = issuance_request_submit(template=doomed, acting_user=distributor,
-                                          account_ids=["NW000027", "NW000028"])
-    with deferred() as callbacks:
-        approval_services.approval_approve(request_id=failing.pk, acting_user=bd)
-    coupon_template_disable(template=doomed, acting_user=distributor)
-    run_callbacks(list(callbacks))
-    assert IssuanceRequest.objects.get(pk=failing.pk).status == IssuanceRequest.Status.FAILED
+    accounts = SubAccount.objects.filter(account_id__in=["NW000027", "NW000028"])
+    failing = f.submitted(doomed, distributor, accounts.order_by("account_id"))
+    failed = f.approve_and_fail(failing, bd, distributor)
+    assert failed.status == IssuanceRequest.Status.FAILED
 
 
 HTML_NAME = '<script>alert("x")</script><img src=x onerror=alert(1)>'
@@ -321,12 +264,12 @@ def _build_html_names() -> tuple[SubAccount, SubAccount]:
 
 def build_world() -> World:
     today = timezone.localdate()
-    _build_demo()
+    build_demo()
     bd2 = User.objects.get(username="bd2")
     # A BD group member lookup the admin uses (is_bd) needs the BD group to hold them.
     Group.objects.get(name=BD_GROUP)
     _build_zeta(bd2, today)
-    _build_demo_usage()
+    build_demo_usage()
     _build_tier2_own()
     _build_northwind_failed()
     html_account, formula_account = _build_html_names()
