@@ -1,0 +1,77 @@
+"""Every test world builds on every awkward day of the calendar.
+
+The suite runs on a pinned clock (tests/clock.py), so no test depends on the day it runs;
+this test is what makes any pinned day safe to choose. It moves the clock to each of the
+moments below and builds every world of tests/worlds.py there, in a transaction it rolls
+back: a setup step the services refuse (a month closed before its usage lands, a window
+that has ended, a month that has not) raises and fails the test for that moment. It builds
+the worlds only; the tests that use them run at the pinned moment.
+
+The moments: the 1st, 15th, 28th, 29th, 30th and 31st of every month of a non-leap year
+(2027) and a leap year (2028), which holds 31 December and 1 January; and the seconds
+around the platform time zone's midnight, where the platform's day and UTC's differ (the
+platform is UTC+8 by default: from 00:00 to 08:00 its day is UTC's next), around a month's
+and a year's end and 29 February.
+"""
+from __future__ import annotations
+
+import calendar
+import time
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+import time_machine
+from django.conf import settings
+from django.db import transaction
+
+from tests.worlds import WORLDS
+
+YEARS = (2027, 2028)
+DAYS = (1, 15, 28, 29, 30, 31)
+
+
+def awkward_moments() -> list[datetime]:
+    tz = ZoneInfo(settings.TIME_ZONE)
+    moments = []
+    for year in YEARS:
+        for month in range(1, 13):
+            last = calendar.monthrange(year, month)[1]
+            moments += [datetime(year, month, day, 10, tzinfo=tz) for day in DAYS if day <= last]
+    # The platform's midnight: the last seconds of a day (a build that starts there runs
+    # into the next day) and the first minutes of one (UTC is still on the day before).
+    for day in (date(2027, 2, 28), date(2027, 12, 31), date(2028, 2, 29), date(2028, 6, 30)):
+        moments.append(datetime.combine(day, datetime.max.time(), tz) - timedelta(seconds=2))
+        following = day + timedelta(days=1)
+        moments.append(datetime(following.year, following.month, following.day, 0, 0, 1,
+                                tzinfo=tz))
+        moments.append(datetime(following.year, following.month, following.day, 7, 59,
+                                tzinfo=tz))
+    return moments
+
+
+MOMENTS = awkward_moments()
+
+
+def test_the_moments_hold_what_the_sweep_promises():
+    days = {m.date() for m in MOMENTS}
+    assert date(2027, 12, 31) in days and date(2028, 1, 1) in days
+    assert date(2028, 2, 29) in days and date(2027, 2, 28) in days
+    assert sum(1 for d in days if d.year == 2027) >= 65  # every listed day of 2027
+    assert any(m.hour == 23 and m.minute == 59 for m in MOMENTS)
+    assert any(m.hour == 0 for m in MOMENTS)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("moment", MOMENTS, ids=lambda m: m.strftime("%Y-%m-%dT%H:%M:%S"))
+def test_every_world_builds_on(moment, settings):
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    timings = {}
+    for name, build in WORLDS.items():
+        with time_machine.travel(moment, tick=True):
+            started = time.perf_counter()
+            with transaction.atomic():
+                build()
+                transaction.set_rollback(True)
+            timings[name] = time.perf_counter() - started
+    print(moment, {name: round(seconds, 2) for name, seconds in timings.items()})
