@@ -5,8 +5,8 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 
-from couponplatform.accounts import services
-from couponplatform.accounts.models import (
+from accounts import services
+from accounts.models import (
     Partner,
     PartnerMembership,
     PlatformBudget,
@@ -15,7 +15,7 @@ from couponplatform.accounts.models import (
     SubAccountMembership,
     User,
 )
-from couponplatform.audit.services import audit_record
+from audit.services import audit_record
 from couponplatform.exceptions import ApplicationError
 
 

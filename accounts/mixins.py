@@ -7,8 +7,8 @@ from django.contrib.auth.mixins import LoginRequiredMixin
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import render
 
-from couponplatform.accounts.models import PartnerMembership
-from couponplatform.accounts.selectors import membership_for, subaccount_membership_for
+from accounts.models import PartnerMembership
+from accounts.selectors import membership_for, subaccount_membership_for
 
 COUPON_OFF_MESSAGE = "Contact your BD to enable the Coupon Function"
 

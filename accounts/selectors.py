@@ -1,7 +1,7 @@
 """Reads of tenancy: which partner or sub-account a user acts for, and their accounts."""
 from django.db.models import Q, QuerySet
 
-from couponplatform.accounts.models import PartnerMembership, SubAccount, SubAccountMembership
+from accounts.models import PartnerMembership, SubAccount, SubAccountMembership
 
 
 def membership_for(user) -> PartnerMembership | None:

@@ -3,8 +3,8 @@ from decimal import Decimal
 
 from django.db import transaction
 
-from couponplatform.accounts.models import Partner, PlatformBudget
-from couponplatform.audit.services import audit_record
+from accounts.models import Partner, PlatformBudget
+from audit.services import audit_record
 from couponplatform.exceptions import ApplicationError, PermissionDeniedError
 from couponplatform.money import MAX_AMOUNT, fmt, has_at_most_two_places
 

@@ -12,11 +12,11 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
+from accounts.admin import BDScopedAdminMixin
+from accounts.models import Partner, PlatformBudget
 from approvals import services
 from approvals.models import Approval, PendingRequest
 from couponplatform import ratelimit
-from couponplatform.accounts.admin import BDScopedAdminMixin
-from couponplatform.accounts.models import Partner, PlatformBudget
 from couponplatform.exceptions import ApplicationError
 from couponplatform.money import fmt
 from couponplatform.text import count

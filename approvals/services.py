@@ -15,11 +15,11 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from accounts.models import PlatformBudget
+from accounts.selectors import membership_for
 from approvals import notifications
 from approvals.models import Approval
-from couponplatform.accounts.models import PlatformBudget
-from couponplatform.accounts.selectors import membership_for
-from couponplatform.audit.services import audit_record
+from audit.services import audit_record
 from couponplatform.db import bulk_insert
 from couponplatform.exceptions import InvalidTransitionError, PermissionDeniedError
 from couponplatform.money import fmt

@@ -9,11 +9,11 @@ from django.views.generic import TemplateView
 from django_filters.views import FilterView
 from django_tables2 import SingleTableMixin
 
+from accounts.mixins import PartnerMixin
 from approvals import services
 from approvals.filters import IssuanceRequestFilter
 from approvals.models import Approval
 from approvals.tables import IssuanceRequestTable
-from couponplatform.accounts.mixins import PartnerMixin
 from couponplatform.exceptions import ApplicationError, PermissionDeniedError
 from coupons.models import IssuanceRequest
 from coupons.selectors import issuance_request_list

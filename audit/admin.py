@@ -1,8 +1,8 @@
 """The audit log in the admin: read only; a BD sees their partners' rows."""
 from django.contrib import admin
 
-from couponplatform.accounts.admin import BDScopedAdminMixin, ReadOnlyAdminMixin
-from couponplatform.audit.models import AuditLog
+from accounts.admin import BDScopedAdminMixin, ReadOnlyAdminMixin
+from audit.models import AuditLog
 
 
 @admin.register(AuditLog)

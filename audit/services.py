@@ -1,7 +1,7 @@
 """Writing audit rows; every service that changes money, status or permission calls this."""
 from typing import Any
 
-from couponplatform.audit.models import AuditLog
+from audit.models import AuditLog
 
 
 def audit_record(

@@ -21,6 +21,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
+from accounts.models import SubAccount, SubAccountMembership
 from bench import data
 from bench.harness import (
     Check,
@@ -44,7 +45,6 @@ from billing.models import (
     MonthlyBill,
 )
 from billing.stats import coupon_stats_compact
-from couponplatform.accounts.models import SubAccount, SubAccountMembership
 from coupons.models import Coupon, CouponTemplate, IssuanceRecipient
 from coupons.services import coupon_template_create
 

@@ -59,10 +59,10 @@ def _redis_url() -> str:
 def _setup(count: int) -> list[int]:
     from django.utils import timezone
 
+    from accounts.models import SubAccount
     from bench import data
     from billing.models import DailyBill
     from billing.services import daily_bills_make, usage_import
-    from couponplatform.accounts.models import SubAccount
     from coupons.services import coupon_template_create
 
     partner, user = data.make_partner("Bench Worker Distribution", requires_bd_approval=False)

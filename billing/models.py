@@ -9,7 +9,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 
-from couponplatform.accounts.models import Product, SubAccount
+from accounts.models import Product, SubAccount
 from couponplatform.money import CURRENCIES
 from coupons.models import Coupon, money_field
 

@@ -23,6 +23,10 @@ from django.db.models import Count, DecimalField, Exists, F, OuterRef, Q, Subque
 from django.db.models.functions import Round
 from django.utils import timezone
 
+from accounts.models import Partner, PartnerMembership, Product, SubAccount
+from accounts.selectors import membership_for
+from audit.models import AuditLog
+from audit.services import audit_record
 from billing.allocation import DISCOUNT, Allocation, CouponIn, LineIn, allocate, coupon_applies
 from billing.ledger import Discrepancy, ledger_check  # noqa: F401  (re-exported)
 from billing.models import (
@@ -36,10 +40,6 @@ from billing.models import (
     UsageImport,
     UsageRecord,
 )
-from couponplatform.accounts.models import Partner, PartnerMembership, Product, SubAccount
-from couponplatform.accounts.selectors import membership_for
-from couponplatform.audit.models import AuditLog
-from couponplatform.audit.services import audit_record
 from couponplatform.db import bulk_insert, is_postgres, update_from_values
 from couponplatform.exceptions import (
     ApplicationError,

@@ -15,13 +15,13 @@ from django_filters.views import FilterView
 from django_tables2 import SingleTableMixin
 from django_tables2.paginators import LazyPaginator
 
+from accounts.mixins import PartnerMixin, SubAccountMixin
+from accounts.models import PartnerMembership
 from billing import selectors, services
 from billing.exports import csv_response, xlsx_response
 from billing.filters import CouponUsageFilter
 from billing.forms import CouponVoidForm
 from billing.tables import CouponUsageTable
-from couponplatform.accounts.mixins import PartnerMixin, SubAccountMixin
-from couponplatform.accounts.models import PartnerMembership
 from couponplatform.exceptions import ApplicationError, PermissionDeniedError
 from couponplatform.money import fmt, quantize
 from coupons.models import Coupon

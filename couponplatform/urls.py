@@ -2,9 +2,9 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
+from accounts.admin import scoped_view_on_site
+from accounts.views import RateLimitedAdminLoginView, RateLimitedLoginView, home
 from billing.views import CouponUsageView, CouponVoidView
-from couponplatform.accounts.admin import scoped_view_on_site
-from couponplatform.accounts.views import RateLimitedAdminLoginView, RateLimitedLoginView, home
 
 admin.site.site_header = "Coupon Management — BD admin"
 admin.site.site_title = "Coupon Management admin"

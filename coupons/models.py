@@ -6,7 +6,7 @@ from django.db import models
 from django.db.models import F, Q
 from django.urls import reverse
 
-from couponplatform.accounts.models import Partner, Product, SubAccount
+from accounts.models import Partner, Product, SubAccount
 from couponplatform.money import CURRENCIES
 
 

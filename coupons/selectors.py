@@ -2,8 +2,8 @@
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Sum
 from django.shortcuts import get_object_or_404
 
-from couponplatform.accounts.models import Partner
-from couponplatform.accounts.selectors import sub_account_list
+from accounts.models import Partner
+from accounts.selectors import sub_account_list
 from coupons.models import CouponTemplate, IssuanceRecipient, IssuanceRequest
 
 # What Issue Coupon's account list shows and decides with (selectable or not).

@@ -8,15 +8,15 @@ from django.db import IntegrityError, transaction
 from django.dispatch import Signal
 from django.utils import timezone
 
-from couponplatform.accounts.models import (
+from accounts.models import (
     Partner,
     PartnerMembership,
     PlatformBudget,
     Product,
     SubAccount,
 )
-from couponplatform.accounts.selectors import membership_for
-from couponplatform.audit.services import audit_record
+from accounts.selectors import membership_for
+from audit.services import audit_record
 from couponplatform.db import bulk_insert
 from couponplatform.exceptions import ApplicationError, PermissionDeniedError
 from couponplatform.money import fmt

@@ -6,7 +6,7 @@ from django.utils.http import urlencode
 from django.utils.safestring import mark_safe
 from django_tables2.templatetags.django_tables2 import table_page_range
 
-from couponplatform.accounts.models import SubAccount
+from accounts.models import SubAccount
 from couponplatform.money import fmt
 from coupons.models import CouponKind, CouponTemplate
 

@@ -12,9 +12,9 @@ from django.views.generic import FormView, TemplateView
 from django_filters.views import FilterView
 from django_tables2 import SingleTableMixin
 
+from accounts.mixins import PartnerMixin
+from accounts.models import SubAccount
 from couponplatform import ratelimit
-from couponplatform.accounts.mixins import PartnerMixin
-from couponplatform.accounts.models import SubAccount
 from couponplatform.exceptions import ApplicationError, PermissionDeniedError
 from couponplatform.text import count
 from coupons import selectors, services

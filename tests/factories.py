@@ -9,7 +9,7 @@ from django.contrib.auth.models import Group
 from django.test import TestCase
 from django.utils import timezone
 
-from couponplatform.accounts.models import (
+from accounts.models import (
     BD_GROUP,
     Partner,
     PartnerMembership,

@@ -6,10 +6,10 @@ from contextlib import contextmanager
 from django.core import mail
 from django.db import connection, connections
 
+from accounts.models import PlatformBudget
 from approvals import services
 from approvals.models import Approval
-from couponplatform.accounts.models import PlatformBudget
-from couponplatform.audit.models import AuditLog
+from audit.models import AuditLog
 from coupons.models import Coupon, CouponTemplate, IssuanceRecipient, IssuanceRequest
 from coupons.services import coupon_template_disable
 from tests import factories as f

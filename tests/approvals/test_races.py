@@ -5,11 +5,11 @@ from decimal import Decimal
 
 import pytest
 
+from accounts.services import platform_budget_set
 from approvals import services
 from approvals.models import Approval
 from approvals.tasks import release_request
-from couponplatform.accounts.services import platform_budget_set
-from couponplatform.audit.models import AuditLog
+from audit.models import AuditLog
 from couponplatform.exceptions import InvalidTransitionError
 from coupons.models import Coupon, CouponTemplate, IssuanceRequest
 from tests import factories as f

@@ -9,15 +9,15 @@ from django.core import mail
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from approvals import services
-from approvals.models import Approval
-from approvals.tasks import release_request
-from couponplatform.accounts.models import PartnerMembership
-from couponplatform.accounts.services import (
+from accounts.models import PartnerMembership
+from accounts.services import (
     partner_bd_assign,
     partner_coupon_settings_update,
     platform_budget_set,
 )
+from approvals import services
+from approvals.models import Approval
+from approvals.tasks import release_request
 from couponplatform.exceptions import InvalidTransitionError, PermissionDeniedError
 from coupons.models import Coupon, CouponTemplate, IssuanceRecipient, IssuanceRequest
 from coupons.services import coupon_template_disable

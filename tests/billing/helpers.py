@@ -9,9 +9,9 @@ from decimal import Decimal
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
+from accounts.models import SubAccount
 from billing.models import DailyBill, DailyBillLine, Deduction, MonthlyBill, UsageImport
 from billing.services import usage_import
-from couponplatform.accounts.models import SubAccount
 from coupons.models import Coupon, CouponTemplate, IssuanceRecipient, IssuanceRequest
 from tests import factories as f
 

@@ -15,10 +15,10 @@ from django.db import transaction
 from django.test import override_settings
 from django.utils import timezone
 
+from accounts.models import Partner, SubAccount
 from approvals import services as approvals
 from billing import services as billing
 from billing.models import Deduction
-from couponplatform.accounts.models import Partner, SubAccount
 from coupons.models import Coupon, CouponTemplate, IssuanceRequest
 from tests import factories as f
 from tests.billing.helpers import D, usage_csv  # noqa: F401  (D re-exported)

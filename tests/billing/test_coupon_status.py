@@ -4,6 +4,7 @@ from datetime import date, timedelta
 import pytest
 from django.core.management import call_command
 
+from audit.models import AuditLog
 from billing.models import DailyBill, DailyBillLine, Deduction
 from billing.services import (
     account_post_outstanding,
@@ -13,7 +14,6 @@ from billing.services import (
     daily_bills_make,
     month_close,
 )
-from couponplatform.audit.models import AuditLog
 from couponplatform.exceptions import (
     ApplicationError,
     InvalidTransitionError,

@@ -7,6 +7,7 @@ from django.core.management import call_command
 from django.db import OperationalError
 from django.utils import timezone
 
+from audit.models import AuditLog
 from billing import services, tasks
 from billing.models import DailyBill, DailyBillLine, Deduction, UsageRecord
 from billing.services import (
@@ -15,7 +16,6 @@ from billing.services import (
     daily_bills_make,
     month_close,
 )
-from couponplatform.audit.models import AuditLog
 from couponplatform.exceptions import ApplicationError
 from coupons.models import Coupon
 from coupons.services import coupons_released

@@ -3,9 +3,9 @@ from contextlib import contextmanager
 
 import pytest
 
+from accounts.models import PlatformBudget
 from approvals.models import Approval
-from couponplatform.accounts.models import PlatformBudget
-from couponplatform.audit.models import AuditLog
+from audit.models import AuditLog
 from coupons.models import Coupon, CouponTemplate, IssuanceRecipient, IssuanceRequest
 
 

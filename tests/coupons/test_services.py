@@ -6,13 +6,13 @@ import pytest
 from django.db.models.deletion import ProtectedError
 from django.utils import timezone
 
+from accounts.models import PlatformBudget
 from approvals.services import (
     approval_approve,
     issuance_request_cancel,
     issuance_request_release,
 )
-from couponplatform.accounts.models import PlatformBudget
-from couponplatform.audit.models import AuditLog
+from audit.models import AuditLog
 from couponplatform.exceptions import ApplicationError, PermissionDeniedError
 from coupons import services
 from coupons.models import Coupon, CouponTemplate, IssuanceRecipient, IssuanceRequest

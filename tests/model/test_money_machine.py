@@ -71,6 +71,11 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
+from accounts.models import PlatformBudget
+from accounts.services import (
+    partner_coupon_settings_update,
+    platform_budget_set,
+)
 from approvals.models import Approval
 from approvals.services import (
     approval_approve,
@@ -81,6 +86,7 @@ from approvals.services import (
     issuance_request_withdraw,
     release_sweep,
 )
+from audit.models import AuditLog
 from billing.ledger import ledger_check
 from billing.models import (
     ClosedMonth,
@@ -109,12 +115,6 @@ from billing.services import (
     month_start,
     usage_import,
 )
-from couponplatform.accounts.models import PlatformBudget
-from couponplatform.accounts.services import (
-    partner_coupon_settings_update,
-    platform_budget_set,
-)
-from couponplatform.audit.models import AuditLog
 from couponplatform.exceptions import ApplicationError, InvalidTransitionError
 from couponplatform.money import ZERO, quantize
 from coupons.models import Coupon, CouponTemplate, IssuanceRecipient, IssuanceRequest

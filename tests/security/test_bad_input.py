@@ -34,10 +34,10 @@ from django.utils import timezone
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from accounts.models import Partner, PlatformBudget
 from approvals.models import Approval
+from audit.models import AuditLog
 from billing.models import UsageImport
-from couponplatform.accounts.models import Partner, PlatformBudget
-from couponplatform.audit.models import AuditLog
 from couponplatform.money import CURRENCIES
 from coupons.models import Coupon, CouponTemplate, IssuanceRecipient, IssuanceRequest
 from tests.security import walk
@@ -712,7 +712,7 @@ def _budget_refused(response) -> None:
 
 
 def _is_good_budget(text: str) -> bool:
-    from couponplatform.accounts.services import BUDGET_MAX
+    from accounts.services import BUDGET_MAX
 
     try:
         value = Decimal(text.strip())

@@ -26,15 +26,7 @@ from django.db.models import Q
 from django.test import Client, TestCase
 from django.utils import timezone
 
-from approvals import services as approval_services
-from billing.models import (
-    DailyBill,
-    Deduction,
-    MonthlyBill,
-    UsageImport,
-)
-from billing.services import daily_bills_make, month_close, month_start, usage_import
-from couponplatform.accounts.models import (
+from accounts.models import (
     BD_GROUP,
     Partner,
     PartnerMembership,
@@ -42,7 +34,15 @@ from couponplatform.accounts.models import (
     SubAccount,
     SubAccountMembership,
 )
-from couponplatform.audit.models import AuditLog
+from approvals import services as approval_services
+from audit.models import AuditLog
+from billing.models import (
+    DailyBill,
+    Deduction,
+    MonthlyBill,
+    UsageImport,
+)
+from billing.services import daily_bills_make, month_close, month_start, usage_import
 from coupons.models import Coupon, CouponTemplate, IssuanceRequest
 from coupons.services import (
     coupon_template_create,
