@@ -37,6 +37,7 @@ from billing.models import (
     MonthlyCouponDeduction,
     UsageRecord,
 )
+from billing.periods import month_end
 from couponplatform.money import ZERO
 from coupons.models import Coupon, CouponKind
 
@@ -234,8 +235,6 @@ def _usage_checks() -> list[Discrepancy]:
 
 
 def _month_checks(first: date) -> list[Discrepancy]:
-    from billing.services import month_end
-
     last = month_end(first)
     found = []
     daily = DailyBill.objects.filter(date__gte=first, date__lte=last)

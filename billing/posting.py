@@ -18,7 +18,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import IO
 
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Count, DecimalField, Exists, F, OuterRef, Q, Subquery, Sum
 from django.db.models.functions import Round
 from django.utils import timezone
@@ -28,7 +28,6 @@ from accounts.selectors import membership_for
 from audit.models import AuditLog
 from audit.services import audit_record
 from billing.allocation import DISCOUNT, Allocation, CouponIn, LineIn, allocate, coupon_applies
-from billing.ledger import Discrepancy, ledger_check  # noqa: F401  (re-exported)
 from billing.models import (
     ClosedMonth,
     DailyBill,
@@ -40,7 +39,8 @@ from billing.models import (
     UsageImport,
     UsageRecord,
 )
-from couponplatform.db import bulk_insert, is_postgres, update_from_values
+from billing.periods import closed_months, days_lock, month_end, month_parse, month_start
+from couponplatform.db import bulk_insert, update_from_values
 from couponplatform.exceptions import (
     ApplicationError,
     InvalidTransitionError,
@@ -60,8 +60,6 @@ COUPON_TRANSITIONS: dict[str, set[str]] = {
 }
 
 MONEY = DecimalField(max_digits=18, decimal_places=2)
-# Namespace of the per-day advisory locks (pg_advisory_xact_lock(namespace, day)).
-DAY_LOCK_NAMESPACE = 740_001
 # Biggest usage amount a record may carry: what Decimal(18, 2) holds.
 MAX_USAGE_AMOUNT = Decimal("9999999999999999.99")
 # Accounts handled per transaction by the daily bill run and the month close, so memory
@@ -96,48 +94,6 @@ def _cents(expression) -> Round:
 def _chunks(items: Sequence, size: int) -> Iterator[Sequence]:
     for start in range(0, len(items), size):
         yield items[start:start + size]
-
-
-def _lock_days(days: Iterable[date]) -> None:
-    """Take the per-day advisory locks (sorted, so two lockers never deadlock).
-
-    SQLite serialises writers on its own, so there is nothing to take there.
-    """
-    if not is_postgres():
-        return
-    with connection.cursor() as cursor:
-        for day in sorted(set(days)):
-            cursor.execute(
-                "SELECT pg_advisory_xact_lock(%s, %s)", [DAY_LOCK_NAMESPACE, day.toordinal()],
-            )
-
-
-# ---------------------------------------------------------------------------------------
-# Months
-
-
-def month_start(day: date) -> date:
-    return day.replace(day=1)
-
-
-def month_end(first: date) -> date:
-    following = (first.replace(day=28) + timedelta(days=4)).replace(day=1)
-    return following - timedelta(days=1)
-
-
-def month_parse(text: str) -> date:
-    """'2025-02' → date(2025, 2, 1), or ApplicationError saying what is expected."""
-    try:
-        return datetime.strptime(text.strip(), "%Y-%m").date()
-    except (AttributeError, ValueError):
-        raise ApplicationError(f"'{text}' is not a month; write it as YYYY-MM.") from None
-
-
-def _closed_months(months: Iterable[date]) -> set[date]:
-    months = set(months)
-    if not months:
-        return set()
-    return set(ClosedMonth.objects.filter(month__in=months).values_list("month", flat=True))
 
 
 # ---------------------------------------------------------------------------------------
@@ -324,8 +280,8 @@ def usage_import(
     days = {row.usage_date for row in rows}
     with transaction.atomic():
         # Checked under the day locks: a bill run or a month close can not slip in between.
-        _lock_days(days)
-        closed = _closed_months(month_start(day) for day in days)
+        days_lock(days)
+        closed = closed_months(month_start(day) for day in days)
         billed = _billed_pairs({account_pk for _, account_pk, _, _ in good}, days)
         for row, account_pk, _, _ in good:
             if month_start(row.usage_date) in closed:
@@ -398,7 +354,7 @@ def daily_bills_make(
     Safe to run again: usage already on a bill is not billed twice, and a second run makes
     only the bills of usage that arrived since. Each bill's posting is enqueued on commit.
     """
-    if month_start(bill_date) in _closed_months([month_start(bill_date)]):
+    if month_start(bill_date) in closed_months([month_start(bill_date)]):
         raise ApplicationError(f"{bill_date:%Y-%m} is closed; its daily bills are final.")
     result = DailyBillsResult(bill_date=bill_date)
     account_ids = list(
@@ -407,8 +363,8 @@ def daily_bills_make(
     )
     for chunk in _chunks(account_ids, batch_size):
         with transaction.atomic():
-            _lock_days([bill_date])
-            if _closed_months([month_start(bill_date)]):
+            days_lock([bill_date])
+            if closed_months([month_start(bill_date)]):
                 raise ApplicationError(f"{bill_date:%Y-%m} is closed; its daily bills are final.")
             bill_ids = _daily_bills_make_batch(bill_date=bill_date, account_ids=list(chunk))
             if enqueue_posting and bill_ids:
@@ -680,7 +636,7 @@ def _post(*, selection: dict[int, set[int] | None]) -> PostingResult:
 
         # A closed month is final: its bills are no longer offered to coupons.
         bills = [b for b in locked if chosen(b)]
-        closed = _closed_months(month_start(b.date) for b in bills)
+        closed = closed_months(month_start(b.date) for b in bills)
         bills = sorted(
             (b for b in bills if month_start(b.date) not in closed), key=lambda b: (b.date, b.pk),
         )
@@ -819,7 +775,7 @@ def coupon_deduct(*, coupon_id: int, line_id: int, amount: Decimal) -> Deduction
             raise ApplicationError(f"Coupon {coupon.code} is {coupon.get_status_display()}.")
         if coupon.sub_account_id != bill.sub_account_id:
             raise ApplicationError(f"Coupon {coupon.code} belongs to another account.")
-        if _closed_months([month_start(bill.date)]):
+        if closed_months([month_start(bill.date)]):
             raise ApplicationError(f"{bill.date:%Y-%m} is closed; its bills are final.")
         if amount > coupon.balance:
             raise ApplicationError(
@@ -964,7 +920,7 @@ def month_close(*, month: str | date, today: date | None = None) -> MonthCloseRe
                                f"{last + timedelta(days=1):%Y-%m-%d}.")
     days = [first + timedelta(days=n) for n in range((last - first).days + 1)]
     with transaction.atomic():
-        _lock_days(days)
+        days_lock(days)
         if ClosedMonth.objects.filter(month=first).exists():
             return MonthCloseResult(
                 month=first, already_closed=True,
