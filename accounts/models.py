@@ -6,7 +6,7 @@ from django.contrib.auth.models import AbstractUser
 from django.db import models
 from django.db.models import F, Q
 
-from couponplatform.money import CURRENCIES
+from couponplatform.money import CURRENCIES, money_field
 
 BD_GROUP = "BD"
 
@@ -71,9 +71,9 @@ class PlatformBudget(models.Model):
 
     partner = models.ForeignKey(Partner, on_delete=models.CASCADE, related_name="budgets")
     currency = models.CharField(max_length=3, choices=CURRENCIES)
-    amount = models.DecimalField(max_digits=18, decimal_places=2)
-    reserved = models.DecimalField(max_digits=18, decimal_places=2, default=Decimal("0"))
-    consumed = models.DecimalField(max_digits=18, decimal_places=2, default=Decimal("0"))
+    amount = money_field()
+    reserved = money_field(default=Decimal("0"))
+    consumed = money_field(default=Decimal("0"))
 
     class Meta:
         constraints = [

@@ -5,7 +5,7 @@ through the transition services, and reports what it did and what it skipped.
 """
 from django import forms
 from django.contrib import admin, messages
-from django.db.models import Count, DecimalField, ExpressionWrapper, F, OuterRef, Subquery, Sum
+from django.db.models import Count, ExpressionWrapper, F, OuterRef, Subquery, Sum
 from django.http import Http404, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
@@ -18,7 +18,7 @@ from approvals import services
 from approvals.models import Approval, PendingRequest
 from couponplatform import ratelimit
 from couponplatform.exceptions import ApplicationError
-from couponplatform.money import fmt
+from couponplatform.money import fmt, money_field
 from couponplatform.text import count
 from coupons.models import IssuanceRequest
 
@@ -38,7 +38,7 @@ def _remaining_budget_subquery():
         budget.annotate(
             left=ExpressionWrapper(
                 F("amount") - F("reserved") - F("consumed"),
-                output_field=DecimalField(max_digits=18, decimal_places=2),
+                output_field=money_field(),
             ),
         ).values("left")[:1],
     )

@@ -11,7 +11,6 @@ from decimal import Decimal
 
 from django.db.models import (
     Count,
-    DecimalField,
     Exists,
     ExpressionWrapper,
     F,
@@ -38,11 +37,10 @@ from billing.models import (
     UsageRecord,
 )
 from billing.periods import month_end
-from couponplatform.money import ZERO
+from couponplatform.money import ZERO, money_field
 from coupons.models import Coupon, CouponKind
 
 TOLERANCE = Decimal("0.005")
-MONEY = DecimalField(max_digits=18, decimal_places=2)
 
 
 @dataclass(frozen=True)
@@ -58,7 +56,9 @@ class Discrepancy:
 def _sum_of(qs: QuerySet, group: str, field: str) -> Coalesce:
     """A correlated SUM(field) over qs grouped by `group`, 0 when there are no rows."""
     inner = qs.order_by().values(group).annotate(total=Sum(field)).values("total")
-    return Coalesce(Subquery(inner, output_field=MONEY), Value(ZERO), output_field=MONEY)
+    return Coalesce(
+        Subquery(inner, output_field=money_field()), Value(ZERO), output_field=money_field(),
+    )
 
 
 def _count_of(qs: QuerySet, group: str) -> Coalesce:
@@ -71,7 +71,7 @@ def _differs(name: str) -> Q:
 
 
 def _diff(left, right) -> ExpressionWrapper:
-    return ExpressionWrapper(left - right, output_field=MONEY)
+    return ExpressionWrapper(left - right, output_field=money_field())
 
 
 def _money(value) -> Decimal:

@@ -10,8 +10,8 @@ from django.db import models
 from django.db.models import F, Q
 
 from accounts.models import Product, SubAccount
-from couponplatform.money import CURRENCIES
-from coupons.models import Coupon, money_field
+from couponplatform.money import CURRENCIES, money_field
+from coupons.models import Coupon
 
 ZERO = Decimal("0")
 HALF_CENT = Decimal("0.005")

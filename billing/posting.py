@@ -12,15 +12,14 @@ import hashlib
 import io
 import logging
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import IO
 
 from django.db import IntegrityError, transaction
-from django.db.models import Count, DecimalField, Exists, F, OuterRef, Q, Subquery, Sum
-from django.db.models.functions import Round
+from django.db.models import Count, Exists, F, OuterRef, Q, Subquery, Sum
 from django.utils import timezone
 
 from accounts.models import Partner, PartnerMembership, Product, SubAccount
@@ -40,13 +39,13 @@ from billing.models import (
     UsageRecord,
 )
 from billing.periods import closed_months, days_lock, month_end, month_parse, month_start
-from couponplatform.db import bulk_insert, update_from_values
+from couponplatform.db import IN_CHUNK, bulk_insert, chunks, update_from_values
 from couponplatform.exceptions import (
     ApplicationError,
     InvalidTransitionError,
     PermissionDeniedError,
 )
-from couponplatform.money import ZERO, fmt, has_at_most_two_places, quantize
+from couponplatform.money import ZERO, cents, fmt, has_at_most_two_places, quantize
 from coupons.models import Coupon
 
 logger = logging.getLogger(__name__)
@@ -59,14 +58,11 @@ COUPON_TRANSITIONS: dict[str, set[str]] = {
     Coupon.Status.VOIDED: set(),
 }
 
-MONEY = DecimalField(max_digits=18, decimal_places=2)
 # Biggest usage amount a record may carry: what Decimal(18, 2) holds.
 MAX_USAGE_AMOUNT = Decimal("9999999999999999.99")
 # Accounts handled per transaction by the daily bill run and the month close, so memory
 # stays flat however many accounts bill that day.
 ACCOUNT_BATCH = 1000
-# SQLite refuses more than ~32k parameters in one statement.
-IN_CHUNK = 10_000
 # Bills (or accounts) per posting task, and so per posting transaction.
 POST_BATCH = 500
 DEDUCTION_FIELDS = ["coupon", "line", "sub_account", "partner", "bill_date", "amount",
@@ -79,21 +75,6 @@ def _fault(point: str) -> None:
     Points, in order: "locked", "deductions_inserted", "balances_updated", "lines_updated",
     "before_commit".
     """
-
-
-def _cents(expression) -> Round:
-    """SQL money arithmetic that stores whole cents.
-
-    SQLite computes decimals as binary floats, so 1.00 − 0.43 − 0.57 can come out as
-    −1e-16 and fail a CHECK; rounding to two places in the same statement keeps every
-    stored amount a whole cent. On PostgreSQL's exact NUMERIC it changes nothing.
-    """
-    return Round(expression, 2, output_field=MONEY)
-
-
-def _chunks(items: Sequence, size: int) -> Iterator[Sequence]:
-    for start in range(0, len(items), size):
-        yield items[start:start + size]
 
 
 # ---------------------------------------------------------------------------------------
@@ -228,7 +209,7 @@ def _usage_parse(text: str) -> tuple[list[_UsageRow], list[tuple[int, str]]]:
 def _lookup(model, field: str, values: set[str], columns: tuple[str, ...]) -> dict:
     found: dict = {}
     values_list = sorted(values)
-    for chunk in _chunks(values_list, IN_CHUNK):
+    for chunk in chunks(values_list, IN_CHUNK):
         for row in model.objects.filter(**{f"{field}__in": chunk}).values_list(*columns):
             found[row[0]] = row[1:]
     return found
@@ -324,7 +305,7 @@ def usage_import(
 
 def _billed_pairs(account_pks: set[int], days: set[date]) -> set[tuple[int, date]]:
     pairs: set[tuple[int, date]] = set()
-    for chunk in _chunks(sorted(account_pks), IN_CHUNK):
+    for chunk in chunks(sorted(account_pks), IN_CHUNK):
         pairs.update(
             DailyBill.objects.filter(sub_account_id__in=chunk, date__in=days)
             .values_list("sub_account_id", "date")
@@ -361,7 +342,7 @@ def daily_bills_make(
         UsageRecord.objects.filter(usage_date=bill_date, line__isnull=True)
         .order_by("sub_account_id").values_list("sub_account_id", flat=True).distinct()
     )
-    for chunk in _chunks(account_ids, batch_size):
+    for chunk in chunks(account_ids, batch_size):
         with transaction.atomic():
             days_lock([bill_date])
             if closed_months([month_start(bill_date)]):
@@ -433,13 +414,13 @@ def _daily_bills_make_batch(*, bill_date: date, account_ids: list[int]) -> list[
                 ))
             else:
                 DailyBillLine.objects.filter(pk=line.pk).update(
-                    original_amount=_cents(F("original_amount") + row["total"]),
-                    payable_amount=_cents(F("payable_amount") + row["total"]),
+                    original_amount=cents(F("original_amount") + row["total"]),
+                    payable_amount=cents(F("payable_amount") + row["total"]),
                 )
             added += row["total"]
         DailyBill.objects.filter(pk=bill.pk).update(
-            original_amount=_cents(F("original_amount") + added),
-            payable_amount=_cents(F("payable_amount") + added),
+            original_amount=cents(F("original_amount") + added),
+            payable_amount=cents(F("payable_amount") + added),
         )
     DailyBillLine.objects.bulk_create(new_lines, batch_size=1000)
     line_of_usage = DailyBillLine.objects.filter(
@@ -456,7 +437,7 @@ def bills_enqueue_posting(*, bill_ids: Iterable[int]) -> None:
     """Publish the posting of these bills, POST_BATCH bills a task."""
     from billing.tasks import bills_post_task
 
-    for chunk in _chunks(sorted(set(bill_ids)), POST_BATCH):
+    for chunk in chunks(sorted(set(bill_ids)), POST_BATCH):
         bills_post_task.delay(list(chunk))
 
 
@@ -464,7 +445,7 @@ def accounts_enqueue_posting(*, sub_account_ids: Iterable[int]) -> None:
     """Publish the posting of these accounts' outstanding bills, POST_BATCH accounts a task."""
     from billing.tasks import accounts_post_outstanding_batch_task
 
-    for chunk in _chunks(sorted(set(sub_account_ids)), POST_BATCH):
+    for chunk in chunks(sorted(set(sub_account_ids)), POST_BATCH):
         accounts_post_outstanding_batch_task.delay(list(chunk))
 
 
@@ -500,7 +481,7 @@ def released_postings_sweep(*, older_than: timedelta = timedelta(minutes=10)) ->
             IssuanceRecipient.objects.filter(request_id=request_id)
             .values_list("sub_account_id", flat=True)
         ))
-        for chunk in _chunks(account_ids, POST_BATCH):
+        for chunk in chunks(account_ids, POST_BATCH):
             accounts_post_outstanding(sub_account_ids=chunk)
         issuance_request_postings_confirm(request_id=request_id)
     return len(request_ids)
@@ -561,7 +542,7 @@ def bills_post(*, bill_ids: Iterable[int]) -> PostingResult:
     posts one: the same locks in the same order and the same allocation per account, with
     set-based writes. Bills that no longer exist are skipped."""
     selection: dict[int, set[int] | None] = defaultdict(set)
-    for chunk in _chunks(sorted(set(bill_ids)), IN_CHUNK):
+    for chunk in chunks(sorted(set(bill_ids)), IN_CHUNK):
         for bill_id, sub_account_id in DailyBill.objects.filter(pk__in=chunk).values_list(
             "pk", "sub_account_id",
         ):
@@ -594,7 +575,7 @@ def _post(*, selection: dict[int, set[int] | None]) -> PostingResult:
     account_ids = sorted(selection)
     with transaction.atomic():
         coupons = []
-        for chunk in _chunks(account_ids, IN_CHUNK):
+        for chunk in chunks(account_ids, IN_CHUNK):
             coupons += Coupon.objects.select_for_update().filter(
                 sub_account_id__in=chunk, status=Coupon.Status.AVAILABLE,
             ).order_by("pk")
@@ -645,13 +626,13 @@ def _post(*, selection: dict[int, set[int] | None]) -> PostingResult:
         owing = {b.pk: b for b in bills if b.payable_amount > 0 and coupons_of[b.sub_account_id]}
         if owing:
             lines = []
-            for chunk in _chunks(sorted(owing), IN_CHUNK):
+            for chunk in chunks(sorted(owing), IN_CHUNK):
                 lines += DailyBillLine.objects.filter(
                     bill_id__in=chunk, payable_amount__gt=0,
                 ).select_related("product")
             lines.sort(key=lambda line: (owing[line.bill_id].date, line.product.code, line.pk))
             paid_by: dict[int, set[int]] = defaultdict(set)
-            for chunk in _chunks([line.pk for line in lines], IN_CHUNK):
+            for chunk in chunks([line.pk for line in lines], IN_CHUNK):
                 for line_id, coupon_id in Deduction.objects.filter(
                     line_id__in=chunk,
                 ).values_list("line_id", "coupon_id"):
@@ -676,7 +657,7 @@ def _post(*, selection: dict[int, set[int] | None]) -> PostingResult:
                 result.deductions = len(allocations)
                 result.amount = sum((a.amount for a in allocations), ZERO)
         unposted = [b.pk for b in bills if b.posted_at is None]
-        for chunk in _chunks(unposted, IN_CHUNK):
+        for chunk in chunks(unposted, IN_CHUNK):
             DailyBill.objects.filter(pk__in=chunk).update(posted_at=timezone.now())
         result.bills = len(bills)
         _fault("before_commit")
@@ -880,7 +861,7 @@ def coupon_void(*, coupon: Coupon, acting_user, reason: str) -> Coupon:
                   "voided_amount": locked.voided_amount}
         # Both sides of the SET read the row as it was, so the balance moves over whole.
         Coupon.objects.filter(pk=locked.pk).update(
-            voided_amount=_cents(F("voided_amount") + F("balance")), balance=ZERO,
+            voided_amount=cents(F("voided_amount") + F("balance")), balance=ZERO,
             status=Coupon.Status.VOIDED, void_reason=reason,
         )
         locked.refresh_from_db()
@@ -956,7 +937,7 @@ def month_close(*, month: str | date, today: date | None = None) -> MonthCloseRe
             .distinct()
         )
         count = 0
-        for chunk in _chunks(account_ids, ACCOUNT_BATCH):
+        for chunk in chunks(account_ids, ACCOUNT_BATCH):
             count += _monthly_bills_make(first=first, last=last, account_ids=list(chunk))
     return MonthCloseResult(month=first, bill_count=count)
 

@@ -2,18 +2,18 @@
 from datetime import date, timedelta
 from decimal import Decimal
 
-from django.db.models import DecimalField, ExpressionWrapper, F, Prefetch, QuerySet, Sum
+from django.db.models import ExpressionWrapper, F, Prefetch, QuerySet, Sum
 from django.utils import timezone
 
 from billing.models import CouponStat, DailyBill, Deduction, DeductionStat, MonthlyBill
-from couponplatform.money import quantize
+from couponplatform.money import money_field, quantize
 from coupons.models import Coupon
-
-MONEY = DecimalField(max_digits=18, decimal_places=2)
 
 
 def used_expression():
-    return ExpressionWrapper(F("amount") - F("balance") - F("voided_amount"), output_field=MONEY)
+    return ExpressionWrapper(
+        F("amount") - F("balance") - F("voided_amount"), output_field=money_field(),
+    )
 
 
 def coupon_usage_list(*, partner) -> QuerySet[Coupon]:

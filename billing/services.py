@@ -4,7 +4,6 @@ from billing.ledger import Discrepancy, ledger_check  # noqa: F401
 from billing.periods import *  # noqa: F403,E402
 from billing.posting import *  # noqa: F403
 from billing.posting import (  # noqa: F401
-    _chunks,
     _fault,
     _post,
 )

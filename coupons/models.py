@@ -7,11 +7,7 @@ from django.db.models import F, Q
 from django.urls import reverse
 
 from accounts.models import Partner, Product, SubAccount
-from couponplatform.money import CURRENCIES
-
-
-def money_field(**kwargs) -> models.DecimalField:
-    return models.DecimalField(max_digits=18, decimal_places=2, **kwargs)
+from couponplatform.money import CURRENCIES, money_field
 
 
 class CouponKind(models.TextChoices):
