@@ -7,3 +7,4 @@ from billing.posting import (  # noqa: F401
     _fault,
     _post,
 )
+from billing.usage_import import *  # noqa: F403
