@@ -10,12 +10,12 @@ can not land on a day whose bill is being made or whose month is being closed.
 import logging
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 
 from django.db import transaction
-from django.db.models import Count, Exists, F, OuterRef, Q, Subquery, Sum
+from django.db.models import Exists, F, OuterRef, Q, Subquery
 from django.utils import timezone
 
 from accounts.models import Partner, PartnerMembership
@@ -24,16 +24,11 @@ from audit.models import AuditLog
 from audit.services import audit_record
 from billing.allocation import DISCOUNT, Allocation, CouponIn, LineIn, allocate, coupon_applies
 from billing.models import (
-    ClosedMonth,
     DailyBill,
     DailyBillLine,
     Deduction,
-    MonthlyBill,
-    MonthlyBillLine,
-    MonthlyCouponDeduction,
-    UsageRecord,
 )
-from billing.periods import closed_months, days_lock, month_end, month_parse, month_start
+from billing.periods import closed_months, month_start
 from couponplatform.db import IN_CHUNK, bulk_insert, chunks, update_from_values
 from couponplatform.exceptions import (
     ApplicationError,
@@ -53,9 +48,6 @@ COUPON_TRANSITIONS: dict[str, set[str]] = {
     Coupon.Status.VOIDED: set(),
 }
 
-# Accounts handled per transaction by the daily bill run and the month close, so memory
-# stays flat however many accounts bill that day.
-ACCOUNT_BATCH = 1000
 # Bills (or accounts) per posting task, and so per posting transaction.
 POST_BATCH = 500
 DEDUCTION_FIELDS = ["coupon", "line", "sub_account", "partner", "bill_date", "amount",
@@ -71,123 +63,7 @@ def _fault(point: str) -> None:
 
 
 # ---------------------------------------------------------------------------------------
-# Daily bills
-
-
-@dataclass
-class DailyBillsResult:
-    bill_date: date
-    bill_ids: list[int] = field(default_factory=list)
-
-    @property
-    def count(self) -> int:
-        return len(self.bill_ids)
-
-
-def daily_bills_make(
-    *, bill_date: date, enqueue_posting: bool = True, batch_size: int = ACCOUNT_BATCH,
-) -> DailyBillsResult:
-    """Make the day's bill of every account with unbilled usage that day, a line per product.
-
-    Safe to run again: usage already on a bill is not billed twice, and a second run makes
-    only the bills of usage that arrived since. Each bill's posting is enqueued on commit.
-    """
-    if month_start(bill_date) in closed_months([month_start(bill_date)]):
-        raise ApplicationError(f"{bill_date:%Y-%m} is closed; its daily bills are final.")
-    result = DailyBillsResult(bill_date=bill_date)
-    account_ids = list(
-        UsageRecord.objects.filter(usage_date=bill_date, line__isnull=True)
-        .order_by("sub_account_id").values_list("sub_account_id", flat=True).distinct()
-    )
-    for chunk in chunks(account_ids, batch_size):
-        with transaction.atomic():
-            days_lock([bill_date])
-            if closed_months([month_start(bill_date)]):
-                raise ApplicationError(f"{bill_date:%Y-%m} is closed; its daily bills are final.")
-            bill_ids = _daily_bills_make_batch(bill_date=bill_date, account_ids=list(chunk))
-            if enqueue_posting and bill_ids:
-                # A lambda, not functools.partial: Django logs a robust callback's failure
-                # by its __qualname__, which a partial lacks (the AttributeError would escape).
-                transaction.on_commit(lambda ids=bill_ids: bills_enqueue_posting(bill_ids=ids),
-                                      robust=True)
-        result.bill_ids.extend(bill_ids)
-    return result
-
-
-def _daily_bills_make_batch(*, bill_date: date, account_ids: list[int]) -> list[int]:
-    sums = list(
-        UsageRecord.objects.filter(
-            usage_date=bill_date, line__isnull=True, sub_account_id__in=account_ids,
-        )
-        .values("sub_account_id", "currency", "product_id")
-        .annotate(total=Sum("amount"))
-        .order_by("sub_account_id", "product_id")
-    )
-    per_account: dict[int, list[dict]] = defaultdict(list)
-    for row in sums:
-        row["total"] = quantize(row["total"])
-        per_account[row["sub_account_id"]].append(row)
-    for account_id, rows in per_account.items():
-        if len({row["currency"] for row in rows}) > 1:
-            raise ApplicationError(
-                f"Account #{account_id} has usage in two currencies on {bill_date}; fix the "
-                "usage before billing the day.",
-            )
-    existing = {
-        bill.sub_account_id: bill
-        for bill in DailyBill.objects.select_for_update().filter(
-            date=bill_date, sub_account_id__in=account_ids,
-        ).order_by("pk")
-    }
-    new_bills = [
-        DailyBill(
-            sub_account_id=account_id, date=bill_date, currency=rows[0]["currency"],
-            original_amount=sum((r["total"] for r in rows), ZERO), deduction_amount=ZERO,
-            payable_amount=sum((r["total"] for r in rows), ZERO),
-        )
-        for account_id, rows in per_account.items()
-        if account_id not in existing
-    ]
-    DailyBill.objects.bulk_create(new_bills, batch_size=500)
-    new_lines = [
-        DailyBillLine(
-            bill_id=bill.pk, product_id=row["product_id"], original_amount=row["total"],
-            deduction_amount=ZERO, payable_amount=row["total"],
-        )
-        for bill in new_bills
-        for row in per_account[bill.sub_account_id]
-    ]
-    # Usage that reached an existing bill can only come from outside the import service;
-    # it is added to that bill rather than lost, and posting then covers the increase.
-    for account_id, bill in existing.items():
-        lines = {line.product_id: line for line in bill.lines.all()}
-        added = ZERO
-        for row in per_account[account_id]:
-            line = lines.get(row["product_id"])
-            if line is None:
-                new_lines.append(DailyBillLine(
-                    bill_id=bill.pk, product_id=row["product_id"], original_amount=row["total"],
-                    deduction_amount=ZERO, payable_amount=row["total"],
-                ))
-            else:
-                DailyBillLine.objects.filter(pk=line.pk).update(
-                    original_amount=cents(F("original_amount") + row["total"]),
-                    payable_amount=cents(F("payable_amount") + row["total"]),
-                )
-            added += row["total"]
-        DailyBill.objects.filter(pk=bill.pk).update(
-            original_amount=cents(F("original_amount") + added),
-            payable_amount=cents(F("payable_amount") + added),
-        )
-    DailyBillLine.objects.bulk_create(new_lines, batch_size=1000)
-    line_of_usage = DailyBillLine.objects.filter(
-        bill__sub_account_id=OuterRef("sub_account_id"), bill__date=bill_date,
-        product_id=OuterRef("product_id"),
-    ).values("pk")[:1]
-    UsageRecord.objects.filter(
-        usage_date=bill_date, line__isnull=True, sub_account_id__in=account_ids,
-    ).update(line=Subquery(line_of_usage))
-    return [bill.pk for bill in new_bills] + [bill.pk for bill in existing.values()]
+# Publishing postings
 
 
 def bills_enqueue_posting(*, bill_ids: Iterable[int]) -> None:
@@ -630,129 +506,3 @@ def coupon_void(*, coupon: Coupon, acting_user, reason: str) -> Coupon:
             reason=reason,
         )
     return locked
-
-
-# ---------------------------------------------------------------------------------------
-# Monthly close
-
-
-@dataclass
-class MonthCloseResult:
-    month: date
-    bill_count: int
-    already_closed: bool = False
-
-
-def month_close(*, month: str | date, today: date | None = None) -> MonthCloseResult:
-    """Make every monthly bill of an ended month from its daily bills, and close the month.
-
-    Refused while usage of the month is unbilled or a daily bill waits for its posting, so
-    the monthly bills are final and always equal the sum of the daily ones. Closing a
-    closed month again changes nothing.
-    """
-    first = month_parse(month) if isinstance(month, str) else month_start(month)
-    last = month_end(first)
-    today = today or timezone.localdate()
-    if last >= today:
-        raise ApplicationError(f"{first:%Y-%m} has not ended yet; it can be closed from "
-                               f"{last + timedelta(days=1):%Y-%m-%d}.")
-    days = [first + timedelta(days=n) for n in range((last - first).days + 1)]
-    with transaction.atomic():
-        days_lock(days)
-        if ClosedMonth.objects.filter(month=first).exists():
-            return MonthCloseResult(
-                month=first, already_closed=True,
-                bill_count=MonthlyBill.objects.filter(month=first).count(),
-            )
-        unbilled = sorted(set(
-            UsageRecord.objects.filter(
-                usage_date__gte=first, usage_date__lte=last, line__isnull=True,
-            ).values_list("usage_date", flat=True)
-        ))
-        if unbilled:
-            raise ApplicationError(
-                f"{first:%Y-%m} has usage not billed yet on "
-                f"{', '.join(f'{d:%Y-%m-%d}' for d in unbilled)}; run billing for those days "
-                "first.",
-            )
-        # Locking the month's bills waits out any posting still writing to them.
-        in_month = DailyBill.objects.filter(date__gte=first, date__lte=last)
-        waiting = 0
-        for posted_at in in_month.select_for_update().order_by("pk").values_list(
-            "posted_at", flat=True,
-        ).iterator(chunk_size=5000):
-            waiting += posted_at is None
-        if waiting:
-            raise ApplicationError(
-                f"{waiting} daily bill{'s' if waiting != 1 else ''} of {first:%Y-%m} "
-                f"{'are' if waiting != 1 else 'is'} still waiting for deductions to be "
-                "posted; close the month once posting has run.",
-            )
-        ClosedMonth.objects.create(month=first)
-        account_ids = list(
-            in_month.order_by("sub_account_id").values_list("sub_account_id", flat=True)
-            .distinct()
-        )
-        count = 0
-        for chunk in chunks(account_ids, ACCOUNT_BATCH):
-            count += _monthly_bills_make(first=first, last=last, account_ids=list(chunk))
-    return MonthCloseResult(month=first, bill_count=count)
-
-
-def _monthly_bills_make(*, first: date, last: date, account_ids: list[int]) -> int:
-    daily = DailyBill.objects.filter(
-        date__gte=first, date__lte=last, sub_account_id__in=account_ids,
-    )
-    totals = list(
-        daily.values("sub_account_id", "currency")
-        .annotate(
-            original=Sum("original_amount"), deduction=Sum("deduction_amount"),
-            payable=Sum("payable_amount"), days=Count("pk"),
-        )
-        .order_by("sub_account_id")
-    )
-    seen: set[int] = set()
-    bills = []
-    for row in totals:
-        if row["sub_account_id"] in seen:
-            raise ApplicationError(
-                f"Account #{row['sub_account_id']} was billed in two currencies in "
-                f"{first:%Y-%m}; its monthly bill can not be made.",
-            )
-        seen.add(row["sub_account_id"])
-        bills.append(MonthlyBill(
-            sub_account_id=row["sub_account_id"], month=first, currency=row["currency"],
-            original_amount=quantize(row["original"]), deduction_amount=quantize(row["deduction"]),
-            payable_amount=quantize(row["payable"]), daily_bill_count=row["days"],
-        ))
-    MonthlyBill.objects.bulk_create(bills, batch_size=500)
-    bill_of = {bill.sub_account_id: bill.pk for bill in bills}
-    lines = [
-        MonthlyBillLine(
-            bill_id=bill_of[row["bill__sub_account_id"]], product_id=row["product_id"],
-            original_amount=quantize(row["original"]), deduction_amount=quantize(row["deduction"]),
-            payable_amount=quantize(row["payable"]),
-        )
-        for row in DailyBillLine.objects.filter(bill__in=daily)
-        .values("bill__sub_account_id", "product_id")
-        .annotate(
-            original=Sum("original_amount"), deduction=Sum("deduction_amount"),
-            payable=Sum("payable_amount"),
-        )
-        .order_by("bill__sub_account_id", "product_id")
-    ]
-    MonthlyBillLine.objects.bulk_create(lines, batch_size=1000)
-    per_coupon = [
-        MonthlyCouponDeduction(
-            bill_id=bill_of[row["sub_account_id"]], coupon_id=row["coupon_id"],
-            amount=quantize(row["total"]), deduction_count=row["count"],
-        )
-        for row in Deduction.objects.filter(
-            bill_date__gte=first, bill_date__lte=last, sub_account_id__in=account_ids,
-        )
-        .values("sub_account_id", "coupon_id")
-        .annotate(total=Sum("amount"), count=Count("pk"))
-        .order_by("sub_account_id", "coupon_id")
-    ]
-    MonthlyCouponDeduction.objects.bulk_create(per_coupon, batch_size=1000)
-    return len(bills)
