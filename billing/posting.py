@@ -11,17 +11,13 @@ import logging
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, timedelta
 from decimal import Decimal
 
 from django.db import transaction
-from django.db.models import Exists, F, OuterRef, Q, Subquery
+from django.db.models import Q
 from django.utils import timezone
 
-from accounts.models import Partner, PartnerMembership
-from accounts.selectors import membership_for
 from audit.models import AuditLog
-from audit.services import audit_record
 from billing.allocation import DISCOUNT, Allocation, CouponIn, LineIn, allocate, coupon_applies
 from billing.models import (
     DailyBill,
@@ -32,21 +28,12 @@ from billing.periods import closed_months, month_start
 from couponplatform.db import IN_CHUNK, bulk_insert, chunks, update_from_values
 from couponplatform.exceptions import (
     ApplicationError,
-    InvalidTransitionError,
-    PermissionDeniedError,
 )
-from couponplatform.money import ZERO, cents, fmt, has_at_most_two_places, quantize
+from couponplatform.money import ZERO, fmt, has_at_most_two_places, quantize
 from coupons.models import Coupon
 
 logger = logging.getLogger(__name__)
 
-# The coupon status changes billing makes. Other statuses are final.
-COUPON_TRANSITIONS: dict[str, set[str]] = {
-    Coupon.Status.AVAILABLE: {Coupon.Status.USED_UP, Coupon.Status.EXPIRED, Coupon.Status.VOIDED},
-    Coupon.Status.USED_UP: set(),
-    Coupon.Status.EXPIRED: set(),
-    Coupon.Status.VOIDED: set(),
-}
 
 # Bills (or accounts) per posting task, and so per posting transaction.
 POST_BATCH = 500
@@ -80,44 +67,6 @@ def accounts_enqueue_posting(*, sub_account_ids: Iterable[int]) -> None:
 
     for chunk in chunks(sorted(set(sub_account_ids)), POST_BATCH):
         accounts_post_outstanding_batch_task.delay(list(chunk))
-
-
-def daily_bills_post_pending(*, older_than: timedelta = timedelta(minutes=10)) -> int:
-    """Re-enqueue the posting of bills whose task was lost (broker down, worker killed).
-
-    Posting is idempotent, so a bill whose task was only slow is posted once all the same.
-    """
-    cutoff = timezone.now() - older_than
-    bill_ids = list(
-        DailyBill.objects.filter(posted_at__isnull=True, created_at__lt=cutoff)
-        .order_by("pk").values_list("pk", flat=True)
-    )
-    bills_enqueue_posting(bill_ids=bill_ids)
-    return len(bill_ids)
-
-
-def released_postings_sweep(*, older_than: timedelta = timedelta(minutes=10)) -> int:
-    """Post, here and now, the outstanding bills of the accounts of released requests whose
-    postings were never confirmed (the task published after the release was lost: broker
-    down, worker killed). Posting is idempotent, so a request whose tasks did run is only
-    checked again. Returns how many requests were swept."""
-    from coupons.models import IssuanceRecipient, IssuanceRequest
-    from coupons.services import issuance_request_postings_confirm
-
-    cutoff = timezone.now() - older_than
-    request_ids = list(
-        IssuanceRequest.objects.filter(postings_pending=True, issued_at__lt=cutoff)
-        .order_by("pk").values_list("pk", flat=True)
-    )
-    for request_id in request_ids:
-        account_ids = sorted(set(
-            IssuanceRecipient.objects.filter(request_id=request_id)
-            .values_list("sub_account_id", flat=True)
-        ))
-        for chunk in chunks(account_ids, POST_BATCH):
-            accounts_post_outstanding(sub_account_ids=chunk)
-        issuance_request_postings_confirm(request_id=request_id)
-    return len(request_ids)
 
 
 # ---------------------------------------------------------------------------------------
@@ -420,89 +369,3 @@ def coupon_deduct(*, coupon_id: int, line_id: int, amount: Decimal) -> Deduction
         deduction = Deduction.objects.get(coupon_id=coupon.pk, line_id=line.pk)
         _fault("before_commit")
     return deduction
-
-
-# ---------------------------------------------------------------------------------------
-# Coupon statuses: expiry and voiding
-
-
-def coupons_expire(*, today: date | None = None, batch_size: int = 1000) -> int:
-    """Mark available coupons past their valid until expired; their balance stays (breakage).
-
-    A coupon whose account still has an unposted bill inside its validity waits, so a slow
-    posting task does not lose the money the coupon was due to pay.
-    """
-    today = today or timezone.localdate()
-    unposted = DailyBill.objects.filter(
-        sub_account_id=OuterRef("sub_account_id"), posted_at__isnull=True,
-        date__gte=OuterRef("valid_from"), date__lte=OuterRef("valid_until"),
-    )
-    due = Coupon.objects.filter(
-        status=Coupon.Status.AVAILABLE, valid_until__lt=today,
-    ).exclude(Exists(unposted))
-    expired = 0
-    last_pk = 0
-    while True:
-        with transaction.atomic():
-            # pk order, like every other coupon locker, so expiry never deadlocks a posting.
-            batch = list(
-                Coupon.objects.select_for_update()
-                .filter(pk__in=Subquery(
-                    due.filter(pk__gt=last_pk).order_by("pk").values("pk")[:batch_size],
-                ))
-                .order_by("pk")
-            )
-            if not batch:
-                break
-            last_pk = batch[-1].pk
-            # The rows are re-read under the lock: one voided or used up meanwhile stays so.
-            batch = [c for c in batch if c.status == Coupon.Status.AVAILABLE]
-            Coupon.objects.filter(pk__in=[c.pk for c in batch]).update(
-                status=Coupon.Status.EXPIRED,
-            )
-            partners = Partner.objects.in_bulk({c.partner_id for c in batch})
-            for coupon in batch:
-                audit_record(
-                    actor=None, partner=partners[coupon.partner_id], action="coupon.expire",
-                    obj=coupon, before={"status": Coupon.Status.AVAILABLE},
-                    after={"status": Coupon.Status.EXPIRED, "breakage": coupon.balance},
-                )
-            expired += len(batch)
-    return expired
-
-
-def coupon_void(*, coupon: Coupon, acting_user, reason: str) -> Coupon:
-    """A partner admin withdraws a coupon's unused balance; deductions already made stay."""
-    reason = (reason or "").strip()
-    membership = membership_for(acting_user)
-    if membership is None or membership.partner_id != coupon.partner_id:
-        raise PermissionDeniedError("You do not act for the partner that issued this coupon.")
-    if membership.role != PartnerMembership.Role.ADMIN:
-        raise PermissionDeniedError("Only a partner admin can void a coupon.")
-    if not membership.partner.coupon_enabled:
-        raise PermissionDeniedError("Contact your BD to enable the Coupon Function")
-    if not reason:
-        raise ApplicationError("Give a reason for voiding the coupon.")
-    with transaction.atomic():
-        locked = Coupon.objects.select_for_update().get(pk=coupon.pk)
-        if Coupon.Status.VOIDED not in COUPON_TRANSITIONS[locked.status]:
-            raise InvalidTransitionError(
-                f"Coupon {locked.code} is {locked.get_status_display().lower()}; only an "
-                "available coupon can be voided.",
-            )
-        before = {"status": locked.status, "balance": locked.balance,
-                  "voided_amount": locked.voided_amount}
-        # Both sides of the SET read the row as it was, so the balance moves over whole.
-        Coupon.objects.filter(pk=locked.pk).update(
-            voided_amount=cents(F("voided_amount") + F("balance")), balance=ZERO,
-            status=Coupon.Status.VOIDED, void_reason=reason,
-        )
-        locked.refresh_from_db()
-        audit_record(
-            actor=acting_user, partner=locked.partner, action="coupon.void", obj=locked,
-            before=before,
-            after={"status": locked.status, "balance": locked.balance,
-                   "voided_amount": locked.voided_amount},
-            reason=reason,
-        )
-    return locked

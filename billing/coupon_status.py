@@ -1,0 +1,110 @@
+"""Coupon statuses billing moves besides used up: expiry (the balance stays, as breakage)
+and voiding (a partner admin withdraws the unused balance)."""
+from datetime import date
+
+from django.db import transaction
+from django.db.models import Exists, F, OuterRef, Subquery
+from django.utils import timezone
+
+from accounts.models import Partner, PartnerMembership
+from accounts.selectors import membership_for
+from audit.services import audit_record
+from billing.models import DailyBill
+from couponplatform.exceptions import (
+    ApplicationError,
+    InvalidTransitionError,
+    PermissionDeniedError,
+)
+from couponplatform.money import ZERO, cents
+from coupons.models import Coupon
+
+# The coupon status changes billing makes. Other statuses are final.
+COUPON_TRANSITIONS: dict[str, set[str]] = {
+    Coupon.Status.AVAILABLE: {Coupon.Status.USED_UP, Coupon.Status.EXPIRED, Coupon.Status.VOIDED},
+    Coupon.Status.USED_UP: set(),
+    Coupon.Status.EXPIRED: set(),
+    Coupon.Status.VOIDED: set(),
+}
+
+
+
+def coupons_expire(*, today: date | None = None, batch_size: int = 1000) -> int:
+    """Mark available coupons past their valid until expired; their balance stays (breakage).
+
+    A coupon whose account still has an unposted bill inside its validity waits, so a slow
+    posting task does not lose the money the coupon was due to pay.
+    """
+    today = today or timezone.localdate()
+    unposted = DailyBill.objects.filter(
+        sub_account_id=OuterRef("sub_account_id"), posted_at__isnull=True,
+        date__gte=OuterRef("valid_from"), date__lte=OuterRef("valid_until"),
+    )
+    due = Coupon.objects.filter(
+        status=Coupon.Status.AVAILABLE, valid_until__lt=today,
+    ).exclude(Exists(unposted))
+    expired = 0
+    last_pk = 0
+    while True:
+        with transaction.atomic():
+            # pk order, like every other coupon locker, so expiry never deadlocks a posting.
+            batch = list(
+                Coupon.objects.select_for_update()
+                .filter(pk__in=Subquery(
+                    due.filter(pk__gt=last_pk).order_by("pk").values("pk")[:batch_size],
+                ))
+                .order_by("pk")
+            )
+            if not batch:
+                break
+            last_pk = batch[-1].pk
+            # The rows are re-read under the lock: one voided or used up meanwhile stays so.
+            batch = [c for c in batch if c.status == Coupon.Status.AVAILABLE]
+            Coupon.objects.filter(pk__in=[c.pk for c in batch]).update(
+                status=Coupon.Status.EXPIRED,
+            )
+            partners = Partner.objects.in_bulk({c.partner_id for c in batch})
+            for coupon in batch:
+                audit_record(
+                    actor=None, partner=partners[coupon.partner_id], action="coupon.expire",
+                    obj=coupon, before={"status": Coupon.Status.AVAILABLE},
+                    after={"status": Coupon.Status.EXPIRED, "breakage": coupon.balance},
+                )
+            expired += len(batch)
+    return expired
+
+
+def coupon_void(*, coupon: Coupon, acting_user, reason: str) -> Coupon:
+    """A partner admin withdraws a coupon's unused balance; deductions already made stay."""
+    reason = (reason or "").strip()
+    membership = membership_for(acting_user)
+    if membership is None or membership.partner_id != coupon.partner_id:
+        raise PermissionDeniedError("You do not act for the partner that issued this coupon.")
+    if membership.role != PartnerMembership.Role.ADMIN:
+        raise PermissionDeniedError("Only a partner admin can void a coupon.")
+    if not membership.partner.coupon_enabled:
+        raise PermissionDeniedError("Contact your BD to enable the Coupon Function")
+    if not reason:
+        raise ApplicationError("Give a reason for voiding the coupon.")
+    with transaction.atomic():
+        locked = Coupon.objects.select_for_update().get(pk=coupon.pk)
+        if Coupon.Status.VOIDED not in COUPON_TRANSITIONS[locked.status]:
+            raise InvalidTransitionError(
+                f"Coupon {locked.code} is {locked.get_status_display().lower()}; only an "
+                "available coupon can be voided.",
+            )
+        before = {"status": locked.status, "balance": locked.balance,
+                  "voided_amount": locked.voided_amount}
+        # Both sides of the SET read the row as it was, so the balance moves over whole.
+        Coupon.objects.filter(pk=locked.pk).update(
+            voided_amount=cents(F("voided_amount") + F("balance")), balance=ZERO,
+            status=Coupon.Status.VOIDED, void_reason=reason,
+        )
+        locked.refresh_from_db()
+        audit_record(
+            actor=acting_user, partner=locked.partner, action="coupon.void", obj=locked,
+            before=before,
+            after={"status": locked.status, "balance": locked.balance,
+                   "voided_amount": locked.voided_amount},
+            reason=reason,
+        )
+    return locked
