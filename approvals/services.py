@@ -20,6 +20,7 @@ from accounts.selectors import membership_for
 from approvals import notifications
 from approvals.models import Approval
 from audit.services import audit_record
+from couponplatform import dispatch
 from couponplatform.db import bulk_insert
 from couponplatform.exceptions import InvalidTransitionError, PermissionDeniedError
 from couponplatform.money import fmt
@@ -154,9 +155,7 @@ def _schedule_release(request: IssuanceRequest) -> None:
             lambda: issuance_request_release(request_id=request_id), robust=True,
         )
     else:
-        from approvals.tasks import release_request
-
-        transaction.on_commit(lambda: release_request.delay(request_id), robust=True)
+        dispatch.enqueue_on_commit(dispatch.REQUEST_RELEASE, request_id)
 
 
 # ---------------------------------------------------------------------------------------

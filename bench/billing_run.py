@@ -29,8 +29,9 @@ from bench.harness import (
     peak_memory,
     profile,
 )
-from billing import services
+from billing import daily_bills, posting
 from billing.models import DailyBill, DailyBillLine, Deduction, UsageRecord
+from couponplatform.db import chunks
 from coupons.models import Coupon
 from coupons.services import coupon_template_create
 
@@ -128,7 +129,7 @@ def _task_path(bill_ids: list[list[int]]) -> None:
     bill (`bills_enqueue_posting`); here Celery runs each task at once, in-process."""
     with celery_broker("eager"):
         for day_ids in bill_ids:
-            services.bills_enqueue_posting(bill_ids=day_ids)
+            posting.bills_enqueue_posting(bill_ids=day_ids)
 
 
 BASELINE_SQL = [
@@ -311,7 +312,7 @@ def _made(partner, user, products, templates, size: int, prefixes: list[str]):
     sets = [_dataset(partner, user, products, templates, size, p) for p in prefixes]
     start = time.perf_counter()
     for day in _days():
-        services.daily_bills_make(bill_date=day, enqueue_posting=False)
+        daily_bills.daily_bills_make(bill_date=day, enqueue_posting=False)
     return sets, time.perf_counter() - start
 
 
@@ -355,7 +356,7 @@ def run() -> Report:
     log(f"{NAME}: task path, {', '.join(f'{s:,}' for s in SIZES)} bills interleaved")
     queues = {
         size: [list(batch) for day_ids in made[size]["bills"]["task"]
-               for batch in services._chunks(day_ids, services.POST_BATCH)]
+               for batch in chunks(day_ids, posting.POST_BATCH)]
         for size in SIZES
     }
     done = dict.fromkeys(SIZES, 0)
@@ -432,9 +433,9 @@ def run() -> Report:
         "two datasets, 2 × the bills; not a target). Then VACUUM ANALYZE, and each of the "
         "two posts its dataset's bills once:\n"
         "  - **task path**: the batches the bill run publishes (each day's bills in order, "
-        f"{services.POST_BATCH} a batch), each through `billing.services.bills_enqueue_posting("
+        f"{posting.POST_BATCH} a batch), each through `billing.posting.bills_enqueue_posting("
         "bill_ids=<the batch>)` with Celery eager (`task_always_eager`, as in the "
-        f"embedded mode): one `bills_post_task` per {services.POST_BATCH} bills, run "
+        f"embedded mode): one `bills_post_task` per {posting.POST_BATCH} bills, run "
         "in-process by Celery (`apply`), each one transaction of `bills_post`: the batch's "
         "accounts' coupons and bills locked, `allocate()` per account, the deductions by "
         "COPY and the coupons, lines and bills each by one `UPDATE … FROM (VALUES …)`;\n"
@@ -471,7 +472,7 @@ def run() -> Report:
         "measured 2026-11-26 on this machine, same sizes) the task path was 65–79× the "
         "set-based SQL at about 15 ms a bill: every bill paid its own round trips and its "
         "own commit. Batching "
-        f"{services.POST_BATCH} bills a transaction with set-based writes brings it to the "
+        f"{posting.POST_BATCH} bills a transaction with set-based writes brings it to the "
         "figures above; what remains is Python: building the allocation's inputs and the "
         "pure allocation per account, which the set-based SQL does inside PostgreSQL."
         "\n\nMemory: the task path holds the day's bill ids and one batch's rows at a time; "

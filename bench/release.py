@@ -35,7 +35,7 @@ from bench.harness import (
     profile,
     timed_instrumented,
 )
-from billing import services as billing_services
+from billing import posting
 from coupons.models import Coupon, CouponTemplate, IssuanceRecipient, IssuanceRequest
 from coupons.services import coupon_template_create, issuance_request_submit
 
@@ -137,7 +137,7 @@ def _breakdown(template, user, ids) -> list[list[str]]:
             (approvals, "_move", "status move and audit row"),
             (connection, "_commit", "commit (incl. deferred constraint checks)"),
             (coupons_released, "send", f"after commit: signal → "
-             f"{SIZE // billing_services.POST_BATCH} posting tasks published"),
+             f"{SIZE // posting.POST_BATCH} posting tasks published"),
             (approvals.notifications, "notify_partner", "after commit: mail to the partner"),
         ],
     )
@@ -262,7 +262,7 @@ def run() -> Report:
         "re-checks, the coupon rows (codes, validity), COPY, template counters, status move "
         "and audit row, commit, and what runs after the commit in the same call: the "
         "`coupons_released` signal, whose billing receiver publishes one posting task per "
-        f"{billing_services.POST_BATCH} accounts, and the mail to the partner. Celery "
+        f"{posting.POST_BATCH} accounts, and the mail to the partner. Celery "
         "publishes to kombu's in-memory transport (nothing runs the tasks), so a publish "
         "costs what it costs without the network round trip of a real broker;\n"
         "  - **COPY**: the same coupon rows (same columns and values, codes drawn "
@@ -290,7 +290,7 @@ def run() -> Report:
         "release p50 was 2.8 s, 7.7× the COPY, 77% of it after the commit publishing one "
         "posting message per released account (10,000 `send_task` calls), and 8% drawing "
         "codes with 14 `secrets.choice` calls each. Now the billing receiver publishes one "
-        f"message per {billing_services.POST_BATCH} accounts (`accounts_enqueue_posting`), "
+        f"message per {posting.POST_BATCH} accounts (`accounts_enqueue_posting`), "
         "each posted as one batch transaction, and a code is one `secrets.token_bytes(14)` "
         "mapped onto the 32-character alphabet (32 divides 256: each character stays "
         "equally likely)."

@@ -61,8 +61,9 @@ def _setup(count: int) -> list[int]:
 
     from accounts.models import SubAccount
     from bench import data
+    from billing.daily_bills import daily_bills_make
     from billing.models import DailyBill
-    from billing.services import daily_bills_make, usage_import
+    from billing.usage_import import usage_import
     from coupons.services import coupon_template_create
 
     partner, user = data.make_partner("Bench Worker Distribution", requires_bd_approval=False)
@@ -176,7 +177,7 @@ def _kill_trial(start_worker, bill_id: int, *, whole: bool) -> dict[str, float]:
 def run() -> Report:
     from django.db import connection
 
-    from billing.services import bill_post_deductions, bills_enqueue_posting
+    from billing.posting import bill_post_deductions, bills_enqueue_posting
     from billing.tasks import bill_post_deductions_task
     from tests.integration.processes import (
         Worker,

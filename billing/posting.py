@@ -25,6 +25,7 @@ from billing.models import (
     Deduction,
 )
 from billing.periods import closed_months, month_start
+from couponplatform import dispatch
 from couponplatform.db import IN_CHUNK, bulk_insert, chunks, update_from_values
 from couponplatform.exceptions import (
     ApplicationError,
@@ -55,18 +56,14 @@ def _fault(point: str) -> None:
 
 def bills_enqueue_posting(*, bill_ids: Iterable[int]) -> None:
     """Publish the posting of these bills, POST_BATCH bills a task."""
-    from billing.tasks import bills_post_task
-
     for chunk in chunks(sorted(set(bill_ids)), POST_BATCH):
-        bills_post_task.delay(list(chunk))
+        dispatch.enqueue(dispatch.BILLS_POST, list(chunk))
 
 
 def accounts_enqueue_posting(*, sub_account_ids: Iterable[int]) -> None:
     """Publish the posting of these accounts' outstanding bills, POST_BATCH accounts a task."""
-    from billing.tasks import accounts_post_outstanding_batch_task
-
     for chunk in chunks(sorted(set(sub_account_ids)), POST_BATCH):
-        accounts_post_outstanding_batch_task.delay(list(chunk))
+        dispatch.enqueue(dispatch.ACCOUNTS_POST_OUTSTANDING, list(chunk))
 
 
 # ---------------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from django_tables2.paginators import LazyPaginator
 
 from accounts.mixins import PartnerMixin, SubAccountMixin
 from accounts.models import PartnerMembership
-from billing import selectors, services
+from billing import coupon_status, selectors
 from billing.exports import csv_response, xlsx_response
 from billing.filters import CouponUsageFilter
 from billing.forms import CouponVoidForm
@@ -151,7 +151,7 @@ class CouponVoidView(PartnerMixin, FormView):
     def form_valid(self, form):
         coupon = self.get_coupon()
         try:
-            voided = services.coupon_void(coupon=coupon, acting_user=self.request.user,
+            voided = coupon_status.coupon_void(coupon=coupon, acting_user=self.request.user,
                                           reason=form.cleaned_data["reason"])
         except PermissionDeniedError as exc:
             raise PermissionDenied(exc.message) from exc

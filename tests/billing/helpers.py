@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from accounts.models import SubAccount
 from billing.models import DailyBill, DailyBillLine, Deduction, MonthlyBill, UsageImport
-from billing.services import usage_import
+from billing.usage_import import usage_import
 from coupons.models import Coupon, CouponTemplate, IssuanceRecipient, IssuanceRequest
 from tests import factories as f
 

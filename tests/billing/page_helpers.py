@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from accounts.models import Partner, SubAccount
 from approvals import services as approvals
-from billing import services as billing
+from billing import coupon_status, daily_bills, month_close, usage_import
 from billing.models import Deduction
 from coupons.models import Coupon, CouponTemplate, IssuanceRequest
 from tests import factories as f
@@ -82,10 +82,10 @@ def bill(rows, days=None) -> None:
     # Blank trailing lines (skipped by the parser) keep two calls with the same rows apart:
     # the import refuses a file it has seen.
     data = io.BytesIO(data.getvalue() + b"\n" * next(_files))
-    billing.usage_import(file=data, file_name="pages.csv")
+    usage_import.usage_import(file=data, file_name="pages.csv")
     for day in sorted(days or {row[1] for row in rows}):
         with committed():
-            billing.daily_bills_make(bill_date=day)
+            daily_bills.daily_bills_make(bill_date=day)
 
 
 def account(partner: Partner, account_id: str, name: str, currency="USD") -> SubAccount:
@@ -211,10 +211,10 @@ def build_world(*, distributor, admin, operator, viewer, bd) -> World:
         (a, d1, "ecs", "25.00"), (b, d1, "ecs", "12.34"), (x, d1, "ecs", "9.99"),
         (a, d2, "ecs", "20.00"), (a, d2, "oss", "7.50"),
     ])
-    billing.month_close(month=old.replace(day=1))
-    billing.month_close(month=d2.replace(day=1))
-    billing.coupons_expire(today=today + timedelta(days=1))
-    billing.coupon_void(coupon=voidable, acting_user=admin, reason="Issued by mistake")
+    month_close.month_close(month=old.replace(day=1))
+    month_close.month_close(month=d2.replace(day=1))
+    coupon_status.coupons_expire(today=today + timedelta(days=1))
+    coupon_status.coupon_void(coupon=voidable, acting_user=admin, reason="Issued by mistake")
 
     world = World(
         today=today, old=old, d1=d1, d2=d2, partner=distributor, admin=admin,

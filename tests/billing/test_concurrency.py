@@ -6,14 +6,10 @@ from decimal import Decimal
 import pytest
 from django.db import connections
 
+from billing.coupon_status import coupons_expire
+from billing.daily_bills import daily_bills_make
 from billing.models import DailyBill, DailyBillLine, Deduction
-from billing.services import (
-    account_post_outstanding,
-    bill_post_deductions,
-    coupon_deduct,
-    coupons_expire,
-    daily_bills_make,
-)
+from billing.posting import account_post_outstanding, bill_post_deductions, coupon_deduct
 from couponplatform.exceptions import ApplicationError
 from coupons.models import Coupon
 from tests import factories as f

@@ -5,15 +5,11 @@ import pytest
 from django.core.management import call_command
 
 from audit.models import AuditLog
+from billing.coupon_status import coupon_void, coupons_expire
+from billing.daily_bills import daily_bills_make
 from billing.models import DailyBill, DailyBillLine, Deduction
-from billing.services import (
-    account_post_outstanding,
-    coupon_deduct,
-    coupon_void,
-    coupons_expire,
-    daily_bills_make,
-    month_close,
-)
+from billing.month_close import month_close
+from billing.posting import account_post_outstanding, coupon_deduct
 from couponplatform.exceptions import (
     ApplicationError,
     InvalidTransitionError,

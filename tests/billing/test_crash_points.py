@@ -4,9 +4,9 @@ from datetime import date, timedelta
 
 import pytest
 
-from billing import services
+from billing import daily_bills, posting
 from billing.models import DailyBill, DailyBillLine
-from billing.services import account_post_outstanding, bill_post_deductions, coupon_deduct
+from billing.posting import account_post_outstanding, bill_post_deductions, coupon_deduct
 from tests import factories as f
 from tests.billing.helpers import D, import_usage, make_coupon, money_state, products
 
@@ -26,7 +26,7 @@ def crash_at(monkeypatch, point: str) -> list[str]:
         if name == point:
             raise Crash(name)
 
-    monkeypatch.setattr(services, "_fault", fault)
+    monkeypatch.setattr(posting, "_fault", fault)
     return reached
 
 
@@ -43,7 +43,7 @@ def twins(db, distributor):
     import_usage([(a, d, p, amount) for a in (faulty, clean) for d in DAYS
                   for p, amount in (("ecs", "45.00"), ("oss", "60.00"))])
     for d in DAYS:
-        services.daily_bills_make(bill_date=d, enqueue_posting=False)
+        daily_bills.daily_bills_make(bill_date=d, enqueue_posting=False)
     return faulty, clean
 
 

@@ -6,8 +6,9 @@ import pytest
 from django.db import IntegrityError, transaction
 from django.db.models import F
 
+from billing.daily_bills import daily_bills_make
 from billing.models import DailyBill, DailyBillLine, Deduction, UsageRecord
-from billing.services import account_post_outstanding, daily_bills_make
+from billing.posting import account_post_outstanding
 from tests import factories as f
 from tests.billing.helpers import D, import_usage, make_coupon, products
 

@@ -87,6 +87,8 @@ from approvals.services import (
     release_sweep,
 )
 from audit.models import AuditLog
+from billing.coupon_status import coupon_void, coupons_expire
+from billing.daily_bills import daily_bills_make
 from billing.ledger import ledger_check
 from billing.models import (
     ClosedMonth,
@@ -99,22 +101,18 @@ from billing.models import (
     UsageImport,
     UsageRecord,
 )
-from billing.services import (
+from billing.month_close import month_close
+from billing.periods import month_end, month_start
+from billing.posting import (
     account_post_outstanding,
     accounts_enqueue_posting,
     accounts_post_outstanding,
     bill_post_deductions,
     bills_enqueue_posting,
     bills_post,
-    coupon_void,
-    coupons_expire,
-    daily_bills_make,
-    daily_bills_post_pending,
-    month_close,
-    month_end,
-    month_start,
-    usage_import,
 )
+from billing.sweeps import daily_bills_post_pending
+from billing.usage_import import usage_import
 from couponplatform.exceptions import ApplicationError, InvalidTransitionError
 from couponplatform.money import ZERO, quantize
 from coupons.models import Coupon, CouponTemplate, IssuanceRecipient, IssuanceRequest

@@ -36,13 +36,16 @@ from accounts.models import (
 )
 from approvals import services as approval_services
 from audit.models import AuditLog
+from billing.daily_bills import daily_bills_make
 from billing.models import (
     DailyBill,
     Deduction,
     MonthlyBill,
     UsageImport,
 )
-from billing.services import daily_bills_make, month_close, month_start, usage_import
+from billing.month_close import month_close
+from billing.periods import month_start
+from billing.usage_import import usage_import
 from coupons.models import Coupon, CouponTemplate, IssuanceRequest
 from coupons.services import (
     coupon_template_create,

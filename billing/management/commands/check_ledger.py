@@ -1,7 +1,7 @@
 """manage.py check_ledger — verifies the money invariants; exits 1 naming each bad row."""
 from django.core.management.base import BaseCommand, CommandError
 
-from billing.services import ledger_check
+from billing.ledger import ledger_check
 
 
 class Command(BaseCommand):
