@@ -10,7 +10,7 @@ from django_filters.views import FilterView
 from django_tables2 import SingleTableMixin
 
 from accounts.mixins import PartnerMixin
-from approvals import services
+from approvals import release, services
 from approvals.filters import IssuanceRequestFilter
 from approvals.models import Approval
 from approvals.tables import IssuanceRequestTable
@@ -56,7 +56,7 @@ class ApprovalDetailView(RequestMixin, TemplateView):
                 "decided_by", "assigned_bd",
             ).order_by("created_at", "pk"),
             releasing=req.status == IssuanceRequest.Status.APPROVED,
-            progress=services.release_progress(req.pk) or 0,
+            progress=release.release_progress(req.pk) or 0,
             can_write=self.membership.can_write,
         )
         return ctx
@@ -67,7 +67,7 @@ class ReleaseProgressView(RequestMixin, View):
         req = self.get_request_obj()
         released = (
             req.released_so_far if req.status == IssuanceRequest.Status.ISSUED
-            else services.release_progress(req.pk) or 0
+            else release.release_progress(req.pk) or 0
         )
         return JsonResponse({
             "status": req.status, "status_display": req.get_status_display(),

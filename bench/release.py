@@ -14,13 +14,9 @@ from django.core import mail
 from django.db import connection, transaction
 from django.utils import timezone
 
-from approvals import services as approvals
-from approvals.services import (
-    COUPON_FIELDS,
-    approval_approve,
-    issuance_request_release,
-    new_coupon_code,
-)
+from approvals import release, services
+from approvals.release import COUPON_FIELDS, issuance_request_release, new_coupon_code
+from approvals.services import approval_approve
 from bench import data
 from bench.harness import (
     Check,
@@ -71,7 +67,7 @@ def _approved_request(template, user, ids: list[str]) -> IssuanceRequest:
     """Submitted and approved by the BD through the services, not yet released (the
     release the approval schedules on commit is held back, to be timed on its own)."""
     request = issuance_request_submit(template=template, acting_user=user, account_ids=ids)
-    with mock.patch.object(approvals, "_schedule_release", lambda request: None):
+    with mock.patch.object(services, "release_schedule", lambda *, request: None):
         approval_approve(request_id=request.pk, acting_user=template.partner.bd)
     request.refresh_from_db()
     assert request.status == IssuanceRequest.Status.APPROVED, request.status
@@ -132,13 +128,13 @@ def _breakdown(template, user, ids) -> list[list[str]]:
     total, phases, sql = timed_instrumented(
         _release(_approved_request(template, user, ids)), body=BODY, sql_kinds=SQL_KINDS,
         patches=[
-            (approvals, "new_coupon_code", ROWS + " — of which codes"),
-            (approvals, "bulk_insert", "COPY of the coupon rows"),
-            (approvals, "_move", "status move and audit row"),
+            (release, "new_coupon_code", ROWS + " — of which codes"),
+            (release, "bulk_insert", "COPY of the coupon rows"),
+            (release, "issuance_request_move", "status move and audit row"),
             (connection, "_commit", "commit (incl. deferred constraint checks)"),
             (coupons_released, "send", f"after commit: signal → "
              f"{SIZE // posting.POST_BATCH} posting tasks published"),
-            (approvals.notifications, "notify_partner", "after commit: mail to the partner"),
+            (release.notifications, "notify_partner", "after commit: mail to the partner"),
         ],
     )
     codes = phases.pop(ROWS + " — of which codes", 0.0)
@@ -257,7 +253,7 @@ def run() -> Report:
         "release). Each round submits four requests through `issuance_request_submit` and has "
         "the BD approve them through `approval_approve` (untimed; the release the approval "
         "schedules on commit is held back), then times, in alternating order:\n"
-        f"  - **release**: `approvals.services.issuance_request_release(request_id=…)` for "
+        f"  - **release**: `approvals.release.issuance_request_release(request_id=…)` for "
         f"{SIZE:,} and for {SMALL:,} accounts — request and template locks, the release "
         "re-checks, the coupon rows (codes, validity), COPY, template counters, status move "
         "and audit row, commit, and what runs after the commit in the same call: the "

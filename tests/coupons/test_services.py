@@ -7,11 +7,8 @@ from django.db.models.deletion import ProtectedError
 from django.utils import timezone
 
 from accounts.models import PlatformBudget
-from approvals.services import (
-    approval_approve,
-    issuance_request_cancel,
-    issuance_request_release,
-)
+from approvals.release import issuance_request_release
+from approvals.services import approval_approve, issuance_request_cancel
 from audit.models import AuditLog
 from couponplatform.exceptions import ApplicationError, PermissionDeniedError
 from coupons import services

@@ -15,6 +15,7 @@ from django.db.models import Count, Sum
 from django.utils import timezone
 
 from accounts.models import Partner, PlatformBudget, SubAccount
+from approvals import release
 from approvals import services as approvals
 from audit.models import AuditLog
 from billing.ledger import ledger_check
@@ -80,7 +81,7 @@ def release_now(shop: Shop, accounts: list[SubAccount] | None = None) -> Issuanc
     with eager():
         request = submit(shop, accounts)
         approve(shop, request)
-        approvals.issuance_request_release(request_id=request.pk)
+        release.issuance_request_release(request_id=request.pk)
     request.refresh_from_db()
     assert request.status == Status.ISSUED
     return request

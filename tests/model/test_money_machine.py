@@ -77,14 +77,13 @@ from accounts.services import (
     platform_budget_set,
 )
 from approvals.models import Approval
+from approvals.release import issuance_request_release, release_sweep
 from approvals.services import (
     approval_approve,
     approval_reject,
     issuance_request_cancel,
-    issuance_request_release,
     issuance_request_retry,
     issuance_request_withdraw,
-    release_sweep,
 )
 from audit.models import AuditLog
 from billing.coupon_status import coupon_void, coupons_expire
