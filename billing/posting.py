@@ -9,7 +9,7 @@ can not land on a day whose bill is being made or whose month is being closed.
 """
 import logging
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -99,15 +99,6 @@ def _line_in(line: DailyBillLine, bill: DailyBill, paid_by: Iterable[int]) -> Li
     )
 
 
-def _lock_account_coupons(sub_account_id: int) -> list[Coupon]:
-    """The per-account lock: every available coupon of the account, in pk order."""
-    return list(
-        Coupon.objects.select_for_update()
-        .filter(sub_account_id=sub_account_id, status=Coupon.Status.AVAILABLE)
-        .order_by("pk")
-    )
-
-
 def bill_post_deductions(*, bill_id: int) -> PostingResult:
     """Let the account's coupons pay what the bill still owes. Safe to run any number of
     times: a rerun finds nothing new to pay, and (coupon, line) is unique in the database."""
@@ -120,13 +111,13 @@ def bills_post(*, bill_ids: Iterable[int]) -> PostingResult:
     """Post many daily bills (of any accounts) in one transaction, as `bill_post_deductions`
     posts one: the same locks in the same order and the same allocation per account, with
     set-based writes. Bills that no longer exist are skipped."""
-    selection: dict[int, set[int] | None] = defaultdict(set)
+    bills_of: dict[int, set[int]] = defaultdict(set)
     for chunk in chunks(sorted(set(bill_ids)), IN_CHUNK):
         for bill_id, sub_account_id in DailyBill.objects.filter(pk__in=chunk).values_list(
             "pk", "sub_account_id",
         ):
-            selection[sub_account_id].add(bill_id)
-    return _post(selection=dict(selection))
+            bills_of[sub_account_id].add(bill_id)
+    return _post(bills_of=bills_of, outstanding_of=())
 
 
 def account_post_outstanding(*, sub_account_id: int) -> PostingResult:
@@ -137,21 +128,25 @@ def account_post_outstanding(*, sub_account_id: int) -> PostingResult:
 
 def accounts_post_outstanding(*, sub_account_ids: Iterable[int]) -> PostingResult:
     """`account_post_outstanding` for many accounts in one transaction."""
-    return _post(selection=dict.fromkeys(set(sub_account_ids)))
+    return _post(bills_of={}, outstanding_of=sub_account_ids)
 
 
-def _post(*, selection: dict[int, set[int] | None]) -> PostingResult:
-    """Post, in one transaction, for each account of `selection` the given bills, or (None)
-    all its outstanding ones.
+def _post(
+    *, bills_of: Mapping[int, Collection[int]], outstanding_of: Iterable[int],
+) -> PostingResult:
+    """Post, in one transaction, the given bills (`bills_of`: account id → its bill ids) and
+    every outstanding bill of the accounts `outstanding_of`.
 
     Locks, in the module's order: every available coupon of the accounts (pk order, the
     per-account lock), then their bills (pk order). The allocation runs per account, each
     account's bills in date order; the writes are one statement per table.
     """
     result = PostingResult()
-    if not selection:
+    given = {bill_id for ids in bills_of.values() for bill_id in ids}
+    whole = sorted(set(outstanding_of))
+    account_ids = sorted({a for a, ids in bills_of.items() if ids} | set(whole))
+    if not account_ids:
         return result
-    account_ids = sorted(selection)
     with transaction.atomic():
         coupons = []
         for chunk in chunks(account_ids, IN_CHUNK):
@@ -167,9 +162,7 @@ def _post(*, selection: dict[int, set[int] | None]) -> PostingResult:
         # Which bills to lock: the given ones; and of the accounts posted whole, those never
         # posted, or owing inside some coupon's validity (the exact window per account is
         # applied below, so the SQL may lock a few bills more, never fewer).
-        given = [bill_id for ids in selection.values() if ids for bill_id in ids]
-        whole = [account_id for account_id in account_ids if selection[account_id] is None]
-        wanted = Q(pk__in=given) if given else Q(pk__in=[])
+        wanted = Q(pk__in=sorted(given))
         if whole:
             with_coupons = [a for a in whole if coupons_of[a]]
             without = [a for a in whole if not coupons_of[a]]
@@ -184,9 +177,13 @@ def _post(*, selection: dict[int, set[int] | None]) -> PostingResult:
                 wanted |= Q(sub_account_id__in=without, posted_at__isnull=True)
         locked = list(DailyBill.objects.select_for_update().filter(wanted).order_by("pk"))
 
+        whole_set = set(whole)
+
         def chosen(bill: DailyBill) -> bool:
-            if selection[bill.sub_account_id] is not None:
+            if bill.pk in given:
                 return True
+            if bill.sub_account_id not in whole_set:
+                return False
             if bill.posted_at is None:
                 return True
             own = coupons_of[bill.sub_account_id]

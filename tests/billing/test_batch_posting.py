@@ -135,10 +135,10 @@ def test_one_bad_bill_does_not_hold_back_the_rest_of_its_task(pair, monkeypatch)
     bad_bill = DailyBill.objects.filter(sub_account=bad_account).order_by("pk").first()
     real = posting._post
 
-    def failing(*, selection):
-        if bad_account.pk in selection and bad_bill.pk in (selection[bad_account.pk] or ()):
+    def failing(*, bills_of, outstanding_of):
+        if bad_bill.pk in bills_of.get(bad_account.pk, ()):
             raise ValueError("a broken row")
-        return real(selection=selection)
+        return real(bills_of=bills_of, outstanding_of=outstanding_of)
 
     monkeypatch.setattr(posting, "_post", failing)
     with pytest.raises(ApplicationError, match=rf"1 daily bill\(s\): {bad_bill.pk};"):
