@@ -18,7 +18,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from audit.models import AuditLog
-from billing.allocation import DISCOUNT, Allocation, CouponIn, LineIn, allocate, coupon_applies
+from billing.allocation import DISCOUNT, Allocation, CouponIn, LineIn, allocate
 from billing.models import (
     DailyBill,
     DailyBillLine,
@@ -30,7 +30,7 @@ from couponplatform.db import IN_CHUNK, bulk_insert, chunks, update_from_values
 from couponplatform.exceptions import (
     ApplicationError,
 )
-from couponplatform.money import ZERO, fmt, has_at_most_two_places, quantize
+from couponplatform.money import ZERO, quantize
 from coupons.models import Coupon
 
 logger = logging.getLogger(__name__)
@@ -307,59 +307,3 @@ def _write_allocations(
     update_from_values(DailyBillLine, ["id", "taken"], minus, list(per_line.items()))
     update_from_values(DailyBill, ["id", "taken"], minus, list(per_bill.items()))
     _fault("lines_updated")
-
-
-def coupon_deduct(*, coupon_id: int, line_id: int, amount: Decimal) -> Deduction:
-    """Deduct a given amount from one coupon onto one bill line, or refuse cleanly.
-
-    The balance is re-checked inside the coupon's row lock, so concurrent deductions can
-    never together take more than the balance.
-    """
-    amount = Decimal(amount)
-    if not amount.is_finite() or amount <= 0 or not has_at_most_two_places(amount):
-        raise ApplicationError("The amount must be more than 0 with at most 2 decimal places.")
-    with transaction.atomic():
-        coupon = Coupon.objects.select_for_update().filter(pk=coupon_id).first()
-        if coupon is None:
-            raise ApplicationError(f"Coupon #{coupon_id} does not exist.")
-        _fault("locked")
-        bill_id = DailyBillLine.objects.filter(pk=line_id).values_list("bill_id", flat=True).first()
-        if bill_id is None:
-            raise ApplicationError(f"Bill line #{line_id} does not exist.")
-        bill = DailyBill.objects.select_for_update().get(pk=bill_id)
-        line = DailyBillLine.objects.select_related("product").get(pk=line_id)
-        if coupon.status != Coupon.Status.AVAILABLE:
-            raise ApplicationError(f"Coupon {coupon.code} is {coupon.get_status_display()}.")
-        if coupon.sub_account_id != bill.sub_account_id:
-            raise ApplicationError(f"Coupon {coupon.code} belongs to another account.")
-        if closed_months([month_start(bill.date)]):
-            raise ApplicationError(f"{bill.date:%Y-%m} is closed; its bills are final.")
-        if amount > coupon.balance:
-            raise ApplicationError(
-                f"Coupon {coupon.code} has {fmt(coupon.balance, coupon.currency)} left, "
-                f"less than {fmt(amount, coupon.currency)}.",
-            )
-        if amount > line.payable_amount:
-            raise ApplicationError(
-                f"The line owes {fmt(line.payable_amount, bill.currency)}, less than "
-                f"{fmt(amount, bill.currency)}.",
-            )
-        view = coupon_in(coupon)
-        paid_by = Deduction.objects.filter(line_id=line.pk).values_list("coupon_id", flat=True)
-        if not coupon_applies(_line_in(line, bill, paid_by), view):
-            raise ApplicationError(
-                f"Coupon {coupon.code} can not pay this line (currency, validity, products, "
-                "minimum amount, or it paid this line already).",
-            )
-        if view.cap is not None and amount > view.cap:
-            raise ApplicationError(
-                f"Coupon {coupon.code} takes at most {fmt(view.cap, coupon.currency)} per use.",
-            )
-        uses = 1 if coupon.kind == DISCOUNT else 0
-        _write_allocations(
-            allocations=[Allocation(coupon.pk, line.pk, amount, uses)],
-            coupons={coupon.pk: coupon}, lines={line.pk: line}, bills={bill.pk: bill},
-        )
-        deduction = Deduction.objects.get(coupon_id=coupon.pk, line_id=line.pk)
-        _fault("before_commit")
-    return deduction

@@ -5,10 +5,10 @@ from datetime import date, timedelta
 import pytest
 
 from billing import daily_bills, posting
-from billing.models import DailyBill, DailyBillLine
-from billing.posting import account_post_outstanding, bill_post_deductions, coupon_deduct
+from billing.models import DailyBill
+from billing.posting import account_post_outstanding, bill_post_deductions
 from tests import factories as f
-from tests.billing.helpers import D, import_usage, make_coupon, money_state, products
+from tests.billing.helpers import import_usage, make_coupon, money_state, products
 
 POINTS = ["locked", "deductions_inserted", "balances_updated", "lines_updated", "before_commit"]
 DAYS = [date(2025, 4, 1) + timedelta(days=i) for i in range(3)]
@@ -75,20 +75,3 @@ def test_a_crash_leaves_nothing_half_posted_and_the_rerun_equals_a_clean_run(
     post(faulty)  # and a redelivery on top changes nothing
     assert money_state(faulty) == money_state(clean)
     assert money_state(clean)["deductions"], "the scenario must post something"
-
-
-@pytest.mark.parametrize("point", POINTS)
-def test_a_crash_inside_a_direct_deduction_leaves_nothing(twins, monkeypatch, point):
-    faulty, _ = twins
-    coupon = faulty.coupons.order_by("pk").last()
-    line = DailyBillLine.objects.filter(bill__sub_account=faulty, product__code="oss") \
-        .order_by("bill__date").first()
-    before = money_state(faulty)
-    crash_at(monkeypatch, point)
-    with pytest.raises(Crash):
-        coupon_deduct(coupon_id=coupon.pk, line_id=line.pk, amount=D("25.00"))
-    assert money_state(faulty) == before
-    monkeypatch.undo()
-    coupon_deduct(coupon_id=coupon.pk, line_id=line.pk, amount=D("25.00"))
-    coupon.refresh_from_db()
-    assert coupon.balance == D("75.00")
