@@ -42,16 +42,12 @@ def chromium_paths() -> tuple[str, str]:
 
 
 @pytest.fixture
-def browser(chromium_paths, live_server, settings):
+def browser(chromium_paths, live_server):
     """A fresh headless Chromium with its own throw-away profile.
 
     `browser.live_server_url` is the live server's base URL. live_server gives the test
     transactional database semantics, so the server thread sees what the test writes.
     """
-    # Hashing the demo passwords at full strength costs a second or more per user; the live
-    # server runs in this process, so the fast hasher applies to seeding and login alike.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
     binary, driver_path = chromium_paths
     profile = tempfile.mkdtemp(prefix="cp-chromium-")
     options = webdriver.ChromeOptions()

@@ -1,8 +1,6 @@
 """Helpers of the coupons tests: proving nothing was written, and form data for the pages."""
 from contextlib import contextmanager
 
-import pytest
-
 from accounts.models import PlatformBudget
 from approvals.models import Approval
 from audit.models import AuditLog
@@ -59,7 +57,3 @@ def template_form_data(**overrides) -> dict:
     return {k: v for k, v in data.items() if v is not None}
 
 
-@pytest.fixture
-def fast_passwords(settings):
-    """Users are made with a password; the production hasher costs ~0.3 s per user."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -13,10 +13,9 @@ from accounts.models import SubAccount
 from coupons import selectors
 from coupons.tables import AccountTable
 from tests import factories as f
-from tests.coupons.helpers import fast_passwords
 from tests.html_compare import normalised
 
-pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures(fast_passwords.__name__)]
+pytestmark = pytest.mark.django_db
 
 HTML_NAME = '<script>alert("x")</script> & <b>bold</b>'
 GENERIC = Template(

@@ -16,12 +16,10 @@ from couponplatform.exceptions import ApplicationError
 from coupons.models import CouponTemplate, IssuanceRecipient, IssuanceRequest
 from coupons.services import issuance_request_submit
 from tests import factories as f
-from tests.coupons.helpers import fast_passwords
 
 pytestmark = [
     pytest.mark.race,
     pytest.mark.django_db(transaction=True),
-    pytest.mark.usefixtures(fast_passwords.__name__),
 ]
 
 THREADS = 32

@@ -22,9 +22,9 @@ from coupons.services import (
     issuance_selection_check,
 )
 from tests import factories as f
-from tests.coupons.helpers import fast_passwords, nothing_written
+from tests.coupons.helpers import nothing_written
 
-pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures(fast_passwords.__name__)]
+pytestmark = pytest.mark.django_db
 
 
 def ids(accounts) -> list[str]:

@@ -15,9 +15,9 @@ from coupons.models import CouponTemplate, IssuanceRecipient, IssuanceRequest
 from coupons.services import coupon_template_disable
 from coupons.views import SELECTED_SHOWN
 from tests import factories as f
-from tests.coupons.helpers import fast_passwords, nothing_written, template_form_data
+from tests.coupons.helpers import nothing_written, template_form_data
 
-pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures(fast_passwords.__name__)]
+pytestmark = pytest.mark.django_db
 
 OFF_MESSAGE = "Contact your BD to enable the Coupon Function"
 HTML_NAME = '<script>alert("x")</script><b>bold</b>'
