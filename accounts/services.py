@@ -3,6 +3,7 @@ from decimal import Decimal
 
 from django.db import transaction
 
+from accounts.locks import partners_for_update, platform_budgets_for_update
 from accounts.models import Partner, PlatformBudget
 from audit.services import audit_record
 from couponplatform.exceptions import ApplicationError, PermissionDeniedError
@@ -23,7 +24,7 @@ def partner_coupon_settings_update(
     if not user_may_manage_partner(acting_user, partner):
         raise PermissionDeniedError("Only the partner's BD can change its coupon settings.")
     with transaction.atomic():
-        locked = Partner.objects.select_for_update().get(pk=partner.pk)
+        locked = partners_for_update().get(pk=partner.pk)
         before = {"coupon_enabled": locked.coupon_enabled,
                   "requires_bd_approval": locked.requires_bd_approval}
         after = {"coupon_enabled": coupon_enabled, "requires_bd_approval": requires_bd_approval}
@@ -44,7 +45,7 @@ def partner_rename(*, partner: Partner, acting_user, name: str) -> Partner:
     if not name:
         raise ApplicationError("Enter a name.")
     with transaction.atomic():
-        locked = Partner.objects.select_for_update().get(pk=partner.pk)
+        locked = partners_for_update().get(pk=partner.pk)
         before = {"name": locked.name}
         if locked.name == name:
             return locked
@@ -61,7 +62,7 @@ def partner_bd_assign(*, partner: Partner, acting_user, bd) -> Partner:
     if bd is not None and not bd.is_bd:
         raise ApplicationError(f"{bd.username} is not a BD (staff in the BD group).")
     with transaction.atomic():
-        locked = Partner.objects.select_for_update().get(pk=partner.pk)
+        locked = partners_for_update().get(pk=partner.pk)
         if locked.bd_id == (bd.pk if bd else None):
             return locked
         before = {"bd": locked.bd_id}
@@ -100,7 +101,7 @@ def platform_budget_set(
     if problem:
         raise ApplicationError(problem)
     with transaction.atomic():
-        budget, created = PlatformBudget.objects.select_for_update().get_or_create(
+        budget, created = platform_budgets_for_update().get_or_create(
             partner=partner, currency=currency, defaults={"amount": amount},
         )
         before = None if created else {"amount": budget.amount}

@@ -11,12 +11,14 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from accounts.locks import platform_budgets_for_update
 from accounts.models import PlatformBudget
 from approvals import notifications
 from approvals.transitions import Status, issuance_request_lock, issuance_request_move
 from couponplatform import dispatch
 from couponplatform.db import bulk_insert
 from couponplatform.money import fmt
+from coupons.locks import coupon_templates_for_update
 from coupons.models import (
     CostBearer,
     Coupon,
@@ -110,15 +112,14 @@ def issuance_request_release(*, request_id: int) -> IssuanceRequest:
         request = issuance_request_lock(request_id)
         if request.status != Status.APPROVED:
             return request
-        # of=self: the template row only, not its partner's (select_related would lock both).
+        # The template row only, not its partner's (the lock is `of` the template).
         template = (
-            CouponTemplate.objects.select_for_update(of=("self",)).select_related("partner")
-            .get(pk=request.template_id)
+            coupon_templates_for_update().select_related("partner").get(pk=request.template_id)
         )
         problem = _release_problem(request, template)
         budget = None
         if problem is None and request.cost_bearer == CostBearer.PLATFORM:
-            budget = PlatformBudget.objects.select_for_update().filter(
+            budget = platform_budgets_for_update().filter(
                 partner_id=request.partner_id, currency=request.currency,
             ).first()
             if budget is None or budget.consumed + request.total_amount > budget.amount:

@@ -11,7 +11,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from accounts.models import PlatformBudget
+from accounts.locks import platform_budgets_for_update
 from accounts.selectors import membership_for
 from approvals import notifications
 from approvals.models import Approval
@@ -48,7 +48,8 @@ def _free(request: IssuanceRequest) -> None:
     """Give back what a request held: its "Limited to 1" accounts and its budget."""
     IssuanceRecipient.objects.filter(request=request, holds=True).update(holds=False)
     if request.cost_bearer == CostBearer.PLATFORM:
-        PlatformBudget.objects.select_for_update().filter(
+        # The UPDATE takes the budget's row lock itself.
+        platform_budgets_for_update().filter(
             partner_id=request.partner_id, currency=request.currency,
         ).update(reserved=F("reserved") - request.total_amount)
 

@@ -2,6 +2,7 @@
 (approvals/services.py) and the release (approvals/release.py) both move requests here."""
 from audit.services import audit_record
 from couponplatform.exceptions import InvalidTransitionError
+from coupons.locks import issuance_requests_for_update
 from coupons.models import IssuanceRequest
 
 Status = IssuanceRequest.Status
@@ -11,8 +12,7 @@ def issuance_request_lock(request_id: int) -> IssuanceRequest:
     """The request's row, locked (its partner and template read along, not locked)."""
     try:
         return (
-            IssuanceRequest.objects.select_for_update(of=("self",))
-            .select_related("partner", "template")
+            issuance_requests_for_update().select_related("partner", "template")
             .get(pk=request_id)
         )
     except IssuanceRequest.DoesNotExist as exc:

@@ -16,6 +16,7 @@ from couponplatform.exceptions import (
     PermissionDeniedError,
 )
 from couponplatform.money import ZERO, cents
+from coupons.locks import coupons_for_update
 from coupons.models import Coupon
 
 # The coupon status changes billing makes. Other statuses are final.
@@ -47,13 +48,9 @@ def coupons_expire(*, today: date | None = None, batch_size: int = 1000) -> int:
     while True:
         with transaction.atomic():
             # pk order, like every other coupon locker, so expiry never deadlocks a posting.
-            batch = list(
-                Coupon.objects.select_for_update()
-                .filter(pk__in=Subquery(
-                    due.filter(pk__gt=last_pk).order_by("pk").values("pk")[:batch_size],
-                ))
-                .order_by("pk")
-            )
+            batch = list(coupons_for_update().filter(pk__in=Subquery(
+                due.filter(pk__gt=last_pk).order_by("pk").values("pk")[:batch_size],
+            )))
             if not batch:
                 break
             last_pk = batch[-1].pk
@@ -86,7 +83,7 @@ def coupon_void(*, coupon: Coupon, acting_user, reason: str) -> Coupon:
     if not reason:
         raise ApplicationError("Give a reason for voiding the coupon.")
     with transaction.atomic():
-        locked = Coupon.objects.select_for_update().get(pk=coupon.pk)
+        locked = coupons_for_update().get(pk=coupon.pk)
         if Coupon.Status.VOIDED not in COUPON_TRANSITIONS[locked.status]:
             raise InvalidTransitionError(
                 f"Coupon {locked.code} is {locked.get_status_display().lower()}; only an "

@@ -7,6 +7,7 @@ from datetime import date
 from django.db import transaction
 from django.db.models import F, OuterRef, Subquery, Sum
 
+from billing.locks import daily_bills_for_update
 from billing.models import DailyBill, DailyBillLine, UsageRecord
 from billing.periods import closed_months, days_lock, month_start
 from billing.posting import bills_enqueue_posting
@@ -81,7 +82,7 @@ def _daily_bills_make_batch(*, bill_date: date, account_ids: list[int]) -> list[
             )
     existing = {
         bill.sub_account_id: bill
-        for bill in DailyBill.objects.select_for_update().filter(
+        for bill in daily_bills_for_update().filter(
             date=bill_date, sub_account_id__in=account_ids,
         ).order_by("pk")
     }

@@ -8,6 +8,7 @@ from django.db.models import Count, Sum
 from django.utils import timezone
 
 from billing.daily_bills import ACCOUNT_BATCH
+from billing.locks import daily_bills_for_update
 from billing.models import (
     ClosedMonth,
     DailyBill,
@@ -66,9 +67,9 @@ def month_close(*, month: str | date, today: date | None = None) -> MonthCloseRe
         # Locking the month's bills waits out any posting still writing to them.
         in_month = DailyBill.objects.filter(date__gte=first, date__lte=last)
         waiting = 0
-        for posted_at in in_month.select_for_update().order_by("pk").values_list(
-            "posted_at", flat=True,
-        ).iterator(chunk_size=5000):
+        for posted_at in daily_bills_for_update().filter(
+            date__gte=first, date__lte=last,
+        ).values_list("posted_at", flat=True).iterator(chunk_size=5000):
             waiting += posted_at is None
         if waiting:
             raise ApplicationError(

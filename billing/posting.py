@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from audit.models import AuditLog
 from billing.allocation import DISCOUNT, Allocation, CouponIn, LineIn, allocate
+from billing.locks import daily_bills_for_update
 from billing.models import (
     DailyBill,
     DailyBillLine,
@@ -31,6 +32,7 @@ from couponplatform.exceptions import (
     ApplicationError,
 )
 from couponplatform.money import ZERO, quantize
+from coupons.locks import coupons_for_update
 from coupons.models import Coupon
 
 logger = logging.getLogger(__name__)
@@ -150,9 +152,9 @@ def _post(
     with transaction.atomic():
         coupons = []
         for chunk in chunks(account_ids, IN_CHUNK):
-            coupons += Coupon.objects.select_for_update().filter(
+            coupons += coupons_for_update().filter(
                 sub_account_id__in=chunk, status=Coupon.Status.AVAILABLE,
-            ).order_by("pk")
+            )
         coupons.sort(key=lambda c: c.pk)
         _fault("locked")
         coupons_of: dict[int, list[Coupon]] = defaultdict(list)
@@ -175,7 +177,7 @@ def _post(
                 )
             if without:
                 wanted |= Q(sub_account_id__in=without, posted_at__isnull=True)
-        locked = list(DailyBill.objects.select_for_update().filter(wanted).order_by("pk"))
+        locked = list(daily_bills_for_update().filter(wanted))
 
         whole_set = set(whole)
 

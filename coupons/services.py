@@ -8,6 +8,7 @@ from django.db import IntegrityError, transaction
 from django.dispatch import Signal
 from django.utils import timezone
 
+from accounts.locks import platform_budgets_for_update
 from accounts.models import (
     Partner,
     PartnerMembership,
@@ -20,6 +21,7 @@ from audit.services import audit_record
 from couponplatform.db import bulk_insert
 from couponplatform.exceptions import ApplicationError, PermissionDeniedError
 from couponplatform.money import fmt
+from coupons.locks import coupon_templates_for_update
 from coupons.models import (
     CostBearer,
     CouponKind,
@@ -182,7 +184,7 @@ def coupon_template_update(
     if unknown:
         raise ApplicationError(f"These fields can not be changed: {', '.join(sorted(unknown))}.")
     with transaction.atomic():
-        locked = CouponTemplate.objects.select_for_update().get(pk=template.pk)
+        locked = coupon_templates_for_update().get(pk=template.pk)
         before = _template_snapshot(locked)
         money_changes = {
             k for k in changes
@@ -232,7 +234,7 @@ def coupon_template_update(
 def coupon_template_disable(*, template: CouponTemplate, acting_user) -> CouponTemplate:
     _require_writer(partner=template.partner, acting_user=acting_user)
     with transaction.atomic():
-        locked = CouponTemplate.objects.select_for_update().get(pk=template.pk)
+        locked = coupon_templates_for_update().get(pk=template.pk)
         if locked.status == CouponTemplate.Status.DISABLED:
             raise ApplicationError("This template is already disabled.")
         locked.status = CouponTemplate.Status.DISABLED
@@ -450,19 +452,16 @@ def issuance_request_submit(
     with transaction.atomic():
         # A release cap is a sum over requests, so submits of a capped template queue on its
         # row. "Limited to 1" needs no lock: the partial unique index refuses the loser.
-        qs = CouponTemplate.objects.select_related("partner")
-        if template.release_cap_count is not None or template.release_cap_amount is not None:
-            qs = qs.select_for_update(of=("self",))
-        template = qs.get(pk=template.pk)
+        capped = template.release_cap_count is not None or template.release_cap_amount is not None
+        qs = coupon_templates_for_update() if capped else CouponTemplate.objects.all()
+        template = qs.select_related("partner").get(pk=template.pk)
         check = issuance_selection_check(template=template, account_ids=account_ids)
         if not check.ok:
             raise ApplicationError(" ".join(check.problems), extra={"check": check})
         if template.is_platform_borne:
-            budget = (
-                PlatformBudget.objects.select_for_update()
-                .filter(partner=template.partner, currency=template.currency)
-                .first()
-            )
+            budget = platform_budgets_for_update().filter(
+                partner=template.partner, currency=template.currency,
+            ).first()
             # Re-checked inside the lock: another request may have reserved it meanwhile.
             if budget is None or budget.remaining < check.total:
                 raise ApplicationError(
