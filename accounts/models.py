@@ -133,6 +133,9 @@ class PartnerMembership(models.Model):
         OPERATOR = "operator", "Operator"
         VIEWER = "viewer", "Viewer"
 
+    # The roles that may change what the partner's console shows (accounts/permissions.py).
+    WRITE_ROLES = (Role.ADMIN, Role.OPERATOR)
+
     user = models.OneToOneField(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="partner_membership",
     )
@@ -144,7 +147,7 @@ class PartnerMembership(models.Model):
 
     @property
     def can_write(self) -> bool:
-        return self.role in (self.Role.ADMIN, self.Role.OPERATOR)
+        return self.role in self.WRITE_ROLES
 
 
 class SubAccountMembership(models.Model):

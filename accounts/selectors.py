@@ -1,7 +1,7 @@
 """Reads of tenancy: which partner or sub-account a user acts for, and their accounts."""
 from django.db.models import Q, QuerySet
 
-from accounts.models import PartnerMembership, SubAccount, SubAccountMembership
+from accounts.models import BD_GROUP, PartnerMembership, SubAccount, SubAccountMembership, User
 
 
 def membership_for(user) -> PartnerMembership | None:
@@ -15,6 +15,11 @@ def membership_for(user) -> PartnerMembership | None:
             .filter(user_id=user.pk).first()
         )
     return user._membership_cache
+
+
+def bd_user_list() -> QuerySet[User]:
+    """The users who are BDs (staff in the BD group), whom a partner can be assigned to."""
+    return User.objects.filter(is_staff=True, groups__name=BD_GROUP)
 
 
 def subaccount_membership_for(user) -> SubAccountMembership | None:

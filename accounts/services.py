@@ -5,6 +5,7 @@ from django.db import transaction
 
 from accounts.locks import partners_for_update, platform_budgets_for_update
 from accounts.models import Partner, PlatformBudget
+from accounts.permissions import user_is_bd_of
 from audit.services import audit_record
 from couponplatform.exceptions import ApplicationError, PermissionDeniedError
 from couponplatform.money import MAX_AMOUNT, fmt, has_at_most_two_places
@@ -12,16 +13,10 @@ from couponplatform.money import MAX_AMOUNT, fmt, has_at_most_two_places
 BUDGET_MAX = MAX_AMOUNT * 1000
 
 
-def user_may_manage_partner(user, partner: Partner) -> bool:
-    if user.is_superuser:
-        return True
-    return bool(user.is_staff and user.is_bd and partner.bd_id == user.pk)
-
-
 def partner_coupon_settings_update(
     *, partner: Partner, acting_user, coupon_enabled: bool, requires_bd_approval: bool,
 ) -> Partner:
-    if not user_may_manage_partner(acting_user, partner):
+    if not user_is_bd_of(acting_user, partner):
         raise PermissionDeniedError("Only the partner's BD can change its coupon settings.")
     with transaction.atomic():
         locked = partners_for_update().get(pk=partner.pk)
@@ -92,7 +87,7 @@ def platform_budget_set(
     *, partner: Partner, acting_user, currency: str, amount: Decimal,
 ) -> PlatformBudget:
     """Grant or change a platform-borne budget. It can not go below what was released."""
-    if not user_may_manage_partner(acting_user, partner):
+    if not user_is_bd_of(acting_user, partner):
         raise PermissionDeniedError("Only the partner's BD can change its platform budget.")
     if partner.is_tier2:
         raise ApplicationError("Tier-2 resellers issue partner-borne coupons only; they get no "

@@ -14,6 +14,7 @@ from django.utils.html import format_html, format_html_join
 
 from accounts.admin import BDScopedAdminMixin
 from accounts.models import Partner, PlatformBudget
+from accounts.permissions import bd_partners_q, user_is_bd_of, user_may_use_bd_admin
 from approvals import services
 from approvals.models import Approval, PendingRequest
 from couponplatform import ratelimit
@@ -84,13 +85,13 @@ class IssuanceRequestAdminBase(BDScopedAdminMixin, admin.ModelAdmin):
         return False
 
     def has_decide_permission(self, request):
-        return request.user.is_superuser or getattr(request.user, "is_bd", False)
+        return user_may_use_bd_admin(request.user)
 
     def has_view_permission(self, request, obj=None):
-        return request.user.is_superuser or getattr(request.user, "is_bd", False)
+        return user_may_use_bd_admin(request.user)
 
     def has_module_permission(self, request):
-        return request.user.is_superuser or getattr(request.user, "is_bd", False)
+        return user_may_use_bd_admin(request.user)
 
     @admin.display(description="Template", ordering="template__name")
     def template_link(self, obj):
@@ -258,7 +259,7 @@ class IssuanceRequestAdminBase(BDScopedAdminMixin, admin.ModelAdmin):
         extra_context.update(
             title=f"Request #{obj.pk} — {obj.get_status_display().lower()}",
             can_decide=obj.status == IssuanceRequest.Status.PENDING
-            and services.bd_may_decide(request.user, obj)
+            and user_is_bd_of(request.user, obj.partner)
             and obj.submitted_by_id != request.user.pk,
             approve_url=reverse(f"admin:{self._urlname('approve')}", args=[obj.pk]),
             reject_url=reverse(f"admin:{self._urlname('reject')}", args=[obj.pk]),
@@ -275,9 +276,7 @@ class OwnPartnerFilter(admin.SimpleListFilter):
     parameter_name = "partner"
 
     def lookups(self, request, model_admin):
-        partners = Partner.objects.all()
-        if not request.user.is_superuser:
-            partners = partners.filter(bd=request.user)
+        partners = Partner.objects.filter(bd_partners_q(request.user))
         return [(str(p.pk), p.name) for p in partners.order_by("name")]
 
     def queryset(self, request, queryset):

@@ -12,7 +12,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from accounts.locks import platform_budgets_for_update
-from accounts.selectors import membership_for
+from accounts.permissions import partner_writer_require, user_is_bd_of
 from approvals import notifications
 from approvals.models import Approval
 from approvals.release import release_schedule
@@ -63,16 +63,8 @@ def _clean_reason(reason: str | None, *, required: bool) -> str:
     return reason
 
 
-def bd_may_decide(user, request: IssuanceRequest) -> bool:
-    if not getattr(user, "is_authenticated", False) or not user.is_active:
-        return False
-    if user.is_superuser:
-        return True
-    return bool(user.is_staff and user.is_bd and request.partner.bd_id == user.pk)
-
-
 def _require_bd(user, request: IssuanceRequest) -> None:
-    if not bd_may_decide(user, request):
+    if not user_is_bd_of(user, request.partner):
         raise PermissionDeniedError(
             f"Only the BD of {request.partner.name} can decide request #{request.pk}.",
         )
@@ -81,11 +73,12 @@ def _require_bd(user, request: IssuanceRequest) -> None:
 
 
 def _require_partner_writer(user, request: IssuanceRequest) -> None:
-    membership = membership_for(user)
-    if membership is None or membership.partner_id != request.partner_id:
-        raise PermissionDeniedError("You do not act for this partner.")
-    if not membership.can_write:
-        raise PermissionDeniedError("Your role can view requests but not change them.")
+    # Cancel, retry and withdraw stay open with the coupon function off: they free what
+    # the request holds (or, for retry, fail again with the reason).
+    partner_writer_require(
+        user, request.partner, needs_coupon_function=False,
+        wrong_role="Your role can view requests but not change them.",
+    )
 
 
 def _close_open_approval(request: IssuanceRequest, status: str, *, actor, reason: str = ""):

@@ -7,13 +7,12 @@ from django.db.models import Exists, F, OuterRef, Subquery
 from django.utils import timezone
 
 from accounts.models import Partner, PartnerMembership
-from accounts.selectors import membership_for
+from accounts.permissions import partner_writer_require
 from audit.services import audit_record
 from billing.models import DailyBill
 from couponplatform.exceptions import (
     ApplicationError,
     InvalidTransitionError,
-    PermissionDeniedError,
 )
 from couponplatform.money import ZERO, cents
 from coupons.locks import coupons_for_update
@@ -73,13 +72,11 @@ def coupons_expire(*, today: date | None = None, batch_size: int = 1000) -> int:
 def coupon_void(*, coupon: Coupon, acting_user, reason: str) -> Coupon:
     """A partner admin withdraws a coupon's unused balance; deductions already made stay."""
     reason = (reason or "").strip()
-    membership = membership_for(acting_user)
-    if membership is None or membership.partner_id != coupon.partner_id:
-        raise PermissionDeniedError("You do not act for the partner that issued this coupon.")
-    if membership.role != PartnerMembership.Role.ADMIN:
-        raise PermissionDeniedError("Only a partner admin can void a coupon.")
-    if not membership.partner.coupon_enabled:
-        raise PermissionDeniedError("Contact your BD to enable the Coupon Function")
+    partner_writer_require(
+        acting_user, coupon.partner, roles=(PartnerMembership.Role.ADMIN,),
+        not_a_member="You do not act for the partner that issued this coupon.",
+        wrong_role="Only a partner admin can void a coupon.",
+    )
     if not reason:
         raise ApplicationError("Give a reason for voiding the coupon.")
     with transaction.atomic():

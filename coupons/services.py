@@ -11,15 +11,14 @@ from django.utils import timezone
 from accounts.locks import platform_budgets_for_update
 from accounts.models import (
     Partner,
-    PartnerMembership,
     PlatformBudget,
     Product,
     SubAccount,
 )
-from accounts.selectors import membership_for
+from accounts.permissions import COUPON_FUNCTION_OFF, partner_writer_require
 from audit.services import audit_record
 from couponplatform.db import bulk_insert
-from couponplatform.exceptions import ApplicationError, PermissionDeniedError
+from couponplatform.exceptions import ApplicationError
 from couponplatform.money import fmt
 from coupons.locks import coupon_templates_for_update
 from coupons.models import (
@@ -40,9 +39,6 @@ issuance_request_submitted = Signal()
 # billing).
 coupons_released = Signal()
 
-WRITE_ROLES = (PartnerMembership.Role.ADMIN, PartnerMembership.Role.OPERATOR)
-
-
 class TemplateTermsError(ApplicationError):
     """The template's terms break a rule; `errors` maps each field to its message."""
 
@@ -52,13 +48,9 @@ class TemplateTermsError(ApplicationError):
 
 
 def _require_writer(*, partner: Partner, acting_user) -> None:
-    membership = membership_for(acting_user)
-    if membership is None or membership.partner_id != partner.pk:
-        raise PermissionDeniedError("You do not act for this partner.")
-    if membership.role not in WRITE_ROLES:
-        raise PermissionDeniedError("Your role can view coupons but not change them.")
-    if not partner.coupon_enabled:
-        raise PermissionDeniedError("Contact your BD to enable the Coupon Function")
+    partner_writer_require(
+        acting_user, partner, wrong_role="Your role can view coupons but not change them.",
+    )
 
 
 def platform_budget_remaining(*, partner: Partner, currency: str) -> Decimal | None:
@@ -299,7 +291,7 @@ def template_issuable_problem(template: CouponTemplate, *, today: date | None = 
     """Why the template can not be issued now, or None."""
     today = today or timezone.localdate()
     if not template.partner.coupon_enabled:
-        return "Contact your BD to enable the Coupon Function"
+        return COUPON_FUNCTION_OFF
     if template.status != CouponTemplate.Status.ACTIVE:
         return "This template is disabled; coupons can not be issued from it."
     if template.validity_type == CouponTemplate.ValidityType.FIXED and (
