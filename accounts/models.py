@@ -4,9 +4,9 @@ from decimal import Decimal
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser
 from django.db import models
-from django.db.models import F, Q
+from django.db.models import ExpressionWrapper, F, Q
 
-from couponplatform.money import CURRENCIES, money_field
+from couponplatform.money import CURRENCIES, fmt, money_field
 
 BD_GROUP = "BD"
 
@@ -92,10 +92,38 @@ class PlatformBudget(models.Model):
     def __str__(self) -> str:
         return f"{self.partner} {self.amount} {self.currency}"
 
+    @classmethod
+    def none_granted(cls, *, partner, currency: str) -> "PlatformBudget":
+        """What a partner without a budget in `currency` has: an (unsaved) budget of 0."""
+        return cls(partner=partner, currency=currency, amount=Decimal("0"))
+
+    @staticmethod
+    def remaining_expression() -> ExpressionWrapper:
+        """`remaining` in SQL, before it is clamped at zero: for lists that show it."""
+        return ExpressionWrapper(
+            F("amount") - F("reserved") - F("consumed"), output_field=money_field(),
+        )
+
     @property
     def remaining(self) -> Decimal:
         """What a new request may still reserve (never shown below zero)."""
         return max(self.amount - self.reserved - self.consumed, Decimal("0"))
+
+    def reserve_refusal(self, total: Decimal) -> str | None:
+        """Why a request of `total` can not reserve this budget (at submit), or None."""
+        if total <= self.remaining:
+            return None
+        return (f"This request totals {fmt(total, self.currency)}, more than the remaining "
+                f"platform-borne budget of {fmt(self.remaining, self.currency)}.")
+
+    def consume_refusal(self, total: Decimal) -> str | None:
+        """Why the release of a request of `total` (which reserved it) can not consume
+        this budget, or None: the BD may have lowered the budget since the submit."""
+        if self.consumed + total <= self.amount:
+            return None
+        left = max(self.amount - self.consumed, Decimal("0"))
+        return (f"The platform-borne budget is used up: {fmt(left, self.currency)} left, "
+                f"{fmt(total, self.currency)} needed.")
 
 
 class SubAccount(models.Model):

@@ -1,7 +1,16 @@
 """Reads of tenancy: which partner or sub-account a user acts for, and their accounts."""
+from decimal import Decimal
+
 from django.db.models import Q, QuerySet
 
-from accounts.models import BD_GROUP, PartnerMembership, SubAccount, SubAccountMembership, User
+from accounts.models import (
+    BD_GROUP,
+    PartnerMembership,
+    PlatformBudget,
+    SubAccount,
+    SubAccountMembership,
+    User,
+)
 
 
 def membership_for(user) -> PartnerMembership | None:
@@ -29,6 +38,33 @@ def subaccount_membership_for(user) -> SubAccountMembership | None:
         return user.subaccount_membership
     except SubAccountMembership.DoesNotExist:
         return None
+
+
+def platform_budget_get(*, partner, currency: str) -> PlatformBudget | None:
+    """The partner's platform-borne budget in `currency`; None when the BD granted none."""
+    return PlatformBudget.objects.filter(partner=partner, currency=currency).first()
+
+
+def platform_budget_remaining(*, partner, currency: str) -> Decimal | None:
+    """What the partner's budget in `currency` has left to reserve; None when none is granted."""
+    budget = platform_budget_get(partner=partner, currency=currency)
+    return None if budget is None else budget.remaining
+
+
+def platform_budget_granted(*, partner, currency: str | None = None) -> bool:
+    """Whether the BD granted the partner a platform-borne budget above 0 (in `currency`)."""
+    budgets = PlatformBudget.objects.filter(partner=partner, amount__gt=0)
+    if currency:
+        budgets = budgets.filter(currency=currency)
+    return budgets.exists()
+
+
+def sub_accounts_with_ids(*, partner, account_ids: list[str], fields: tuple[str, ...]):
+    """The partner's sub-accounts among `account_ids` (one array parameter, `__any`, rather
+    than a placeholder per ID), reading only `fields`."""
+    if not account_ids:
+        return SubAccount.objects.none()
+    return SubAccount.objects.filter(partner=partner, account_id__any=account_ids).only(*fields)
 
 
 def sub_account_list(*, partner, search: str = "", type: str = "") -> QuerySet[SubAccount]:

@@ -27,7 +27,8 @@ from coupons.models import (
     IssuanceRecipient,
     IssuanceRequest,
 )
-from coupons.services import coupons_released, template_issuable_problem
+from coupons.rules import template_issuable_problem
+from coupons.services import coupons_released
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +71,8 @@ def release_progress(request_id: int) -> int | None:
 
 
 def _release_problem(request: IssuanceRequest, template: CouponTemplate) -> str | None:
-    """Rules that held at submit and may not hold now (PRODUCT §5)."""
+    """Rules that held at submit and may not hold now: the template (coupons/rules.py),
+    and its release caps counted by what was released."""
     if problem := template_issuable_problem(template):
         return problem
     if template.release_cap_count is not None and (
@@ -122,13 +124,9 @@ def issuance_request_release(*, request_id: int) -> IssuanceRequest:
             budget = platform_budgets_for_update().filter(
                 partner_id=request.partner_id, currency=request.currency,
             ).first()
-            if budget is None or budget.consumed + request.total_amount > budget.amount:
-                left = budget.amount - budget.consumed if budget else Decimal("0")
-                problem = (
-                    f"The platform-borne budget is used up: "
-                    f"{fmt(max(left, Decimal('0')), request.currency)} left, "
-                    f"{fmt(request.total_amount, request.currency)} needed."
-                )
+            problem = (budget or PlatformBudget.none_granted(
+                partner=request.partner, currency=request.currency,
+            )).consume_refusal(request.total_amount)
         if problem:
             request.reason = problem
             issuance_request_move(request=request, to=Status.FAILED, actor=None, reason=problem,

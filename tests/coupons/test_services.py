@@ -13,13 +13,13 @@ from audit.models import AuditLog
 from couponplatform.exceptions import ApplicationError, PermissionDeniedError
 from coupons import services
 from coupons.models import Coupon, CouponTemplate, IssuanceRecipient, IssuanceRequest
+from coupons.rules import issuance_selection_check
 from coupons.services import (
     TemplateTermsError,
     coupon_template_create,
     coupon_template_disable,
     coupon_template_update,
     issuance_request_submit,
-    issuance_selection_check,
 )
 from tests import factories as f
 from tests.coupons.helpers import nothing_written
