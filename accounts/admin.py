@@ -18,7 +18,6 @@ from accounts.models import (
 from accounts.permissions import bd_partners_q, user_may_use_bd_admin
 from accounts.selectors import bd_user_list
 from audit.models import AuditLog
-from audit.services import audit_record
 from couponplatform.exceptions import ApplicationError
 
 
@@ -138,11 +137,15 @@ class PartnerAdmin(BDScopedAdminMixin, admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         if not change:
-            obj.save()
-            audit_record(actor=request.user, partner=obj, action="partner.create", obj=obj,
-                         after={"name": obj.name, "kind": obj.kind, "tier": obj.tier,
-                                "bd": obj.bd_id, "coupon_enabled": obj.coupon_enabled,
-                                "requires_bd_approval": obj.requires_bd_approval})
+            created = services.partner_create(
+                acting_user=request.user, name=obj.name, kind=obj.kind, tier=obj.tier,
+                parent=obj.parent, bd=obj.bd, coupon_enabled=obj.coupon_enabled,
+                requires_bd_approval=obj.requires_bd_approval,
+            )
+            # The admin goes on with the object its form built: the budgets' inline, the
+            # history entry and the redirect need the new row's id.
+            obj.pk = created.pk
+            obj.refresh_from_db()
             return
         try:
             if "bd" in form.changed_data:

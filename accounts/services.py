@@ -13,6 +13,37 @@ from couponplatform.money import MAX_AMOUNT, fmt, has_at_most_two_places
 BUDGET_MAX = MAX_AMOUNT * 1000
 
 
+def partner_create(
+    *,
+    acting_user,
+    name: str,
+    kind: str,
+    tier: int = Partner.Tier.TIER1,
+    parent: Partner | None = None,
+    bd=None,
+    coupon_enabled: bool = False,
+    requires_bd_approval: bool = True,
+) -> Partner:
+    """A platform operator adds a partner (the database holds the tier rules)."""
+    if not acting_user.is_superuser:
+        raise PermissionDeniedError("Only a platform operator creates partners.")
+    name = (name or "").strip()
+    if not name:
+        raise ApplicationError("Enter a name.")
+    if bd is not None and not bd.is_bd:
+        raise ApplicationError(f"{bd.username} is not a BD (staff in the BD group).")
+    with transaction.atomic():
+        partner = Partner.objects.create(
+            name=name, kind=kind, tier=tier, parent=parent, bd=bd,
+            coupon_enabled=coupon_enabled, requires_bd_approval=requires_bd_approval,
+        )
+        audit_record(actor=acting_user, partner=partner, action="partner.create", obj=partner,
+                     after={"name": partner.name, "kind": partner.kind, "tier": partner.tier,
+                            "bd": partner.bd_id, "coupon_enabled": partner.coupon_enabled,
+                            "requires_bd_approval": partner.requires_bd_approval})
+    return partner
+
+
 def partner_coupon_settings_update(
     *, partner: Partner, acting_user, coupon_enabled: bool, requires_bd_approval: bool,
 ) -> Partner:
