@@ -1,31 +1,20 @@
-"""Coupon statuses billing moves besides used up: expiry (the balance stays, as breakage)
-and voiding (a partner admin withdraws the unused balance)."""
+"""Coupon statuses billing moves besides used up (the posting's): expiry (the balance
+stays, as breakage) and voiding (a partner admin withdraws the unused balance). Each goes
+through the coupon's one mover, coupons/transitions.coupons_move."""
 from datetime import date
 
 from django.db import transaction
 from django.db.models import Exists, F, OuterRef, Subquery
 from django.utils import timezone
 
-from accounts.models import Partner, PartnerMembership
+from accounts.models import PartnerMembership
 from accounts.permissions import partner_writer_require
-from audit.services import audit_record
 from billing.models import DailyBill
-from couponplatform.exceptions import (
-    ApplicationError,
-    InvalidTransitionError,
-)
+from couponplatform.exceptions import ApplicationError
 from couponplatform.money import ZERO, cents
 from coupons.locks import coupons_for_update
 from coupons.models import Coupon
-
-# The coupon status changes billing makes. Other statuses are final.
-COUPON_TRANSITIONS: dict[str, set[str]] = {
-    Coupon.Status.AVAILABLE: {Coupon.Status.USED_UP, Coupon.Status.EXPIRED, Coupon.Status.VOIDED},
-    Coupon.Status.USED_UP: set(),
-    Coupon.Status.EXPIRED: set(),
-    Coupon.Status.VOIDED: set(),
-}
-
+from coupons.transitions import coupons_move
 
 
 def coupons_expire(*, today: date | None = None, batch_size: int = 1000) -> int:
@@ -55,16 +44,8 @@ def coupons_expire(*, today: date | None = None, batch_size: int = 1000) -> int:
             last_pk = batch[-1].pk
             # The rows are re-read under the lock: one voided or used up meanwhile stays so.
             batch = [c for c in batch if c.status == Coupon.Status.AVAILABLE]
-            Coupon.objects.filter(pk__in=[c.pk for c in batch]).update(
-                status=Coupon.Status.EXPIRED,
-            )
-            partners = Partner.objects.in_bulk({c.partner_id for c in batch})
-            for coupon in batch:
-                audit_record(
-                    actor=None, partner=partners[coupon.partner_id], action="coupon.expire",
-                    obj=coupon, before={"status": Coupon.Status.AVAILABLE},
-                    after={"status": Coupon.Status.EXPIRED, "breakage": coupon.balance},
-                )
+            coupons_move(coupons=batch, to=Coupon.Status.EXPIRED, action="coupon.expire",
+                         after={c.pk: {"breakage": c.balance} for c in batch})
             expired += len(batch)
     return expired
 
@@ -81,24 +62,16 @@ def coupon_void(*, coupon: Coupon, acting_user, reason: str) -> Coupon:
         raise ApplicationError("Give a reason for voiding the coupon.")
     with transaction.atomic():
         locked = coupons_for_update().get(pk=coupon.pk)
-        if Coupon.Status.VOIDED not in COUPON_TRANSITIONS[locked.status]:
-            raise InvalidTransitionError(
-                f"Coupon {locked.code} is {locked.get_status_display().lower()}; only an "
-                "available coupon can be voided.",
-            )
-        before = {"status": locked.status, "balance": locked.balance,
-                  "voided_amount": locked.voided_amount}
         # Both sides of the SET read the row as it was, so the balance moves over whole.
-        Coupon.objects.filter(pk=locked.pk).update(
-            voided_amount=cents(F("voided_amount") + F("balance")), balance=ZERO,
-            status=Coupon.Status.VOIDED, void_reason=reason,
+        coupons_move(
+            coupons=[locked], to=Coupon.Status.VOIDED, action="coupon.void",
+            actor=acting_user, reason=reason,
+            changes={"voided_amount": cents(F("voided_amount") + F("balance")),
+                     "balance": ZERO, "void_reason": reason},
+            before={locked.pk: {"balance": locked.balance,
+                                "voided_amount": locked.voided_amount}},
+            after={locked.pk: {"balance": ZERO,
+                               "voided_amount": locked.voided_amount + locked.balance}},
         )
         locked.refresh_from_db()
-        audit_record(
-            actor=acting_user, partner=locked.partner, action="coupon.void", obj=locked,
-            before=before,
-            after={"status": locked.status, "balance": locked.balance,
-                   "voided_amount": locked.voided_amount},
-            reason=reason,
-        )
     return locked

@@ -17,23 +17,17 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from audit.models import AuditLog
 from billing.allocation import DISCOUNT, Allocation, CouponIn, LineIn, allocate
 from billing.locks import daily_bills_for_update
-from billing.models import (
-    DailyBill,
-    DailyBillLine,
-    Deduction,
-)
+from billing.models import DailyBill, DailyBillLine, Deduction
 from billing.periods import closed_months, month_start
 from couponplatform import dispatch
 from couponplatform.db import IN_CHUNK, bulk_insert, chunks, update_from_values
-from couponplatform.exceptions import (
-    ApplicationError,
-)
+from couponplatform.exceptions import ApplicationError
 from couponplatform.money import ZERO, quantize
 from coupons.locks import coupons_for_update
 from coupons.models import Coupon
+from coupons.transitions import coupons_move
 
 logger = logging.getLogger(__name__)
 
@@ -271,32 +265,26 @@ def _write_allocations(
         per_coupon[allocation.coupon_id][0] += allocation.amount
         per_coupon[allocation.coupon_id][1] += allocation.uses
         per_line[allocation.line_key] += allocation.amount
-    coupon_rows, audits = [], []
+    coupon_rows, used_up, before, after = [], [], {}, {}
     for coupon_id in sorted(per_coupon):
         taken, uses = per_coupon[coupon_id]
         coupon = coupons[coupon_id]
         balance_after = coupon.balance - taken
         uses_after = None if coupon.uses_left is None else coupon.uses_left - uses
-        used_up = balance_after <= ZERO or (coupon.kind == DISCOUNT and uses_after == 0)
-        status = Coupon.Status.USED_UP if used_up else coupon.status
-        coupon_rows.append((coupon_id, taken, uses, str(status)))
-        if used_up:
-            audits.append(AuditLog(
-                actor=None, partner_id=coupon.partner_id, action="coupon.used_up",
-                object_type=Coupon._meta.label, object_id=str(coupon.pk),
-                before={"status": coupon.status, "balance": coupon.balance,
-                        "uses_left": coupon.uses_left},
-                after={"status": Coupon.Status.USED_UP, "balance": balance_after,
-                       "uses_left": uses_after},
-            ))
-        coupon.balance, coupon.uses_left, coupon.status = balance_after, uses_after, status
+        coupon_rows.append((coupon_id, taken, uses))
+        if balance_after <= ZERO or (coupon.kind == DISCOUNT and uses_after == 0):
+            used_up.append(coupon)
+            before[coupon_id] = {"balance": coupon.balance, "uses_left": coupon.uses_left}
+            after[coupon_id] = {"balance": balance_after, "uses_left": uses_after}
+        coupon.balance, coupon.uses_left = balance_after, uses_after
     update_from_values(
-        Coupon, ["id", "taken", "uses", "status"],
+        Coupon, ["id", "taken", "uses"],
         "balance = ROUND(t.balance - CAST(v.taken AS NUMERIC), 2), "
-        "uses_left = t.uses_left - v.uses, status = v.status",
+        "uses_left = t.uses_left - v.uses",
         coupon_rows,
     )
-    AuditLog.objects.bulk_create(audits, batch_size=1000)
+    coupons_move(coupons=used_up, to=Coupon.Status.USED_UP, action="coupon.used_up",
+                 before=before, after=after)
     _fault("balances_updated")
 
     per_bill: dict[int, Decimal] = defaultdict(lambda: ZERO)
