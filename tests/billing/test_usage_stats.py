@@ -23,7 +23,7 @@ from django.utils import timezone
 
 from billing import coupon_status, selectors
 from billing.filters import CouponUsageFilter
-from billing.ledger import ledger_check, usage_stats_check
+from billing.ledger import ledger_check
 from billing.models import CouponStat, Deduction, DeductionStat
 from billing.stats import (
     coupon_stats_compact,
@@ -31,6 +31,7 @@ from billing.stats import (
     on_post_migrate,
     stats_timezone,
     stats_timezone_sync,
+    usage_stats_check,
 )
 from billing.tasks import coupon_stats_compact_task
 from coupons.models import Coupon
