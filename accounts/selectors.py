@@ -77,6 +77,3 @@ def sub_account_list(*, partner, search: str = "", type: str = "") -> QuerySet[S
     if type:
         qs = qs.filter(type=type)
     return qs.order_by("name", "id")
-
-
-

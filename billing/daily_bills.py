@@ -20,7 +20,6 @@ from couponplatform.money import ZERO, cents, quantize
 ACCOUNT_BATCH = 1000
 
 
-
 @dataclass
 class DailyBillsResult:
     bill_date: date

@@ -8,6 +8,8 @@ from django.utils import timezone
 from billing.models import DailyBill
 from billing.posting import POST_BATCH, accounts_post_outstanding, bills_enqueue_posting
 from couponplatform.db import chunks
+from coupons.models import IssuanceRecipient, IssuanceRequest
+from coupons.services import issuance_request_postings_confirm
 
 
 def daily_bills_post_pending(*, older_than: timedelta = timedelta(minutes=10)) -> int:
@@ -29,9 +31,6 @@ def released_postings_sweep(*, older_than: timedelta = timedelta(minutes=10)) ->
     postings were never confirmed (the task published after the release was lost: broker
     down, worker killed). Posting is idempotent, so a request whose tasks did run is only
     checked again. Returns how many requests were swept."""
-    from coupons.models import IssuanceRecipient, IssuanceRequest
-    from coupons.services import issuance_request_postings_confirm
-
     cutoff = timezone.now() - older_than
     request_ids = list(
         IssuanceRequest.objects.filter(postings_pending=True, issued_at__lt=cutoff)

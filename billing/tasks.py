@@ -12,7 +12,7 @@ from celery import shared_task
 from django.db import OperationalError
 from django.utils import timezone
 
-from billing import coupon_status, daily_bills, month_close, posting, sweeps
+from billing import coupon_status, daily_bills, month_close, posting, stats, sweeps
 from couponplatform.exceptions import ApplicationError
 
 logger = logging.getLogger(__name__)
@@ -128,6 +128,4 @@ def coupon_stats_compact_task() -> str:
     """Fold the usage statistics' delta rows (billing/stats.py); each minute by beat. Safe
     to run twice or at once (an advisory lock); a lost run leaves the figures right, only
     more rows to sum, and the next run folds them."""
-    from billing.stats import coupon_stats_compact
-
-    return str(coupon_stats_compact())
+    return str(stats.coupon_stats_compact())

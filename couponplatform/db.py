@@ -51,8 +51,6 @@ def bulk_insert(model, fields: list[str], rows: list[tuple]) -> None:
     )
 
 
-
-
 def update_from_values(model, columns: list[str], assignments: str, rows: list[tuple]) -> int:
     """One UPDATE for many rows: `rows` are (pk, value, …) tuples named by `columns` (the
     first is the primary key); `assignments` is the SET clause, with the table as `t` and
