@@ -1,5 +1,5 @@
 """Approval Status: the partner's issuance requests, their detail, cancel, retry, withdraw
-and the progress of a release (PRODUCT §5)."""
+and the progress of a release."""
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.http import JsonResponse

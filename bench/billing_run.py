@@ -1,6 +1,6 @@
 """Posting the deductions of daily bills through the real Celery task path, against one
 set-based SQL transaction writing the same deductions and balances in the same run
-(QUALITY.md "billing run"), at several bill counts for the scaling and the memory bar."""
+(the "billing run" bar), at several bill counts for the scaling and the memory bar."""
 from __future__ import annotations
 
 import datetime as dt
@@ -38,7 +38,7 @@ from coupons.services import coupon_template_create
 NAME = "billing_run"
 TITLE = "Post the deductions of daily bills through the Celery task path"
 # Daily bills per run: two days of bills for half as many accounts, 3 lines each, at the
-# 1×, 10× and 100× sizes of QUALITY.md's scaling bar, the largest being its 100,000 bills
+# 1×, 10× and 100× sizes of the scaling bar, the largest being its 100,000 bills
 # (about 3 minutes in all on this 2-core machine); BENCH_BILLING_SIZES="2000,5000" is a
 # quick look.
 SIZES = [int(s) for s in os.environ.get("BENCH_BILLING_SIZES", "1000,10000,100000").split(",")]
@@ -417,9 +417,9 @@ def run() -> Report:
         memory[1] / memory[0], MEMORY_GROWTH, "×"))
     report.notes.append(
         f"**Sizes.** {', '.join(f'{s:,}' for s in SIZES)} bills"
-        + (" — QUALITY.md's 100,000 and its 1×, 10×, 100× scaling sizes."
+        + (" — the bar's 100,000 and its 1×, 10×, 100× scaling sizes."
            if max(SIZES) >= 100_000 else
-           " (set by BENCH_BILLING_SIZES; QUALITY.md asks for 100,000, the default).")
+           " (set by BENCH_BILLING_SIZES; the bar asks for 100,000, the default).")
     )
     report.notes.append(
         f"Setup, per size: one distributor; two datasets of the same shape (same seed, "

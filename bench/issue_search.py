@@ -1,5 +1,5 @@
 """Issue Coupon account search among 50,000 sub-accounts: the full page, the selector alone,
-and the raw SQL of the same search run with a cursor (QUALITY.md "issue page")."""
+and the raw SQL of the same search run with a cursor (the "issue page" bar)."""
 from __future__ import annotations
 
 import random

@@ -1,5 +1,5 @@
 """Releasing one approved issuance request for 10,000 accounts through the real service,
-against a psycopg COPY of the same coupon rows in the same run (QUALITY.md "release"), and
+against a psycopg COPY of the same coupon rows in the same run (the "release" bar), and
 the scaling of the release from 1,000 to 10,000 accounts."""
 from __future__ import annotations
 

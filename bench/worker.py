@@ -1,4 +1,4 @@
-"""Posting through a real `celery worker` on Redis (issue 5, Measure): the throughput of the
+"""Posting through a real `celery worker` on Redis: the throughput of the
 posting task against a no-op task on the same worker in the same run, and the time from a
 worker's SIGKILL to its task running again, against the configured visibility timeout.
 
@@ -265,7 +265,7 @@ def _report(throughput, kills, pool_kills, worker_log, local) -> Report:
     late = [k["publish_to_rerun"] - VISIBILITY_TIMEOUT for k in kills]
     report = Report(
         name=NAME, title=TITLE,
-        target="none in QUALITY.md (issue 5 asks for the figures): posting throughput against "
+        target="no bar (figures only): posting throughput against "
                "a no-op task on the same worker in the same run; SIGKILL → the task running "
                f"again against the visibility timeout, which must hand the task out again no "
                f"later than {REDELIVERY_SLACK:.0f} s after it expires.",

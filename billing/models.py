@@ -1,4 +1,4 @@
-"""Usage, daily and monthly bills, and the deductions coupons make on them (PRODUCT §7).
+"""Usage, daily and monthly bills, and the deductions coupons make on them.
 
 Amounts are Decimal(18, 2) beside a currency; the database holds the arithmetic of every
 line (payable = original − deduction) so a bug elsewhere can not write an impossible row.

@@ -1,11 +1,10 @@
-"""Writes of billing: usage import, daily bills, posting deductions, expiry, voiding and the
-monthly close (PRODUCT §6–§7). The ledger check lives in billing/ledger.py.
+"""Posting: the account's coupons pay what its daily bills still owe, in batches of bills or
+accounts, one transaction each; and the publishing of those batches as tasks.
 
-Locking, in the one order every writer here follows so two of them never deadlock:
+Locking, in the one order every billing writer follows so two of them never deadlock:
 coupons (pk order) → daily bills (pk order) → their lines; a posting's coupon lock (all the
-account's available coupons) is the per-account lock.
-Imports, daily bill runs and the month close also take a per-day advisory lock, so usage
-can not land on a day whose bill is being made or whose month is being closed.
+account's available coupons) is the per-account lock. Which coupon pays is the pure rule of
+billing/allocation.py (docs/WHICH_COUPON_PAYS.md).
 """
 import logging
 from collections import defaultdict

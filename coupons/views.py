@@ -1,4 +1,4 @@
-"""The partner console: coupon templates and Issue Coupon (PRODUCT §3, §4, §8)."""
+"""The partner console: coupon templates and Issue Coupon."""
 import django_tables2 as tables
 from django.conf import settings
 from django.contrib import messages

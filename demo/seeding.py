@@ -1,4 +1,4 @@
-"""Idempotent demo data (PRODUCT §9, §11): partners of every kind, users of every role,
+"""Idempotent demo data: partners of every kind, users of every role,
 thousands of sub-accounts, products and templates. Safe to run again: it creates only what
 is missing."""
 import os

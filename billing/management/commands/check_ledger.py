@@ -6,8 +6,8 @@ from billing.ledger import ledger_check
 
 class Command(BaseCommand):
     help = (
-        "Verify the money invariants of PRODUCT §7 over the whole database; exit non-zero "
-        "naming every row that breaks one."
+        "Verify the money invariants over the whole database (docs/ARCHITECTURE.md, "
+        "Invariants); exit non-zero naming every row that breaks one."
     )
 
     def handle(self, *args, **options):
