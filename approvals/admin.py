@@ -5,18 +5,18 @@ through the transition services, and reports what it did and what it skipped.
 """
 from django import forms
 from django.contrib import admin, messages
-from django.db.models import Count, DecimalField, ExpressionWrapper, F, OuterRef, Subquery, Sum
 from django.http import Http404, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
-from approvals import services
+from accounts.admin import BDScopedAdminMixin
+from accounts.models import Partner
+from accounts.permissions import bd_partners_q, user_is_bd_of, user_may_use_bd_admin
+from approvals import selectors, services
 from approvals.models import Approval, PendingRequest
 from couponplatform import ratelimit
-from couponplatform.accounts.admin import BDScopedAdminMixin
-from couponplatform.accounts.models import Partner, PlatformBudget
 from couponplatform.exceptions import ApplicationError
 from couponplatform.money import fmt
 from couponplatform.text import count
@@ -27,20 +27,6 @@ class RejectForm(forms.Form):
     reason = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 3, "cols": 60}), max_length=services.REASON_MAX,
         help_text="Required. The partner sees this reason.",
-    )
-
-
-def _remaining_budget_subquery():
-    budget = PlatformBudget.objects.filter(
-        partner_id=OuterRef("partner_id"), currency=OuterRef("currency"),
-    )
-    return Subquery(
-        budget.annotate(
-            left=ExpressionWrapper(
-                F("amount") - F("reserved") - F("consumed"),
-                output_field=DecimalField(max_digits=18, decimal_places=2),
-            ),
-        ).values("left")[:1],
     )
 
 
@@ -73,7 +59,7 @@ class IssuanceRequestAdminBase(BDScopedAdminMixin, admin.ModelAdmin):
         return fields
 
     def get_queryset(self, request):
-        return super().get_queryset(request).annotate(budget_left=_remaining_budget_subquery())
+        return selectors.with_budget_left(super().get_queryset(request))
 
     def has_add_permission(self, request):
         return False
@@ -84,13 +70,13 @@ class IssuanceRequestAdminBase(BDScopedAdminMixin, admin.ModelAdmin):
         return False
 
     def has_decide_permission(self, request):
-        return request.user.is_superuser or getattr(request.user, "is_bd", False)
+        return user_may_use_bd_admin(request.user)
 
     def has_view_permission(self, request, obj=None):
-        return request.user.is_superuser or getattr(request.user, "is_bd", False)
+        return user_may_use_bd_admin(request.user)
 
     def has_module_permission(self, request):
-        return request.user.is_superuser or getattr(request.user, "is_bd", False)
+        return user_may_use_bd_admin(request.user)
 
     @admin.display(description="Template", ordering="template__name")
     def template_link(self, obj):
@@ -116,7 +102,7 @@ class IssuanceRequestAdminBase(BDScopedAdminMixin, admin.ModelAdmin):
 
     @admin.display(description="Accounts")
     def accounts_display(self, obj):
-        recipients = obj.recipients.select_related("sub_account").order_by("pk")[:100]
+        recipients = selectors.first_recipients(obj, limit=100)
         rows = format_html_join(
             "", "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
             ((r.sub_account.account_id, r.sub_account.name, r.sub_account.get_type_display())
@@ -131,7 +117,7 @@ class IssuanceRequestAdminBase(BDScopedAdminMixin, admin.ModelAdmin):
 
     @admin.display(description="Decisions")
     def history_display(self, obj):
-        approvals = Approval.objects.filter(request=obj).select_related("decided_by")
+        approvals = selectors.approval_list(obj)
         return format_html_join(
             "", "<div>{}: {} {} {}</div>",
             ((a.get_status_display(), a.decided_by or "", a.decided_at or "", a.reason)
@@ -146,13 +132,7 @@ class IssuanceRequestAdminBase(BDScopedAdminMixin, admin.ModelAdmin):
         cl = getattr(response, "context_data", {}).get("cl") if hasattr(
             response, "context_data") else None
         if cl is not None:
-            totals = (
-                cl.queryset.order_by().values("currency")
-                .annotate(requests=Count("id"), accounts=Sum("recipient_count"),
-                          amount=Sum("total_amount"))
-                .order_by("currency")
-            )
-            response.context_data["totals"] = list(totals)
+            response.context_data["totals"] = selectors.totals_per_currency(cl.queryset)
         return response
 
     # -- approve and reject --------------------------------------------------------------
@@ -258,7 +238,7 @@ class IssuanceRequestAdminBase(BDScopedAdminMixin, admin.ModelAdmin):
         extra_context.update(
             title=f"Request #{obj.pk} — {obj.get_status_display().lower()}",
             can_decide=obj.status == IssuanceRequest.Status.PENDING
-            and services.bd_may_decide(request.user, obj)
+            and user_is_bd_of(request.user, obj.partner)
             and obj.submitted_by_id != request.user.pk,
             approve_url=reverse(f"admin:{self._urlname('approve')}", args=[obj.pk]),
             reject_url=reverse(f"admin:{self._urlname('reject')}", args=[obj.pk]),
@@ -275,9 +255,7 @@ class OwnPartnerFilter(admin.SimpleListFilter):
     parameter_name = "partner"
 
     def lookups(self, request, model_admin):
-        partners = Partner.objects.all()
-        if not request.user.is_superuser:
-            partners = partners.filter(bd=request.user)
+        partners = Partner.objects.filter(bd_partners_q(request.user))
         return [(str(p.pk), p.name) for p in partners.order_by("name")]
 
     def queryset(self, request, queryset):

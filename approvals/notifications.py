@@ -4,7 +4,7 @@ import logging
 from django.conf import settings
 from django.core.mail import send_mail
 
-from couponplatform.accounts.models import PartnerMembership
+from accounts.models import PartnerMembership
 from couponplatform.text import count
 from coupons.models import IssuanceRequest
 

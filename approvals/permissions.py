@@ -1,7 +1,7 @@
 """The BD group's model permissions; the admin then scopes rows to the BD's partners."""
 from django.contrib.auth.models import Group, Permission
 
-from couponplatform.accounts.models import BD_GROUP
+from accounts.models import BD_GROUP
 
 BD_PERMISSIONS = [
     ("accounts", "view_partner"), ("accounts", "change_partner"),

@@ -1,85 +1,37 @@
-"""The approval state machine and the release of coupons (PRODUCT §5).
+"""The approval state machine's decisions: routing at submit, approve, reject, cancel,
+retry and withdraw (the release is approvals/release.py).
 
-Every move locks the request row, checks IssuanceRequest.TRANSITIONS, saves with
-update_fields, writes the audit row and enqueues follow-up work on commit. Lock order,
-everywhere: request → template → budget.
+Every move locks the request row and goes through approvals/transitions.py, which checks
+IssuanceRequest.TRANSITIONS, saves with update_fields and writes the audit row; follow-up
+work is enqueued on commit. Lock order, everywhere: request → template → budget.
 """
 import logging
-import secrets
-from datetime import timedelta
-from decimal import Decimal
 
-from django.conf import settings
-from django.core.cache import cache
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from accounts.locks import platform_budgets_for_update
+from accounts.permissions import partner_writer_require, user_is_bd_of
 from approvals import notifications
 from approvals.models import Approval
-from couponplatform.accounts.models import PlatformBudget
-from couponplatform.accounts.selectors import membership_for
-from couponplatform.audit.services import audit_record
-from couponplatform.db import bulk_insert
+from approvals.release import release_schedule
+from approvals.transitions import issuance_request_lock, issuance_request_move
 from couponplatform.exceptions import InvalidTransitionError, PermissionDeniedError
-from couponplatform.money import fmt
 from coupons.models import (
     CostBearer,
-    Coupon,
-    CouponKind,
-    CouponTemplate,
     IssuanceRecipient,
     IssuanceRequest,
 )
-from coupons.services import coupons_released, template_issuable_problem
 
 log = logging.getLogger(__name__)
 Status = IssuanceRequest.Status
 
 REASON_MAX = 2000
-CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: codes are read aloud
 
 
 # ---------------------------------------------------------------------------------------
 # Helpers
-
-
-def _lock_request(request_id: int) -> IssuanceRequest:
-    try:
-        return (
-            IssuanceRequest.objects.select_for_update(of=("self",))
-            .select_related("partner", "template")
-            .get(pk=request_id)
-        )
-    except IssuanceRequest.DoesNotExist as exc:
-        raise InvalidTransitionError(f"There is no request #{request_id}.") from exc
-
-
-VERBS = {
-    Status.APPROVED: "approved",
-    Status.REJECTED: "rejected",
-    Status.CANCELLED: "cancelled",
-    Status.ISSUED: "issued",
-    Status.FAILED: "marked as failed",
-    Status.WITHDRAWN: "withdrawn",
-}
-
-
-def _move(request: IssuanceRequest, to: str, *, actor, reason: str = "",
-          fields: tuple[str, ...] = ()) -> None:
-    """The one place a request's status changes."""
-    if not request.can_move_to(to):
-        raise InvalidTransitionError(
-            f"Request #{request.pk} is {request.get_status_display().lower()}; it can not be "
-            f"{VERBS.get(to, to)}.",
-        )
-    before = request.status
-    request.status = to
-    request.save(update_fields=["status", *fields])
-    audit_record(
-        actor=actor, partner=request.partner, action=f"request.{to}", obj=request,
-        before={"status": before}, after={"status": to}, reason=reason,
-    )
 
 
 def _require_status(request: IssuanceRequest, status: str, verb: str) -> None:
@@ -96,7 +48,8 @@ def _free(request: IssuanceRequest) -> None:
     """Give back what a request held: its "Limited to 1" accounts and its budget."""
     IssuanceRecipient.objects.filter(request=request, holds=True).update(holds=False)
     if request.cost_bearer == CostBearer.PLATFORM:
-        PlatformBudget.objects.select_for_update().filter(
+        # The UPDATE takes the budget's row lock itself.
+        platform_budgets_for_update().filter(
             partner_id=request.partner_id, currency=request.currency,
         ).update(reserved=F("reserved") - request.total_amount)
 
@@ -110,16 +63,8 @@ def _clean_reason(reason: str | None, *, required: bool) -> str:
     return reason
 
 
-def bd_may_decide(user, request: IssuanceRequest) -> bool:
-    if not getattr(user, "is_authenticated", False) or not user.is_active:
-        return False
-    if user.is_superuser:
-        return True
-    return bool(user.is_staff and user.is_bd and request.partner.bd_id == user.pk)
-
-
 def _require_bd(user, request: IssuanceRequest) -> None:
-    if not bd_may_decide(user, request):
+    if not user_is_bd_of(user, request.partner):
         raise PermissionDeniedError(
             f"Only the BD of {request.partner.name} can decide request #{request.pk}.",
         )
@@ -128,11 +73,12 @@ def _require_bd(user, request: IssuanceRequest) -> None:
 
 
 def _require_partner_writer(user, request: IssuanceRequest) -> None:
-    membership = membership_for(user)
-    if membership is None or membership.partner_id != request.partner_id:
-        raise PermissionDeniedError("You do not act for this partner.")
-    if not membership.can_write:
-        raise PermissionDeniedError("Your role can view requests but not change them.")
+    # Cancel, retry and withdraw stay open with the coupon function off: they free what
+    # the request holds (or, for retry, fail again with the reason).
+    partner_writer_require(
+        user, request.partner, needs_coupon_function=False,
+        wrong_role="Your role can view requests but not change them.",
+    )
 
 
 def _close_open_approval(request: IssuanceRequest, status: str, *, actor, reason: str = ""):
@@ -140,23 +86,6 @@ def _close_open_approval(request: IssuanceRequest, status: str, *, actor, reason
         status=status, decided_by=actor if getattr(actor, "pk", None) else None,
         decided_at=timezone.now(), reason=reason,
     )
-
-
-def _schedule_release(request: IssuanceRequest) -> None:
-    """After commit: small requests are released right away, large ones by a task.
-
-    Robust callbacks: if the release or the broker fails, the approval still stands and
-    the sweeper (release_sweep) releases the request later.
-    """
-    request_id = request.pk
-    if request.recipient_count <= settings.RELEASE_INLINE_MAX:
-        transaction.on_commit(
-            lambda: issuance_request_release(request_id=request_id), robust=True,
-        )
-    else:
-        from approvals.tasks import release_request
-
-        transaction.on_commit(lambda: release_request.delay(request_id), robust=True)
 
 
 # ---------------------------------------------------------------------------------------
@@ -179,9 +108,11 @@ def approval_route(*, request: IssuanceRequest, acting_user) -> Approval:
         request=request, status=Approval.Status.AUTO_APPROVED, decided_at=now,
     )
     request.decided_at = now
-    _move(request, Status.APPROVED, actor=None, reason="Auto-approved: partner-borne and the "
-          "partner's requests need no BD approval.", fields=("decided_at",))
-    _schedule_release(request)
+    issuance_request_move(
+        request=request, to=Status.APPROVED, actor=None, fields=("decided_at",),
+        reason="Auto-approved: partner-borne and the partner's requests need no BD approval.",
+    )
+    release_schedule(request=request)
     return approval
 
 
@@ -191,28 +122,29 @@ def approval_route(*, request: IssuanceRequest, acting_user) -> Approval:
 
 def approval_approve(*, request_id: int, acting_user) -> IssuanceRequest:
     with transaction.atomic():
-        request = _lock_request(request_id)
+        request = issuance_request_lock(request_id)
         _require_bd(acting_user, request)
         _require_status(request, Status.PENDING, "approved")
         request.decided_by = acting_user
         request.decided_at = timezone.now()
-        _move(request, Status.APPROVED, actor=acting_user, fields=("decided_by", "decided_at"))
+        issuance_request_move(request=request, to=Status.APPROVED, actor=acting_user,
+                              fields=("decided_by", "decided_at"))
         _close_open_approval(request, Approval.Status.APPROVED, actor=acting_user)
         transaction.on_commit(lambda: notifications.notify_partner(request_id), robust=True)
-        _schedule_release(request)
+        release_schedule(request=request)
     return request
 
 
 def approval_reject(*, request_id: int, acting_user, reason: str) -> IssuanceRequest:
     reason = _clean_reason(reason, required=True)
     with transaction.atomic():
-        request = _lock_request(request_id)
+        request = issuance_request_lock(request_id)
         _require_bd(acting_user, request)
         request.decided_by = acting_user
         request.decided_at = timezone.now()
         request.reason = reason
-        _move(request, Status.REJECTED, actor=acting_user, reason=reason,
-              fields=("decided_by", "decided_at", "reason"))
+        issuance_request_move(request=request, to=Status.REJECTED, actor=acting_user,
+                              reason=reason, fields=("decided_by", "decided_at", "reason"))
         _close_open_approval(request, Approval.Status.REJECTED, actor=acting_user, reason=reason)
         _free(request)
         transaction.on_commit(lambda: notifications.notify_partner(request_id), robust=True)
@@ -221,9 +153,9 @@ def approval_reject(*, request_id: int, acting_user, reason: str) -> IssuanceReq
 
 def issuance_request_cancel(*, request_id: int, acting_user) -> IssuanceRequest:
     with transaction.atomic():
-        request = _lock_request(request_id)
+        request = issuance_request_lock(request_id)
         _require_partner_writer(acting_user, request)
-        _move(request, Status.CANCELLED, actor=acting_user)
+        issuance_request_move(request=request, to=Status.CANCELLED, actor=acting_user)
         _close_open_approval(request, Approval.Status.CANCELLED, actor=acting_user)
         _free(request)
     return request
@@ -232,192 +164,20 @@ def issuance_request_cancel(*, request_id: int, acting_user) -> IssuanceRequest:
 def issuance_request_retry(*, request_id: int, acting_user) -> IssuanceRequest:
     """A request that failed to issue goes back to approved and is released again."""
     with transaction.atomic():
-        request = _lock_request(request_id)
+        request = issuance_request_lock(request_id)
         _require_partner_writer(acting_user, request)
         _require_status(request, Status.FAILED, "retried")
         request.reason = ""
-        _move(request, Status.APPROVED, actor=acting_user, reason="Retried by the partner.",
-              fields=("reason",))
-        _schedule_release(request)
+        issuance_request_move(request=request, to=Status.APPROVED, actor=acting_user,
+                              reason="Retried by the partner.", fields=("reason",))
+        release_schedule(request=request)
     return request
 
 
 def issuance_request_withdraw(*, request_id: int, acting_user) -> IssuanceRequest:
     with transaction.atomic():
-        request = _lock_request(request_id)
+        request = issuance_request_lock(request_id)
         _require_partner_writer(acting_user, request)
-        _move(request, Status.WITHDRAWN, actor=acting_user)
+        issuance_request_move(request=request, to=Status.WITHDRAWN, actor=acting_user)
         _free(request)
     return request
-
-
-# ---------------------------------------------------------------------------------------
-# Release
-
-
-# Byte → code character: 32 characters divide 256 byte values evenly, so each character is
-# equally likely, as with secrets.choice, for one os.urandom call per code instead of 14.
-_CODE_TABLE = bytes(CODE_ALPHABET.encode()[b % len(CODE_ALPHABET)] for b in range(256))
-
-
-def new_coupon_code() -> str:
-    """"CP" and 14 characters of CODE_ALPHABET from the OS's CSPRNG (70 bits)."""
-    return "CP" + secrets.token_bytes(14).translate(_CODE_TABLE).decode()
-
-
-def release_progress(request_id: int) -> int | None:
-    """Coupons written so far by a running release; None when unknown. The cache is the
-    broker's Redis: while it is down the request page shows no progress rather than fail."""
-    try:
-        return cache.get(f"release-progress:{request_id}")
-    except Exception:  # noqa: BLE001 — any cache backend's error
-        log.warning("release progress unavailable: the cache is down", exc_info=True)
-        return None
-
-
-def _fault(point: str) -> None:
-    """Crash-point hook of the release: the tests replace it to fail at a named point; does
-    nothing here.
-
-    Points, in order: "locked" (request, template and budget rows held), "coupons_copied",
-    "counters_updated" (the template's released counters and the budget), "before_commit".
-    """
-
-
-def _release_problem(request: IssuanceRequest, template: CouponTemplate) -> str | None:
-    """Rules that held at submit and may not hold now (PRODUCT §5)."""
-    if problem := template_issuable_problem(template):
-        return problem
-    if template.release_cap_count is not None and (
-        template.released_count + request.recipient_count > template.release_cap_count
-    ):
-        left = max(template.release_cap_count - template.released_count, 0)
-        return (f"The template's release cap of {template.release_cap_count:,} coupons is "
-                f"reached: {left:,} left, {request.recipient_count:,} needed.")
-    if template.release_cap_amount is not None and (
-        template.released_amount + request.total_amount > template.release_cap_amount
-    ):
-        left = max(template.release_cap_amount - template.released_amount, Decimal("0"))
-        return (f"The template's release cap of "
-                f"{fmt(template.release_cap_amount, template.currency)} is reached: "
-                f"{fmt(left, template.currency)} left, "
-                f"{fmt(request.total_amount, template.currency)} needed.")
-    return None
-
-
-def _validity(template: CouponTemplate, today):
-    if template.validity_type == CouponTemplate.ValidityType.FIXED:
-        return template.valid_from, template.valid_until
-    # "Valid N days from release": the release day is day 1.
-    return today, today + timedelta(days=template.valid_days - 1)
-
-
-COUPON_FIELDS = [
-    "code", "template", "request", "recipient", "partner", "sub_account", "kind",
-    "cost_bearer", "currency", "amount", "balance", "voided_amount", "discount_rate",
-    "uses_total", "uses_left", "min_bill_amount", "all_products", "product_codes",
-    "valid_from", "valid_until", "status", "released_at", "void_reason",
-]
-
-
-def issuance_request_release(*, request_id: int) -> IssuanceRequest:
-    """Release an approved request: every coupon or none. Safe to run twice or at once:
-    the request row lock serialises runs and a released request is left as it is."""
-    with transaction.atomic():
-        request = _lock_request(request_id)
-        if request.status != Status.APPROVED:
-            return request
-        # of=self: the template row only, not its partner's (select_related would lock both).
-        template = (
-            CouponTemplate.objects.select_for_update(of=("self",)).select_related("partner")
-            .get(pk=request.template_id)
-        )
-        problem = _release_problem(request, template)
-        budget = None
-        if problem is None and request.cost_bearer == CostBearer.PLATFORM:
-            budget = PlatformBudget.objects.select_for_update().filter(
-                partner_id=request.partner_id, currency=request.currency,
-            ).first()
-            if budget is None or budget.consumed + request.total_amount > budget.amount:
-                left = budget.amount - budget.consumed if budget else Decimal("0")
-                problem = (
-                    f"The platform-borne budget is used up: "
-                    f"{fmt(max(left, Decimal('0')), request.currency)} left, "
-                    f"{fmt(request.total_amount, request.currency)} needed."
-                )
-        _fault("locked")
-        if problem:
-            request.reason = problem
-            _move(request, Status.FAILED, actor=None, reason=problem, fields=("reason",))
-            transaction.on_commit(lambda: notifications.notify_partner(request_id), robust=True)
-            return request
-
-        now = timezone.now()
-        valid_from, valid_until = _validity(template, timezone.localdate())
-        codes = (
-            sorted(template.products.values_list("code", flat=True))
-            if not template.all_products else []
-        )
-        amount = template.unit_value
-        is_discount = template.kind == CouponKind.DISCOUNT
-        uses = template.discount_uses if is_discount else None
-        recipients = IssuanceRecipient.objects.filter(request=request).values_list(
-            "pk", "sub_account_id",
-        ).order_by("pk")
-        rows = []
-        progress_key = f"release-progress:{request_id}"
-        # One fetch: the rows below hold every recipient anyway, so a server-side cursor
-        # would only add round trips.
-        for i, (recipient_id, sub_account_id) in enumerate(list(recipients), start=1):
-            rows.append((
-                new_coupon_code(), template.pk, request.pk, recipient_id, request.partner_id,
-                sub_account_id, template.kind, template.cost_bearer, template.currency,
-                amount, amount, Decimal("0"), template.discount_rate if is_discount else None,
-                uses, uses, template.min_bill_amount, template.all_products, codes,
-                valid_from, valid_until, Coupon.Status.AVAILABLE, now, "",
-            ))
-            if i % 2000 == 0:
-                cache.set(progress_key, i, 3600)
-        bulk_insert(Coupon, COUPON_FIELDS, rows)
-        _fault("coupons_copied")
-        count = len(rows)
-        CouponTemplate.objects.filter(pk=template.pk).update(
-            released_count=F("released_count") + count,
-            released_amount=F("released_amount") + amount * count,
-        )
-        if budget is not None:
-            PlatformBudget.objects.filter(pk=budget.pk).update(
-                reserved=F("reserved") - request.total_amount,
-                consumed=F("consumed") + request.total_amount,
-            )
-        _fault("counters_updated")
-        request.issued_at = now
-        request.released_so_far = count
-        request.reason = ""
-        request.postings_pending = True
-        _move(request, Status.ISSUED, actor=None,
-              fields=("issued_at", "released_so_far", "reason", "postings_pending"))
-        sub_account_ids = [row[5] for row in rows]
-        if len(rows) >= 2000:  # progress was written: the finished release clears it
-            transaction.on_commit(lambda: cache.delete(progress_key), robust=True)
-        transaction.on_commit(
-            lambda: coupons_released.send(
-                sender=IssuanceRequest, request_id=request_id, sub_account_ids=sub_account_ids,
-            ),
-            robust=True,
-        )
-        transaction.on_commit(lambda: notifications.notify_partner(request_id), robust=True)
-        _fault("before_commit")
-    return request
-
-
-def release_sweep(*, older_than_seconds: int = 120) -> list[int]:
-    """Release approved requests whose release was lost (broker down, worker killed)."""
-    cutoff = timezone.now() - timedelta(seconds=older_than_seconds)
-    ids = list(
-        IssuanceRequest.objects.filter(status=Status.APPROVED, decided_at__lt=cutoff)
-        .order_by("pk").values_list("pk", flat=True)
-    )
-    for request_id in ids:
-        issuance_request_release(request_id=request_id)
-    return ids

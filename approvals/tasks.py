@@ -2,7 +2,7 @@
 from celery import shared_task
 from django.db import OperationalError
 
-from approvals import services
+from approvals import release
 
 
 @shared_task(
@@ -10,9 +10,9 @@ from approvals import services
     retry_backoff=True, max_retries=5,
 )
 def release_request(request_id: int) -> str:
-    return services.issuance_request_release(request_id=request_id).status
+    return release.issuance_request_release(request_id=request_id).status
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True)
 def release_sweep() -> list[int]:
-    return services.release_sweep()
+    return release.release_sweep()

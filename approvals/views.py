@@ -1,22 +1,25 @@
 """Approval Status: the partner's issuance requests, their detail, cancel, retry, withdraw
-and the progress of a release (PRODUCT §5)."""
+and the progress of a release."""
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.http import JsonResponse
-from django.shortcuts import get_object_or_404, redirect
+from django.shortcuts import redirect
 from django.views import View
 from django.views.generic import TemplateView
 from django_filters.views import FilterView
 from django_tables2 import SingleTableMixin
 
-from approvals import services
+from accounts.mixins import PartnerMixin
+from approvals import release, selectors, services
 from approvals.filters import IssuanceRequestFilter
-from approvals.models import Approval
 from approvals.tables import IssuanceRequestTable
-from couponplatform.accounts.mixins import PartnerMixin
 from couponplatform.exceptions import ApplicationError, PermissionDeniedError
 from coupons.models import IssuanceRequest
-from coupons.selectors import issuance_request_list
+from coupons.selectors import (
+    issuance_request_get,
+    issuance_request_list,
+    issuance_request_recipients,
+)
 
 RECIPIENTS_SHOWN = 200
 
@@ -36,7 +39,7 @@ class ApprovalListView(PartnerMixin, SingleTableMixin, FilterView):
 
 class RequestMixin(PartnerMixin):
     def get_request_obj(self) -> IssuanceRequest:
-        return get_object_or_404(issuance_request_list(partner=self.partner), pk=self.kwargs["pk"])
+        return issuance_request_get(partner=self.partner, pk=self.kwargs["pk"])
 
 
 class ApprovalDetailView(RequestMixin, TemplateView):
@@ -45,18 +48,14 @@ class ApprovalDetailView(RequestMixin, TemplateView):
     def get_context_data(self, **kwargs):
         ctx = super().get_context_data(**kwargs)
         req = self.get_request_obj()
-        recipients = req.recipients.select_related("sub_account").order_by(
-            "sub_account__name", "id",
-        )
+        recipients = issuance_request_recipients(req)
         ctx.update(
             req=req,
             recipients=recipients[:RECIPIENTS_SHOWN],
             recipients_more=max(req.recipient_count - RECIPIENTS_SHOWN, 0),
-            approvals=Approval.objects.filter(request=req).select_related(
-                "decided_by", "assigned_bd",
-            ).order_by("created_at", "pk"),
+            approvals=selectors.approval_list(req),
             releasing=req.status == IssuanceRequest.Status.APPROVED,
-            progress=services.release_progress(req.pk) or 0,
+            progress=release.release_progress(req.pk) or 0,
             can_write=self.membership.can_write,
         )
         return ctx
@@ -67,7 +66,7 @@ class ReleaseProgressView(RequestMixin, View):
         req = self.get_request_obj()
         released = (
             req.released_so_far if req.status == IssuanceRequest.Status.ISSUED
-            else services.release_progress(req.pk) or 0
+            else release.release_progress(req.pk) or 0
         )
         return JsonResponse({
             "status": req.status, "status_display": req.get_status_display(),

@@ -1,6 +1,6 @@
 """Posting the deductions of daily bills through the real Celery task path, against one
 set-based SQL transaction writing the same deductions and balances in the same run
-(QUALITY.md "billing run"), at several bill counts for the scaling and the memory bar."""
+(the "billing run" bar), at several bill counts for the scaling and the memory bar."""
 from __future__ import annotations
 
 import datetime as dt
@@ -29,15 +29,16 @@ from bench.harness import (
     peak_memory,
     profile,
 )
-from billing import services
+from billing import daily_bills, posting
 from billing.models import DailyBill, DailyBillLine, Deduction, UsageRecord
+from couponplatform.db import chunks
 from coupons.models import Coupon
 from coupons.services import coupon_template_create
 
 NAME = "billing_run"
 TITLE = "Post the deductions of daily bills through the Celery task path"
 # Daily bills per run: two days of bills for half as many accounts, 3 lines each, at the
-# 1×, 10× and 100× sizes of QUALITY.md's scaling bar, the largest being its 100,000 bills
+# 1×, 10× and 100× sizes of the scaling bar, the largest being its 100,000 bills
 # (about 3 minutes in all on this 2-core machine); BENCH_BILLING_SIZES="2000,5000" is a
 # quick look.
 SIZES = [int(s) for s in os.environ.get("BENCH_BILLING_SIZES", "1000,10000,100000").split(",")]
@@ -128,7 +129,7 @@ def _task_path(bill_ids: list[list[int]]) -> None:
     bill (`bills_enqueue_posting`); here Celery runs each task at once, in-process."""
     with celery_broker("eager"):
         for day_ids in bill_ids:
-            services.bills_enqueue_posting(bill_ids=day_ids)
+            posting.bills_enqueue_posting(bill_ids=day_ids)
 
 
 BASELINE_SQL = [
@@ -311,7 +312,7 @@ def _made(partner, user, products, templates, size: int, prefixes: list[str]):
     sets = [_dataset(partner, user, products, templates, size, p) for p in prefixes]
     start = time.perf_counter()
     for day in _days():
-        services.daily_bills_make(bill_date=day, enqueue_posting=False)
+        daily_bills.daily_bills_make(bill_date=day, enqueue_posting=False)
     return sets, time.perf_counter() - start
 
 
@@ -355,7 +356,7 @@ def run() -> Report:
     log(f"{NAME}: task path, {', '.join(f'{s:,}' for s in SIZES)} bills interleaved")
     queues = {
         size: [list(batch) for day_ids in made[size]["bills"]["task"]
-               for batch in services._chunks(day_ids, services.POST_BATCH)]
+               for batch in chunks(day_ids, posting.POST_BATCH)]
         for size in SIZES
     }
     done = dict.fromkeys(SIZES, 0)
@@ -416,9 +417,9 @@ def run() -> Report:
         memory[1] / memory[0], MEMORY_GROWTH, "×"))
     report.notes.append(
         f"**Sizes.** {', '.join(f'{s:,}' for s in SIZES)} bills"
-        + (" — QUALITY.md's 100,000 and its 1×, 10×, 100× scaling sizes."
+        + (" — the bar's 100,000 and its 1×, 10×, 100× scaling sizes."
            if max(SIZES) >= 100_000 else
-           " (set by BENCH_BILLING_SIZES; QUALITY.md asks for 100,000, the default).")
+           " (set by BENCH_BILLING_SIZES; the bar asks for 100,000, the default).")
     )
     report.notes.append(
         f"Setup, per size: one distributor; two datasets of the same shape (same seed, "
@@ -432,9 +433,9 @@ def run() -> Report:
         "two datasets, 2 × the bills; not a target). Then VACUUM ANALYZE, and each of the "
         "two posts its dataset's bills once:\n"
         "  - **task path**: the batches the bill run publishes (each day's bills in order, "
-        f"{services.POST_BATCH} a batch), each through `billing.services.bills_enqueue_posting("
+        f"{posting.POST_BATCH} a batch), each through `billing.posting.bills_enqueue_posting("
         "bill_ids=<the batch>)` with Celery eager (`task_always_eager`, as in the "
-        f"embedded mode): one `bills_post_task` per {services.POST_BATCH} bills, run "
+        f"embedded mode): one `bills_post_task` per {posting.POST_BATCH} bills, run "
         "in-process by Celery (`apply`), each one transaction of `bills_post`: the batch's "
         "accounts' coupons and bills locked, `allocate()` per account, the deductions by "
         "COPY and the coupons, lines and bills each by one `UPDATE … FROM (VALUES …)`;\n"
@@ -471,7 +472,7 @@ def run() -> Report:
         "measured 2026-11-26 on this machine, same sizes) the task path was 65–79× the "
         "set-based SQL at about 15 ms a bill: every bill paid its own round trips and its "
         "own commit. Batching "
-        f"{services.POST_BATCH} bills a transaction with set-based writes brings it to the "
+        f"{posting.POST_BATCH} bills a transaction with set-based writes brings it to the "
         "figures above; what remains is Python: building the allocation's inputs and the "
         "pure allocation per account, which the set-based SQL does inside PostgreSQL."
         "\n\nMemory: the task path holds the day's bill ids and one batch's rows at a time; "

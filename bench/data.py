@@ -14,7 +14,7 @@ from django.contrib.auth.models import Group
 from django.db import connection, transaction
 from django.utils import timezone
 
-from couponplatform.accounts.models import (
+from accounts.models import (
     BD_GROUP,
     Partner,
     PartnerMembership,

@@ -307,7 +307,7 @@ def print_report(report: Report) -> None:
 DOC_HEADER = """# Benchmarks
 
 Each benchmark measures one piece of work against a baseline in the same run, on the same
-machine and database, as `../shared/spec/QUALITY.md` (Performance) asks. The sections below
+machine and database, as the project's performance bars ask. The sections below
 are rewritten by the benchmark runner: do not edit them by hand, rerun instead.
 
 ```
@@ -320,7 +320,7 @@ DATABASE_URL=postgres://postgres@127.0.0.1:5432/cp_bench make bench BENCH_ARGS="
 ```
 
 Times are wall-clock milliseconds (`time.perf_counter`), p50/p95 over the stated runs after
-warm-up runs. PASS/MISS compares each figure with the target of QUALITY.md.
+warm-up runs. PASS/MISS compares each figure with its bar's target.
 """
 
 

@@ -1,5 +1,5 @@
 """Issue Coupon account search among 50,000 sub-accounts: the full page, the selector alone,
-and the raw SQL of the same search run with a cursor (QUALITY.md "issue page")."""
+and the raw SQL of the same search run with a cursor (the "issue page" bar)."""
 from __future__ import annotations
 
 import random
@@ -144,7 +144,7 @@ def _page_profile(client: Client, url: str) -> list[str]:
         ("… of which the account table (lean template, with its rows query)",
          _include_time(stats)),
         ("permission mixin before the view (membership, partner)",
-         cumtime(stats, "couponplatform/accounts/mixins.py", "dispatch")
+         cumtime(stats, "accounts/mixins.py", "dispatch")
          - cumtime(stats, "django/views/generic/base.py", "get")),
         ("session and user loading (middleware)",
          cumtime(stats, "django/contrib/sessions/backends/base.py", "_get_session")

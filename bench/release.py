@@ -1,5 +1,5 @@
 """Releasing one approved issuance request for 10,000 accounts through the real service,
-against a psycopg COPY of the same coupon rows in the same run (QUALITY.md "release"), and
+against a psycopg COPY of the same coupon rows in the same run (the "release" bar), and
 the scaling of the release from 1,000 to 10,000 accounts."""
 from __future__ import annotations
 
@@ -14,13 +14,9 @@ from django.core import mail
 from django.db import connection, transaction
 from django.utils import timezone
 
-from approvals import services as approvals
-from approvals.services import (
-    COUPON_FIELDS,
-    approval_approve,
-    issuance_request_release,
-    new_coupon_code,
-)
+from approvals import release, services
+from approvals.release import COUPON_FIELDS, issuance_request_release, new_coupon_code
+from approvals.services import approval_approve
 from bench import data
 from bench.harness import (
     Check,
@@ -35,7 +31,7 @@ from bench.harness import (
     profile,
     timed_instrumented,
 )
-from billing import services as billing_services
+from billing import posting
 from coupons.models import Coupon, CouponTemplate, IssuanceRecipient, IssuanceRequest
 from coupons.services import coupon_template_create, issuance_request_submit
 
@@ -71,7 +67,7 @@ def _approved_request(template, user, ids: list[str]) -> IssuanceRequest:
     """Submitted and approved by the BD through the services, not yet released (the
     release the approval schedules on commit is held back, to be timed on its own)."""
     request = issuance_request_submit(template=template, acting_user=user, account_ids=ids)
-    with mock.patch.object(approvals, "_schedule_release", lambda request: None):
+    with mock.patch.object(services, "release_schedule", lambda *, request: None):
         approval_approve(request_id=request.pk, acting_user=template.partner.bd)
     request.refresh_from_db()
     assert request.status == IssuanceRequest.Status.APPROVED, request.status
@@ -132,13 +128,13 @@ def _breakdown(template, user, ids) -> list[list[str]]:
     total, phases, sql = timed_instrumented(
         _release(_approved_request(template, user, ids)), body=BODY, sql_kinds=SQL_KINDS,
         patches=[
-            (approvals, "new_coupon_code", ROWS + " — of which codes"),
-            (approvals, "bulk_insert", "COPY of the coupon rows"),
-            (approvals, "_move", "status move and audit row"),
+            (release, "new_coupon_code", ROWS + " — of which codes"),
+            (release, "bulk_insert", "COPY of the coupon rows"),
+            (release, "issuance_request_move", "status move and audit row"),
             (connection, "_commit", "commit (incl. deferred constraint checks)"),
             (coupons_released, "send", f"after commit: signal → "
-             f"{SIZE // billing_services.POST_BATCH} posting tasks published"),
-            (approvals.notifications, "notify_partner", "after commit: mail to the partner"),
+             f"{SIZE // posting.POST_BATCH} posting tasks published"),
+            (release.notifications, "notify_partner", "after commit: mail to the partner"),
         ],
     )
     codes = phases.pop(ROWS + " — of which codes", 0.0)
@@ -257,12 +253,12 @@ def run() -> Report:
         "release). Each round submits four requests through `issuance_request_submit` and has "
         "the BD approve them through `approval_approve` (untimed; the release the approval "
         "schedules on commit is held back), then times, in alternating order:\n"
-        f"  - **release**: `approvals.services.issuance_request_release(request_id=…)` for "
+        f"  - **release**: `approvals.release.issuance_request_release(request_id=…)` for "
         f"{SIZE:,} and for {SMALL:,} accounts — request and template locks, the release "
         "re-checks, the coupon rows (codes, validity), COPY, template counters, status move "
         "and audit row, commit, and what runs after the commit in the same call: the "
         "`coupons_released` signal, whose billing receiver publishes one posting task per "
-        f"{billing_services.POST_BATCH} accounts, and the mail to the partner. Celery "
+        f"{posting.POST_BATCH} accounts, and the mail to the partner. Celery "
         "publishes to kombu's in-memory transport (nothing runs the tasks), so a publish "
         "costs what it costs without the network round trip of a real broker;\n"
         "  - **COPY**: the same coupon rows (same columns and values, codes drawn "
@@ -290,7 +286,7 @@ def run() -> Report:
         "release p50 was 2.8 s, 7.7× the COPY, 77% of it after the commit publishing one "
         "posting message per released account (10,000 `send_task` calls), and 8% drawing "
         "codes with 14 `secrets.choice` calls each. Now the billing receiver publishes one "
-        f"message per {billing_services.POST_BATCH} accounts (`accounts_enqueue_posting`), "
+        f"message per {posting.POST_BATCH} accounts (`accounts_enqueue_posting`), "
         "each posted as one batch transaction, and a code is one `secrets.token_bytes(14)` "
         "mapped onto the 32-character alphabet (32 divides 256: each character stays "
         "equally likely)."

@@ -1,5 +1,5 @@
 """Submitting one issuance request for 10,000 accounts, against a psycopg COPY of the same
-recipient rows in the same run (QUALITY.md "submit")."""
+recipient rows in the same run (the "submit" bar)."""
 from __future__ import annotations
 
 import random

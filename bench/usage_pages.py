@@ -1,5 +1,5 @@
 """The partner's Coupon Usage page and the sub-account's Billing → Coupons and Bills pages
-with 1,000,000 coupons in the table (QUALITY.md "usage page" and "sub-account pages"):
+with 1,000,000 coupons in the table (the "usage page" and "sub-account pages" bars):
 against the same page with 1,000 coupons, and against the raw SQL of its queries."""
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
+from accounts.models import SubAccount, SubAccountMembership
 from bench import data
 from bench.harness import (
     Check,
@@ -34,7 +35,6 @@ from bench.harness import (
     page_get,
     profile,
 )
-from billing.ledger import usage_stats_check
 from billing.models import (
     CouponStat,
     DailyBill,
@@ -43,8 +43,7 @@ from billing.models import (
     DeductionStat,
     MonthlyBill,
 )
-from billing.stats import coupon_stats_compact
-from couponplatform.accounts.models import SubAccount, SubAccountMembership
+from billing.stats import coupon_stats_compact, usage_stats_check
 from coupons.models import Coupon, CouponTemplate, IssuanceRecipient
 from coupons.services import coupon_template_create
 

@@ -1,4 +1,4 @@
-"""Posting through a real `celery worker` on Redis (issue 5, Measure): the throughput of the
+"""Posting through a real `celery worker` on Redis: the throughput of the
 posting task against a no-op task on the same worker in the same run, and the time from a
 worker's SIGKILL to its task running again, against the configured visibility timeout.
 
@@ -59,10 +59,11 @@ def _redis_url() -> str:
 def _setup(count: int) -> list[int]:
     from django.utils import timezone
 
+    from accounts.models import SubAccount
     from bench import data
+    from billing.daily_bills import daily_bills_make
     from billing.models import DailyBill
-    from billing.services import daily_bills_make, usage_import
-    from couponplatform.accounts.models import SubAccount
+    from billing.usage_import import usage_import
     from coupons.services import coupon_template_create
 
     partner, user = data.make_partner("Bench Worker Distribution", requires_bd_approval=False)
@@ -176,7 +177,7 @@ def _kill_trial(start_worker, bill_id: int, *, whole: bool) -> dict[str, float]:
 def run() -> Report:
     from django.db import connection
 
-    from billing.services import bill_post_deductions, bills_enqueue_posting
+    from billing.posting import bill_post_deductions, bills_enqueue_posting
     from billing.tasks import bill_post_deductions_task
     from tests.integration.processes import (
         Worker,
@@ -264,7 +265,7 @@ def _report(throughput, kills, pool_kills, worker_log, local) -> Report:
     late = [k["publish_to_rerun"] - VISIBILITY_TIMEOUT for k in kills]
     report = Report(
         name=NAME, title=TITLE,
-        target="none in QUALITY.md (issue 5 asks for the figures): posting throughput against "
+        target="no bar (figures only): posting throughput against "
                "a no-op task on the same worker in the same run; SIGKILL → the task running "
                f"again against the visibility timeout, which must hand the task out again no "
                f"later than {REDELIVERY_SLACK:.0f} s after it expires.",

@@ -5,10 +5,10 @@ from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
+from accounts.admin import BDScopedAdminMixin, ReadOnlyAdminMixin
 from billing.forms import UsageUploadForm
 from billing.models import DailyBill, Deduction, MonthlyBill, UsageImport
-from billing.services import UsageImportError, usage_import
-from couponplatform.accounts.admin import BDScopedAdminMixin, ReadOnlyAdminMixin
+from billing.usage_import import UsageImportError, usage_import
 from couponplatform.exceptions import ApplicationError
 
 

@@ -1,4 +1,5 @@
-"""Which coupon pays: the pure allocation rule of PRODUCT §7, plain values in and out.
+"""Which coupon pays: the pure allocation rule, plain values in and out (for partners:
+docs/WHICH_COUPON_PAYS.md).
 
 No ORM here, so the rule is tested on its own and reads the same in the partners' docs:
 

@@ -1,17 +1,16 @@
-"""The ledger check of PRODUCT §7: every money invariant, verified over the whole database.
+"""The ledger check: every money invariant, verified over the whole database
+(docs/ARCHITECTURE.md, "Invariants"); the usage statistics' own check is billing/stats.py.
 
 Each rule is one set-based query (or one per closed month), so the check reads each table a
 few times whatever its size. Sums are compared with a half-cent tolerance: PostgreSQL sums
 Decimals exactly, SQLite in floating point, and real amounts are whole cents either way.
 """
 from collections import defaultdict
-from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
 from django.db.models import (
     Count,
-    DecimalField,
     Exists,
     ExpressionWrapper,
     F,
@@ -23,41 +22,31 @@ from django.db.models import (
     Sum,
     Value,
 )
-from django.db.models.functions import Coalesce, TruncDate
+from django.db.models.functions import Coalesce
 
+from billing.discrepancy import TOLERANCE, Discrepancy, money_shown
 from billing.models import (
     ClosedMonth,
-    CouponStat,
     DailyBill,
     DailyBillLine,
     Deduction,
-    DeductionStat,
     MonthlyBill,
     MonthlyBillLine,
     MonthlyCouponDeduction,
     UsageRecord,
 )
-from couponplatform.money import ZERO
+from billing.periods import month_end
+from billing.stats import usage_stats_check
+from couponplatform.money import ZERO, money_field
 from coupons.models import Coupon, CouponKind
-
-TOLERANCE = Decimal("0.005")
-MONEY = DecimalField(max_digits=18, decimal_places=2)
-
-
-@dataclass(frozen=True)
-class Discrepancy:
-    rule: str
-    obj: str
-    detail: str
-
-    def __str__(self) -> str:
-        return f"{self.obj}: {self.rule} ({self.detail})"
 
 
 def _sum_of(qs: QuerySet, group: str, field: str) -> Coalesce:
     """A correlated SUM(field) over qs grouped by `group`, 0 when there are no rows."""
     inner = qs.order_by().values(group).annotate(total=Sum(field)).values("total")
-    return Coalesce(Subquery(inner, output_field=MONEY), Value(ZERO), output_field=MONEY)
+    return Coalesce(
+        Subquery(inner, output_field=money_field()), Value(ZERO), output_field=money_field(),
+    )
 
 
 def _count_of(qs: QuerySet, group: str) -> Coalesce:
@@ -70,11 +59,7 @@ def _differs(name: str) -> Q:
 
 
 def _diff(left, right) -> ExpressionWrapper:
-    return ExpressionWrapper(left - right, output_field=MONEY)
-
-
-def _money(value) -> Decimal:
-    return Decimal(value).quantize(Decimal("0.01"))
+    return ExpressionWrapper(left - right, output_field=money_field())
 
 
 def _coupon_checks() -> list[Discrepancy]:
@@ -90,7 +75,7 @@ def _coupon_checks() -> list[Discrepancy]:
     ).order_by("pk"):
         found.append(Discrepancy(
             "deductions ≠ amount − balance − voided", f"coupon #{c['pk']} {c['code']}",
-            f"deductions {_money(c['deducted'])}, amount {c['amount']}, balance "
+            f"deductions {money_shown(c['deducted'])}, amount {c['amount']}, balance "
             f"{c['balance']}, voided {c['voided_amount']}",
         ))
     for c in Coupon.objects.filter(
@@ -154,8 +139,8 @@ def _line_checks() -> list[Discrepancy]:
             found.append(Discrepancy(
                 rule, f"daily bill line #{row['pk']} (bill #{row['bill_id']})",
                 f"original {row['original_amount']}, deduction {row['deduction_amount']}, "
-                f"payable {row['payable_amount']}, deductions {_money(row['deducted'])}, "
-                f"usage {_money(row['usage'])}",
+                f"payable {row['payable_amount']}, deductions {money_shown(row['deducted'])}, "
+                f"usage {money_shown(row['usage'])}",
             ))
     bills = DailyBill.objects.annotate(
         lines_original=_sum_of(
@@ -179,8 +164,8 @@ def _line_checks() -> list[Discrepancy]:
         found.append(Discrepancy(
             "bill totals ≠ the sum of its lines", f"daily bill #{row['pk']}",
             f"bill {row['original_amount']}/{row['deduction_amount']}/{row['payable_amount']}"
-            f", lines {_money(row['lines_original'])}/{_money(row['lines_deduction'])}/"
-            f"{_money(row['lines_payable'])}",
+            f", lines {money_shown(row['lines_original'])}/{money_shown(row['lines_deduction'])}/"
+            f"{money_shown(row['lines_payable'])}",
         ))
     return found
 
@@ -234,8 +219,6 @@ def _usage_checks() -> list[Discrepancy]:
 
 
 def _month_checks(first: date) -> list[Discrepancy]:
-    from billing.services import month_end
-
     last = month_end(first)
     found = []
     daily = DailyBill.objects.filter(date__gte=first, date__lte=last)
@@ -264,7 +247,7 @@ def _month_checks(first: date) -> list[Discrepancy]:
         if any(abs(Decimal(w) - h) > TOLERANCE for w, h in pairs):
             found.append(Discrepancy(
                 "monthly bill ≠ the sum of its daily bills", f"{where} (#{have['pk']})",
-                "daily " + "/".join(str(_money(w)) for w, _ in pairs)
+                "daily " + "/".join(str(money_shown(w)) for w, _ in pairs)
                 + ", monthly " + "/".join(str(h) for _, h in pairs),
             ))
     # Per product and per coupon.
@@ -303,91 +286,14 @@ def _month_checks(first: date) -> list[Discrepancy]:
             if any(abs(w - h) > TOLERANCE for w, h in zip(want[key], have[key], strict=True)):
                 found.append(Discrepancy(
                     rule, f"monthly bill {first:%Y-%m} of account #{key[0]}, {what} #{key[1]}",
-                    f"daily {_money(want[key][0])}/{want[key][1]}, monthly "
-                    f"{_money(have[key][0])}/{have[key][1]}",
+                    f"daily {money_shown(want[key][0])}/{want[key][1]}, monthly "
+                    f"{money_shown(have[key][0])}/{have[key][1]}",
                 ))
     return found
 
 
-STAT_KEY = ("partner_id", "template_id", "status", "cost_bearer", "currency", "released_on",
-            "valid_until")
-
-
-def _stat_key_name(key: tuple) -> str:
-    partner, template, status, bearer, currency, released_on, valid_until, *day = key
-    return (f"partner #{partner}, template #{template}, {status}, {bearer}-borne, {currency}, "
-            f"released {released_on}, valid until {valid_until}"
-            + (f", bill day {day[0]}" if day else ""))
-
-
-STAT_MEASURE_NAMES = {"n": "count", "amount_sum": "amount", "balance_sum": "balance",
-                      "voided_sum": "voided"}
-
-
-def _shown(measure: str, value: Decimal) -> str:
-    return str(int(value)) if measure == "n" else str(_money(value))
-
-
-def _stats_compare(rule: str, what: str, want_qs: QuerySet, have_qs: QuerySet,
-                   key: tuple[str, ...], measures: tuple[str, ...]) -> list[Discrepancy]:
-    """Each key whose figures in the statistics differ from the rows' own, either way."""
-    def by_key(qs):
-        return {tuple(row[k] for k in key): tuple(Decimal(str(row[m] or 0)) for m in measures)
-                for row in qs.order_by()}
-
-    want, have = by_key(want_qs), by_key(have_qs)
-    zero = tuple(ZERO for _ in measures)
-    found = []
-    for k in sorted(want.keys() | have.keys(), key=lambda k: tuple(map(str, k))):
-        w, h = want.get(k, zero), have.get(k, zero)
-        if any(abs(a - b) > TOLERANCE for a, b in zip(w, h, strict=True)):
-            found.append(Discrepancy(
-                rule, f"{what} of {_stat_key_name(k)}",
-                "rows " + "/".join(_shown(m, a) for m, a in zip(measures, w, strict=True))
-                + ", statistics " + "/".join(_shown(m, b) for m, b in zip(measures, h,
-                                                                             strict=True))
-                + f" ({'/'.join(STAT_MEASURE_NAMES.get(m, m) for m in measures)})",
-            ))
-    return found
-
-
-def usage_stats_check() -> list[Discrepancy]:
-    """The Coupon Usage statistics (billing/stats.py), summed per key, equal the same sums
-    over the coupons and deductions themselves: the triggers keep them, so a difference is
-    a write that slipped past them or a compaction that lost a row."""
-    coupon_key = {k: F(k) for k in STAT_KEY if k != "released_on"}
-    coupon_key["released_on"] = TruncDate("released_at")
-    deduction_key = {k: F(f"coupon__{k}") for k in STAT_KEY if k != "released_on"}
-    deduction_key["released_on"] = TruncDate("coupon__released_at")
-    deduction_key["bill"] = F("bill_date")
-    coupon_measures = ("n", "amount_sum", "balance_sum", "voided_sum")
-    return [
-        *_stats_compare(
-            "coupon statistics ≠ the coupons", "coupons",
-            Coupon.objects.values(**{f"k_{k}": v for k, v in coupon_key.items()}).annotate(
-                n=Count("pk"), amount_sum=Sum("amount"), balance_sum=Sum("balance"),
-                voided_sum=Sum("voided_amount"),
-            ),
-            CouponStat.objects.values(**{f"k_{k}": F(k) for k in STAT_KEY}).annotate(
-                n=Sum("coupons"), amount_sum=Sum("amount"), balance_sum=Sum("balance"),
-                voided_sum=Sum("voided"),
-            ),
-            tuple(f"k_{k}" for k in STAT_KEY), coupon_measures,
-        ),
-        *_stats_compare(
-            "deduction statistics ≠ the deductions", "deductions",
-            Deduction.objects.values(**{f"k_{k}": v for k, v in deduction_key.items()})
-            .annotate(amount_sum=Sum("amount")),
-            DeductionStat.objects.values(
-                **{f"k_{k}": F(k) for k in STAT_KEY}, k_bill=F("bill_date"),
-            ).annotate(amount_sum=Sum("amount")),
-            (*(f"k_{k}" for k in STAT_KEY), "k_bill"), ("amount_sum",),
-        ),
-    ]
-
-
 def ledger_check() -> list[Discrepancy]:
-    """Every row that breaks a money invariant of PRODUCT §7; an empty list when none does."""
+    """Every row that breaks a money invariant; an empty list when none does."""
     found = [*_coupon_checks(), *_line_checks(), *_deduction_checks(), *_usage_checks(),
              *usage_stats_check()]
     months = set(ClosedMonth.objects.values_list("month", flat=True))

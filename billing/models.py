@@ -1,4 +1,4 @@
-"""Usage, daily and monthly bills, and the deductions coupons make on them (PRODUCT §7).
+"""Usage, daily and monthly bills, and the deductions coupons make on them.
 
 Amounts are Decimal(18, 2) beside a currency; the database holds the arithmetic of every
 line (payable = original − deduction) so a bug elsewhere can not write an impossible row.
@@ -9,9 +9,9 @@ from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 
-from couponplatform.accounts.models import Product, SubAccount
-from couponplatform.money import CURRENCIES
-from coupons.models import Coupon, money_field
+from accounts.models import Product, SubAccount
+from couponplatform.money import CURRENCIES, money_field
+from coupons.models import Coupon
 
 ZERO = Decimal("0")
 HALF_CENT = Decimal("0.005")

@@ -1,7 +1,7 @@
 """Billing's answer to other apps' signals (they never import billing)."""
 from django.db import transaction
 
-from billing import services
+from billing import posting
 
 
 def post_on_coupons_released(sender, *, sub_account_ids=(), **kwargs) -> None:
@@ -13,5 +13,5 @@ def post_on_coupons_released(sender, *, sub_account_ids=(), **kwargs) -> None:
     if ids:
         transaction.on_commit(
             # Not functools.partial: Django names a failed robust callback by __qualname__.
-            lambda: services.accounts_enqueue_posting(sub_account_ids=ids), robust=True,
+            lambda: posting.accounts_enqueue_posting(sub_account_ids=ids), robust=True,
         )

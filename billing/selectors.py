@@ -2,18 +2,19 @@
 from datetime import date, timedelta
 from decimal import Decimal
 
-from django.db.models import DecimalField, ExpressionWrapper, F, Prefetch, QuerySet, Sum
+from django.db.models import Count, ExpressionWrapper, F, Prefetch, QuerySet, Sum
+from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
 from billing.models import CouponStat, DailyBill, Deduction, DeductionStat, MonthlyBill
-from couponplatform.money import quantize
+from couponplatform.money import money_field, quantize
 from coupons.models import Coupon
-
-MONEY = DecimalField(max_digits=18, decimal_places=2)
 
 
 def used_expression():
-    return ExpressionWrapper(F("amount") - F("balance") - F("voided_amount"), output_field=MONEY)
+    return ExpressionWrapper(
+        F("amount") - F("balance") - F("voided_amount"), output_field=money_field(),
+    )
 
 
 def coupon_usage_list(*, partner) -> QuerySet[Coupon]:
@@ -135,6 +136,23 @@ def deductions_per_day_from_stats(*, partner, lookups: dict, days: int = CHART_D
     )
 
 
+def coupon_get(*, partner, pk: int) -> Coupon:
+    """One of the partner's coupons; 404 for another partner's (its existence is not
+    revealed)."""
+    return get_object_or_404(
+        Coupon.objects.select_related("sub_account", "template", "partner"),
+        partner=partner, pk=pk,
+    )
+
+
+def sub_account_coupon_counts(*, sub_account) -> dict[str, int]:
+    """How many of the account's coupons are in each status."""
+    return dict(
+        Coupon.objects.filter(sub_account=sub_account).order_by()
+        .values_list("status").annotate(n=Count("id"))
+    )
+
+
 def sub_account_coupons(*, sub_account, status: str) -> QuerySet[Coupon]:
     deductions = Deduction.objects.select_related("line__product", "line__bill").order_by(
         "bill_date", "pk",
@@ -150,6 +168,13 @@ def sub_account_coupons(*, sub_account, status: str) -> QuerySet[Coupon]:
 
 def sub_account_daily_bills(*, sub_account) -> QuerySet[DailyBill]:
     return DailyBill.objects.filter(sub_account=sub_account).order_by("-date", "-id")
+
+
+def sub_account_daily_bills_of_month(*, sub_account, month: date) -> list[DailyBill]:
+    return list(
+        sub_account_daily_bills(sub_account=sub_account)
+        .filter(date__year=month.year, date__month=month.month).order_by("date")
+    )
 
 
 def sub_account_monthly_bills(*, sub_account) -> QuerySet[MonthlyBill]:

@@ -5,14 +5,20 @@ insert on every write to coupons and deductions (billing/migrations/0003_usage_s
 key's figures are the sum of its rows. Writers only insert, so they never wait on each other
 and never deadlock; `coupon_stats_compact` folds each key's rows into one, every minute
 (beat: `billing.tasks.coupon_stats_compact_task`; command `compact_usage_stats`), so the page
-reads about one row per key. docs/ARCHITECTURE.md "Usage statistics" has the why.
+reads about one row per key; `usage_stats_check`, part of the ledger check, compares them
+with the rows. docs/USAGE_STATISTICS.md has the why.
 """
 from dataclasses import dataclass
+from decimal import Decimal
 
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
+from django.db.models import Count, F, QuerySet, Sum
+from django.db.models.functions import TruncDate
 
+from billing.discrepancy import TOLERANCE, Discrepancy, money_shown
 from billing.models import CouponStat, Deduction, DeductionStat
+from couponplatform.money import ZERO
 from coupons.models import Coupon
 
 KEY = ("partner_id", "template_id", "status", "cost_bearer", "currency", "released_on",
@@ -231,3 +237,80 @@ def on_post_migrate(sender, using: str = DEFAULT_DB_ALIAS, **kwargs) -> None:
             and not Deduction.objects.using(using).exists()):
         CouponStat.objects.using(using).all().delete()
         DeductionStat.objects.using(using).all().delete()
+
+
+# ---------------------------------------------------------------------------------------
+# The check (part of the ledger check)
+
+
+def _stat_key_name(key: tuple) -> str:
+    partner, template, status, bearer, currency, released_on, valid_until, *day = key
+    return (f"partner #{partner}, template #{template}, {status}, {bearer}-borne, {currency}, "
+            f"released {released_on}, valid until {valid_until}"
+            + (f", bill day {day[0]}" if day else ""))
+
+
+STAT_MEASURE_NAMES = {"n": "count", "amount_sum": "amount", "balance_sum": "balance",
+                      "voided_sum": "voided"}
+
+
+def _shown(measure: str, value: Decimal) -> str:
+    return str(int(value)) if measure == "n" else str(money_shown(value))
+
+
+def _stats_compare(rule: str, what: str, want_qs: QuerySet, have_qs: QuerySet,
+                   key: tuple[str, ...], measures: tuple[str, ...]) -> list[Discrepancy]:
+    """Each key whose figures in the statistics differ from the rows' own, either way."""
+    def by_key(qs):
+        return {tuple(row[k] for k in key): tuple(Decimal(str(row[m] or 0)) for m in measures)
+                for row in qs.order_by()}
+
+    want, have = by_key(want_qs), by_key(have_qs)
+    zero = tuple(ZERO for _ in measures)
+    found = []
+    for k in sorted(want.keys() | have.keys(), key=lambda k: tuple(map(str, k))):
+        w, h = want.get(k, zero), have.get(k, zero)
+        if any(abs(a - b) > TOLERANCE for a, b in zip(w, h, strict=True)):
+            found.append(Discrepancy(
+                rule, f"{what} of {_stat_key_name(k)}",
+                "rows " + "/".join(_shown(m, a) for m, a in zip(measures, w, strict=True))
+                + ", statistics " + "/".join(_shown(m, b) for m, b in zip(measures, h,
+                                                                             strict=True))
+                + f" ({'/'.join(STAT_MEASURE_NAMES.get(m, m) for m in measures)})",
+            ))
+    return found
+
+
+def usage_stats_check() -> list[Discrepancy]:
+    """The statistics, summed per key, equal the same sums
+    over the coupons and deductions themselves: the triggers keep them, so a difference is
+    a write that slipped past them or a compaction that lost a row."""
+    coupon_key = {k: F(k) for k in KEY if k != "released_on"}
+    coupon_key["released_on"] = TruncDate("released_at")
+    deduction_key = {k: F(f"coupon__{k}") for k in KEY if k != "released_on"}
+    deduction_key["released_on"] = TruncDate("coupon__released_at")
+    deduction_key["bill"] = F("bill_date")
+    coupon_measures = ("n", "amount_sum", "balance_sum", "voided_sum")
+    return [
+        *_stats_compare(
+            "coupon statistics ≠ the coupons", "coupons",
+            Coupon.objects.values(**{f"k_{k}": v for k, v in coupon_key.items()}).annotate(
+                n=Count("pk"), amount_sum=Sum("amount"), balance_sum=Sum("balance"),
+                voided_sum=Sum("voided_amount"),
+            ),
+            CouponStat.objects.values(**{f"k_{k}": F(k) for k in KEY}).annotate(
+                n=Sum("coupons"), amount_sum=Sum("amount"), balance_sum=Sum("balance"),
+                voided_sum=Sum("voided"),
+            ),
+            tuple(f"k_{k}" for k in KEY), coupon_measures,
+        ),
+        *_stats_compare(
+            "deduction statistics ≠ the deductions", "deductions",
+            Deduction.objects.values(**{f"k_{k}": v for k, v in deduction_key.items()})
+            .annotate(amount_sum=Sum("amount")),
+            DeductionStat.objects.values(
+                **{f"k_{k}": F(k) for k in KEY}, k_bill=F("bill_date"),
+            ).annotate(amount_sum=Sum("amount")),
+            (*(f"k_{k}" for k in KEY), "k_bill"), ("amount_sum",),
+        ),
+    ]

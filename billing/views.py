@@ -5,9 +5,8 @@ from decimal import Decimal
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import EmptyPage, Paginator
-from django.db.models import Count
 from django.http import Http404
-from django.shortcuts import get_object_or_404, redirect
+from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils import timezone
 from django.views.generic import FormView, TemplateView
@@ -15,13 +14,13 @@ from django_filters.views import FilterView
 from django_tables2 import SingleTableMixin
 from django_tables2.paginators import LazyPaginator
 
-from billing import selectors, services
+from accounts.mixins import PartnerMixin, SubAccountMixin
+from accounts.models import PartnerMembership
+from billing import coupon_status, selectors
 from billing.exports import csv_response, xlsx_response
 from billing.filters import CouponUsageFilter
 from billing.forms import CouponVoidForm
 from billing.tables import CouponUsageTable
-from couponplatform.accounts.mixins import PartnerMixin, SubAccountMixin
-from couponplatform.accounts.models import PartnerMembership
 from couponplatform.exceptions import ApplicationError, PermissionDeniedError
 from couponplatform.money import fmt, quantize
 from coupons.models import Coupon
@@ -138,10 +137,7 @@ class CouponVoidView(PartnerMixin, FormView):
     roles = (PartnerMembership.Role.ADMIN,)
 
     def get_coupon(self) -> Coupon:
-        return get_object_or_404(
-            Coupon.objects.select_related("sub_account", "template"),
-            partner=self.partner, pk=self.kwargs["pk"],
-        )
+        return selectors.coupon_get(partner=self.partner, pk=self.kwargs["pk"])
 
     def get_context_data(self, **kwargs):
         ctx = super().get_context_data(**kwargs)
@@ -151,7 +147,7 @@ class CouponVoidView(PartnerMixin, FormView):
     def form_valid(self, form):
         coupon = self.get_coupon()
         try:
-            voided = services.coupon_void(coupon=coupon, acting_user=self.request.user,
+            voided = coupon_status.coupon_void(coupon=coupon, acting_user=self.request.user,
                                           reason=form.cleaned_data["reason"])
         except PermissionDeniedError as exc:
             raise PermissionDenied(exc.message) from exc
@@ -173,10 +169,7 @@ class SubAccountCouponsView(SubAccountMixin, TemplateView):
             status = Coupon.Status.AVAILABLE
         coupons = selectors.sub_account_coupons(sub_account=self.sub_account, status=status)
         page = Paginator(coupons, 20).get_page(self.request.GET.get("page"))
-        counts = dict(
-            Coupon.objects.filter(sub_account=self.sub_account).order_by()
-            .values_list("status").annotate(n=Count("id"))
-        )
+        counts = selectors.sub_account_coupon_counts(sub_account=self.sub_account)
         ctx.update(page=page, status=status, statuses=[
             (value, label, counts.get(value, 0)) for value, label in Coupon.Status.choices
         ])
@@ -224,8 +217,7 @@ class MonthlyBillView(SubAccountMixin, TemplateView):
         bill = selectors.monthly_bill_get(sub_account=self.sub_account, month=month)
         if bill is None:
             raise Http404("No bill for that month")
-        daily = selectors.sub_account_daily_bills(sub_account=self.sub_account).filter(
-            date__year=month.year, date__month=month.month,
-        ).order_by("date")
-        ctx.update(bill=bill, daily=list(daily))  # a list: the template takes daily|last
+        daily = selectors.sub_account_daily_bills_of_month(sub_account=self.sub_account,
+                                                           month=month)
+        ctx.update(bill=bill, daily=daily)  # a list: the template takes daily|last
         return ctx

@@ -1,13 +1,23 @@
-"""Database helpers shared by the apps: a lean bulk insert, a set-based update and the
-engine test."""
+"""Database helpers shared by the apps: a lean bulk insert, a set-based update, IN-list
+chunks and the engine test."""
 import json
+from collections.abc import Iterator, Sequence
 
 from django.db import connection
 from django.db.models import Field, ForeignObject, Lookup
 
+# Values per IN list: SQLite refuses more than ~32k parameters in one statement.
+IN_CHUNK = 10_000
+
 
 def is_postgres() -> bool:
     return connection.vendor == "postgresql"
+
+
+def chunks(items: Sequence, size: int = IN_CHUNK) -> Iterator[Sequence]:
+    """`items` in slices of at most `size`."""
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
 
 
 def bulk_insert(model, fields: list[str], rows: list[tuple]) -> None:
@@ -39,8 +49,6 @@ def bulk_insert(model, fields: list[str], rows: list[tuple]) -> None:
     model.objects.bulk_create(
         [model(**dict(zip(attnames, row, strict=True))) for row in rows], batch_size=500,
     )
-
-
 
 
 def update_from_values(model, columns: list[str], assignments: str, rows: list[tuple]) -> int:

@@ -1,27 +1,16 @@
+"""The project's URLconf: each app's routes by include, so the project imports no view."""
 from django.contrib import admin
-from django.contrib.auth import views as auth_views
 from django.urls import include, path
-
-from billing.views import CouponUsageView, CouponVoidView
-from couponplatform.accounts.admin import scoped_view_on_site
-from couponplatform.accounts.views import RateLimitedAdminLoginView, RateLimitedLoginView, home
 
 admin.site.site_header = "Coupon Management — BD admin"
 admin.site.site_title = "Coupon Management admin"
 
 urlpatterns = [
-    path("", home, name="home"),
-    path("accounts/login/", RateLimitedLoginView.as_view(), name="login"),
-    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
-    # Coupon Usage reads deductions, so billing serves it (coupons does not import billing).
-    path("coupons/usage/", CouponUsageView.as_view(), name="coupon_usage"),
-    path("coupons/usage/<int:pk>/void/", CouponVoidView.as_view(), name="coupon_void"),
+    # Home, sign-in, and the admin's own login and "View on site", before admin/.
+    path("", include("accounts.urls")),
+    path("coupons/usage/", include("billing.usage_urls")),
     path("coupons/", include("coupons.urls")),
     path("approvals/", include("approvals.urls")),
     path("billing/", include("billing.urls")),
-    # Before the admin's own "View on site" redirect, which checks no tenant.
-    path("admin/r/<path:content_type_id>/<path:object_id>/",
-         admin.site.admin_view(scoped_view_on_site), name="admin_view_on_site"),
-    path("admin/login/", RateLimitedAdminLoginView.as_view(), name="admin_login"),
     path("admin/", admin.site.urls),
 ]

@@ -1,7 +1,7 @@
 """Read-only admin views of templates and coupons, scoped to the BD's partners."""
 from django.contrib import admin
 
-from couponplatform.accounts.admin import BDScopedAdminMixin, ReadOnlyAdminMixin
+from accounts.admin import BDScopedAdminMixin, ReadOnlyAdminMixin
 from coupons.models import Coupon, CouponTemplate
 
 

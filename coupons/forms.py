@@ -6,7 +6,7 @@ from crispy_forms.helper import FormHelper
 from crispy_forms.layout import Column, Fieldset, Layout, Row
 from django import forms
 
-from couponplatform.accounts.models import Product, SubAccount
+from accounts.models import Product, SubAccount
 from couponplatform.money import CURRENCIES
 from coupons.models import CostBearer, CouponKind, CouponTemplate
 from coupons.validators import template_terms_errors

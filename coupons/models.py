@@ -6,12 +6,8 @@ from django.db import models
 from django.db.models import F, Q
 from django.urls import reverse
 
-from couponplatform.accounts.models import Partner, Product, SubAccount
-from couponplatform.money import CURRENCIES
-
-
-def money_field(**kwargs) -> models.DecimalField:
-    return models.DecimalField(max_digits=18, decimal_places=2, **kwargs)
+from accounts.models import Partner, Product, SubAccount
+from couponplatform.money import CURRENCIES, money_field
 
 
 class CouponKind(models.TextChoices):
@@ -241,11 +237,24 @@ class IssuanceRecipient(models.Model):
 
 
 class Coupon(models.Model):
+    """One released coupon of one sub-account. Its status moves only through
+    coupons/transitions.coupons_move, following TRANSITIONS below."""
+
     class Status(models.TextChoices):
         AVAILABLE = "available", "Available"
         USED_UP = "used_up", "Used up"
         EXPIRED = "expired", "Expired"
         VOIDED = "voided", "Voided"
+
+    # The posting marks a coupon used up, expiry expires it, a partner admin voids it.
+    # Nothing reopens: a used-up coupon has nothing left to pay with, an expired one's
+    # balance is breakage and a voided one's was withdrawn; each of them is final.
+    TRANSITIONS: dict[str, set[str]] = {
+        Status.AVAILABLE: {Status.USED_UP, Status.EXPIRED, Status.VOIDED},
+        Status.USED_UP: set(),
+        Status.EXPIRED: set(),
+        Status.VOIDED: set(),
+    }
 
     code = models.CharField(max_length=24, unique=True)
     template = models.ForeignKey(CouponTemplate, on_delete=models.PROTECT, related_name="coupons")
@@ -316,3 +325,6 @@ class Coupon(models.Model):
     @property
     def used_amount(self) -> Decimal:
         return self.amount - self.balance - self.voided_amount
+
+    def can_move_to(self, status: str) -> bool:
+        return status in self.TRANSITIONS.get(self.status, set())

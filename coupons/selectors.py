@@ -1,9 +1,11 @@
 """Reads of the coupons app, scoped to a partner, with their relations fetched."""
+from decimal import Decimal
+
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Sum
 from django.shortcuts import get_object_or_404
 
-from couponplatform.accounts.models import Partner
-from couponplatform.accounts.selectors import sub_account_list
+from accounts.models import Partner
+from accounts.selectors import sub_account_list
 from coupons.models import CouponTemplate, IssuanceRecipient, IssuanceRequest
 
 # What Issue Coupon's account list shows and decides with (selectable or not).
@@ -51,12 +53,53 @@ def issuable_sub_accounts(*, template: CouponTemplate, search: str = "", type: s
     return qs
 
 
+def template_holders(*, template: CouponTemplate, sub_account_ids: list[int]) -> set[int]:
+    """Which of these accounts hold `template` or wait for it (what "Limited to 1" counts)."""
+    return set(
+        IssuanceRecipient.objects.filter(
+            template=template, holds=True, sub_account_id__any=sub_account_ids,
+        ).values_list("sub_account_id", flat=True)
+    )
+
+
+def template_is_frozen(template: CouponTemplate) -> bool:
+    """Money fields freeze once any coupon was issued or requested from the template."""
+    return IssuanceRecipient.objects.filter(template=template).exists()
+
+
+def template_cap_left(template: CouponTemplate) -> tuple[int | None, Decimal | None]:
+    """What the template's release caps leave for new requests: (coupons, amount), None
+    where there is no cap. Every recipient still holding a place counts (pending, approved,
+    failed to issue and issued), as the submit checks."""
+    if template.release_cap_count is None and template.release_cap_amount is None:
+        return None, None
+    committed = IssuanceRecipient.objects.filter(template=template, holds=True).count()
+    count_left = (
+        max(template.release_cap_count - committed, 0)
+        if template.release_cap_count is not None else None
+    )
+    amount_left = (
+        max(template.release_cap_amount - template.unit_value * committed, Decimal("0"))
+        if template.release_cap_amount is not None else None
+    )
+    return count_left, amount_left
+
+
 def issuance_request_list(*, partner: Partner) -> QuerySet[IssuanceRequest]:
     return (
         IssuanceRequest.objects.filter(partner=partner)
         .select_related("template", "submitted_by", "decided_by", "partner__bd")
         .order_by("-submitted_at", "-id")
     )
+
+
+def issuance_request_get(*, partner: Partner, pk: int) -> IssuanceRequest:
+    """404 for another partner's request: its existence is not revealed."""
+    return get_object_or_404(issuance_request_list(partner=partner), pk=pk)
+
+
+def issuance_request_recipients(request: IssuanceRequest) -> QuerySet[IssuanceRecipient]:
+    return request.recipients.select_related("sub_account").order_by("sub_account__name", "id")
 
 
 def template_request_stats(template: CouponTemplate) -> dict:

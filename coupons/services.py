@@ -1,32 +1,35 @@
-"""Writes of the coupons app: templates and issuance requests (PRODUCT §3–§4)."""
-from dataclasses import dataclass, field
+"""Writes of the coupons app: templates and issuance requests. The rules they check are
+coupons/rules.py and coupons/validators.py; their reads, coupons/selectors.py."""
 from datetime import date
 from decimal import Decimal
 
-from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.dispatch import Signal
 from django.utils import timezone
 
-from couponplatform.accounts.models import (
+from accounts.locks import platform_budgets_for_update
+from accounts.models import (
     Partner,
-    PartnerMembership,
     PlatformBudget,
     Product,
-    SubAccount,
 )
-from couponplatform.accounts.selectors import membership_for
-from couponplatform.audit.services import audit_record
+from accounts.permissions import partner_writer_require
+from audit.services import audit_record
 from couponplatform.db import bulk_insert
-from couponplatform.exceptions import ApplicationError, PermissionDeniedError
-from couponplatform.money import fmt
+from couponplatform.exceptions import ApplicationError
+from coupons.locks import coupon_templates_for_update
 from coupons.models import (
-    CostBearer,
     CouponKind,
     CouponTemplate,
     IssuanceRecipient,
     IssuanceRequest,
 )
+from coupons.rules import (
+    issuance_selection_check,
+    needs_bd_approval,
+    platform_borne_problem,
+)
+from coupons.selectors import template_is_frozen
 from coupons.validators import template_terms_errors
 
 # Sent inside the submit transaction with the new request; approvals opens its approval
@@ -38,9 +41,6 @@ issuance_request_submitted = Signal()
 # billing).
 coupons_released = Signal()
 
-WRITE_ROLES = (PartnerMembership.Role.ADMIN, PartnerMembership.Role.OPERATOR)
-
-
 class TemplateTermsError(ApplicationError):
     """The template's terms break a rule; `errors` maps each field to its message."""
 
@@ -50,42 +50,9 @@ class TemplateTermsError(ApplicationError):
 
 
 def _require_writer(*, partner: Partner, acting_user) -> None:
-    membership = membership_for(acting_user)
-    if membership is None or membership.partner_id != partner.pk:
-        raise PermissionDeniedError("You do not act for this partner.")
-    if membership.role not in WRITE_ROLES:
-        raise PermissionDeniedError("Your role can view coupons but not change them.")
-    if not partner.coupon_enabled:
-        raise PermissionDeniedError("Contact your BD to enable the Coupon Function")
-
-
-def platform_budget_remaining(*, partner: Partner, currency: str) -> Decimal | None:
-    """None when the BD granted no platform-borne budget in that currency."""
-    budget = PlatformBudget.objects.filter(partner=partner, currency=currency).first()
-    return None if budget is None else budget.remaining
-
-
-def can_create_platform_borne(*, partner: Partner, currency: str | None = None) -> bool:
-    if partner.is_tier2:
-        return False
-    budgets = PlatformBudget.objects.filter(partner=partner, amount__gt=0)
-    if currency:
-        budgets = budgets.filter(currency=currency)
-    return budgets.exists()
-
-
-def _platform_borne_error(*, partner: Partner, cost_bearer: str, currency: str) -> str | None:
-    """Why this partner may not hold a platform-borne template in `currency`, or None."""
-    if cost_bearer != CostBearer.PLATFORM:
-        return None
-    if partner.is_tier2:
-        return "A tier-2 reseller can create partner-borne templates only."
-    if not can_create_platform_borne(partner=partner, currency=currency):
-        return (
-            f"Your BD has granted no platform-borne budget in {currency}; "
-            "choose partner-borne or ask your BD."
-        )
-    return None
+    partner_writer_require(
+        acting_user, partner, wrong_role="Your role can view coupons but not change them.",
+    )
 
 
 def _template_snapshot(template: CouponTemplate) -> dict:
@@ -133,7 +100,7 @@ def coupon_template_create(
     if not name:
         errors["name"] = "Enter a name."
     if "cost_bearer" not in errors and (
-        msg := _platform_borne_error(partner=partner, cost_bearer=cost_bearer, currency=currency)
+        msg := platform_borne_problem(partner=partner, cost_bearer=cost_bearer, currency=currency)
     ):
         errors["cost_bearer"] = msg
     if errors:
@@ -167,11 +134,6 @@ def coupon_template_create(
     return template
 
 
-def template_is_frozen(template: CouponTemplate) -> bool:
-    """Money fields freeze once any coupon was issued or requested from the template."""
-    return IssuanceRecipient.objects.filter(template=template).exists()
-
-
 def coupon_template_update(
     *, template: CouponTemplate, acting_user, **changes,
 ) -> CouponTemplate:
@@ -182,7 +144,7 @@ def coupon_template_update(
     if unknown:
         raise ApplicationError(f"These fields can not be changed: {', '.join(sorted(unknown))}.")
     with transaction.atomic():
-        locked = CouponTemplate.objects.select_for_update().get(pk=template.pk)
+        locked = coupon_templates_for_update().get(pk=template.pk)
         before = _template_snapshot(locked)
         money_changes = {
             k for k in changes
@@ -206,7 +168,7 @@ def coupon_template_update(
         # The same rule as at create: an update must not turn a template platform-borne for
         # a tier-2 reseller or a partner without a budget in the (new) currency.
         if "cost_bearer" not in errors and ({"cost_bearer", "currency"} & money_changes) and (
-            msg := _platform_borne_error(
+            msg := platform_borne_problem(
                 partner=locked.partner, cost_bearer=terms["cost_bearer"],
                 currency=terms["currency"],
             )
@@ -232,7 +194,7 @@ def coupon_template_update(
 def coupon_template_disable(*, template: CouponTemplate, acting_user) -> CouponTemplate:
     _require_writer(partner=template.partner, acting_user=acting_user)
     with transaction.atomic():
-        locked = CouponTemplate.objects.select_for_update().get(pk=template.pk)
+        locked = coupon_templates_for_update().get(pk=template.pk)
         if locked.status == CouponTemplate.Status.DISABLED:
             raise ApplicationError("This template is already disabled.")
         locked.status = CouponTemplate.Status.DISABLED
@@ -250,191 +212,6 @@ def coupon_template_disable(*, template: CouponTemplate, acting_user) -> CouponT
 # Issuing
 
 
-@dataclass
-class SelectionCheck:
-    """What an Issue Coupon selection would do, and every reason it can not."""
-
-    template: CouponTemplate
-    accounts: list[SubAccount] = field(default_factory=list)
-    unknown: list[str] = field(default_factory=list)
-    duplicates: list[str] = field(default_factory=list)
-    tier2: list[str] = field(default_factory=list)
-    holding: list[str] = field(default_factory=list)
-    wrong_currency: list[str] = field(default_factory=list)
-    problems: list[str] = field(default_factory=list)
-
-    @property
-    def count(self) -> int:
-        return len(self.accounts)
-
-    @property
-    def unit_value(self) -> Decimal:
-        return self.template.unit_value
-
-    @property
-    def total(self) -> Decimal:
-        return self.template.unit_value * self.count
-
-    @property
-    def needs_bd_approval(self) -> bool:
-        return needs_bd_approval(self.template)
-
-    @property
-    def ok(self) -> bool:
-        return not self.problems
-
-
-def needs_bd_approval(template: CouponTemplate) -> bool:
-    return template.is_platform_borne or template.partner.requires_bd_approval
-
-
-def _named(ids: list[str], limit: int = 20) -> str:
-    shown = ", ".join(ids[:limit])
-    return shown + (f" and {len(ids) - limit} more" if len(ids) > limit else "")
-
-
-def template_issuable_problem(template: CouponTemplate, *, today: date | None = None) -> str | None:
-    """Why the template can not be issued now, or None."""
-    today = today or timezone.localdate()
-    if not template.partner.coupon_enabled:
-        return "Contact your BD to enable the Coupon Function"
-    if template.status != CouponTemplate.Status.ACTIVE:
-        return "This template is disabled; coupons can not be issued from it."
-    if template.validity_type == CouponTemplate.ValidityType.FIXED and (
-        template.valid_until < today
-    ):
-        return (
-            f"This template's validity ended on {template.valid_until:%Y-%m-%d}; "
-            "coupons can not be issued from it."
-        )
-    return None
-
-
-ACCOUNT_ID_MAX = SubAccount._meta.get_field("account_id").max_length
-
-
-def issuance_selection_check(
-    *, template: CouponTemplate, account_ids: list[str], today: date | None = None,
-) -> SelectionCheck:
-    """Check a selection against every rule of PRODUCT §4 without writing anything."""
-    check = SelectionCheck(template=template)
-    if problem := template_issuable_problem(template, today=today):
-        check.problems.append(problem)
-    cleaned = [str(a).strip() for a in account_ids if str(a).strip()]
-    if not cleaned:
-        check.problems.append("Select at least one account.")
-        return check
-    limit = settings.ISSUE_MAX_ACCOUNTS
-    seen: set[str] = set()
-    unique: list[str] = []
-    for account_id in cleaned:
-        if account_id in seen:
-            if account_id not in check.duplicates:
-                check.duplicates.append(account_id)
-        else:
-            seen.add(account_id)
-            unique.append(account_id)
-    if len(unique) > limit:
-        check.problems.append(
-            f"{len(unique):,} accounts were selected; one request can hold at most {limit:,}.",
-        )
-        return check
-    # An ID no account can have (a NUL byte, which PostgreSQL refuses in any text: a 500 on
-    # Issue Coupon's pick list; or longer than the column) is unknown without asking.
-    possible = [a for a in unique if "\x00" not in a and len(a) <= ACCOUNT_ID_MAX]
-    found = {
-        a.account_id: a
-        for a in SubAccount.objects.filter(
-            partner=template.partner, account_id__any=possible,
-        ).only("id", "account_id", "type", "currency")
-    } if possible else {}
-    check.unknown = [a for a in unique if a not in found]
-    accounts = [found[a] for a in unique if a in found]
-    if template.is_platform_borne:
-        check.tier2 = [a.account_id for a in accounts if a.type == SubAccount.Type.TIER2_RESELLER]
-    if template.is_limited and accounts:
-        held = set(
-            IssuanceRecipient.objects.filter(
-                template=template, holds=True, sub_account_id__any=[a.pk for a in accounts],
-            ).values_list("sub_account_id", flat=True)
-        )
-        check.holding = [a.account_id for a in accounts if a.pk in held]
-    check.wrong_currency = [a.account_id for a in accounts if a.currency != template.currency]
-    check.accounts = accounts
-    if check.duplicates:
-        check.problems.append(f"These account IDs are listed twice: {_named(check.duplicates)}.")
-    if check.unknown:
-        check.problems.append(
-            f"These account IDs are not among your sub-accounts: {_named(check.unknown)}.",
-        )
-    if check.tier2:
-        check.problems.append(
-            "Platform-borne coupons can not be issued to tier-2 resellers: "
-            f"{_named(check.tier2)}.",
-        )
-    if check.holding:
-        check.problems.append(
-            "This template is Limited to 1 and these accounts already hold it or wait for it: "
-            f"{_named(check.holding)}.",
-        )
-    if check.wrong_currency:
-        check.problems.append(
-            f"These accounts are billed in another currency than {template.currency}: "
-            f"{_named(check.wrong_currency)}.",
-        )
-    if not check.problems and template.is_platform_borne:
-        remaining = platform_budget_remaining(partner=template.partner, currency=template.currency)
-        if remaining is None or check.total > remaining:
-            check.problems.append(_budget_message(check.total, remaining, template.currency))
-    if not check.problems:
-        cap_problem = _release_cap_problem(template, check.count, check.total)
-        if cap_problem:
-            check.problems.append(cap_problem)
-    return check
-
-
-def _budget_message(total: Decimal, remaining: Decimal | None, currency: str) -> str:
-    return (
-        f"This request totals {fmt(total, currency)}, more than the remaining platform-borne "
-        f"budget of {fmt(remaining or Decimal('0'), currency)}."
-    )
-
-
-def template_cap_left(template: CouponTemplate) -> tuple[int | None, Decimal | None]:
-    """What the template's release caps leave for new requests: (coupons, amount), None
-    where there is no cap. Every recipient still holding a place counts (pending, approved,
-    failed to issue and issued), as the submit checks."""
-    if template.release_cap_count is None and template.release_cap_amount is None:
-        return None, None
-    committed = IssuanceRecipient.objects.filter(template=template, holds=True).count()
-    count_left = (
-        max(template.release_cap_count - committed, 0)
-        if template.release_cap_count is not None else None
-    )
-    amount_left = (
-        max(template.release_cap_amount - template.unit_value * committed, Decimal("0"))
-        if template.release_cap_amount is not None else None
-    )
-    return count_left, amount_left
-
-
-def _release_cap_problem(template: CouponTemplate, count: int, total: Decimal) -> str | None:
-    count_left, amount_left = template_cap_left(template)
-    if count_left is not None and count > count_left:
-        return (
-            f"This template may release at most {template.release_cap_count:,} coupons; "
-            f"{count_left:,} are left and {count:,} were selected."
-        )
-    if amount_left is not None and total > amount_left:
-        return (
-            f"This template may release at most "
-            f"{fmt(template.release_cap_amount, template.currency)}; "
-            f"{fmt(amount_left, template.currency)} is left and this request totals "
-            f"{fmt(total, template.currency)}."
-        )
-    return None
-
-
 def issuance_request_postings_confirm(*, request_id: int) -> None:
     """Billing offered the outstanding bills of the request's accounts to its coupons."""
     IssuanceRequest.objects.filter(pk=request_id, postings_pending=True).update(
@@ -450,26 +227,22 @@ def issuance_request_submit(
     with transaction.atomic():
         # A release cap is a sum over requests, so submits of a capped template queue on its
         # row. "Limited to 1" needs no lock: the partial unique index refuses the loser.
-        qs = CouponTemplate.objects.select_related("partner")
-        if template.release_cap_count is not None or template.release_cap_amount is not None:
-            qs = qs.select_for_update(of=("self",))
-        template = qs.get(pk=template.pk)
+        capped = template.release_cap_count is not None or template.release_cap_amount is not None
+        qs = coupon_templates_for_update() if capped else CouponTemplate.objects.all()
+        template = qs.select_related("partner").get(pk=template.pk)
         check = issuance_selection_check(template=template, account_ids=account_ids)
         if not check.ok:
             raise ApplicationError(" ".join(check.problems), extra={"check": check})
         if template.is_platform_borne:
-            budget = (
-                PlatformBudget.objects.select_for_update()
-                .filter(partner=template.partner, currency=template.currency)
-                .first()
-            )
+            budget = platform_budgets_for_update().filter(
+                partner=template.partner, currency=template.currency,
+            ).first()
             # Re-checked inside the lock: another request may have reserved it meanwhile.
-            if budget is None or budget.remaining < check.total:
-                raise ApplicationError(
-                    _budget_message(
-                        check.total, budget.remaining if budget else None, template.currency,
-                    ),
-                )
+            refusal = (budget or PlatformBudget.none_granted(
+                partner=template.partner, currency=template.currency,
+            )).reserve_refusal(check.total)
+            if refusal:
+                raise ApplicationError(refusal)
             budget.reserved = budget.reserved + check.total
             budget.save(update_fields=["reserved"])
         route = (

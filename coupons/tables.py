@@ -6,9 +6,10 @@ from django.utils.http import urlencode
 from django.utils.safestring import mark_safe
 from django_tables2.templatetags.django_tables2 import table_page_range
 
-from couponplatform.accounts.models import SubAccount
+from accounts.models import SubAccount
 from couponplatform.money import fmt
 from coupons.models import CouponKind, CouponTemplate
+from coupons.rules import account_refusals
 
 
 class CouponTemplateTable(tables.Table):
@@ -138,13 +139,10 @@ class AccountTable(LeanHeaderMixin, tables.Table):
         self.selected = selected
 
     def blocked_reason(self, record) -> str | None:
-        if self.template.is_platform_borne and record.type == SubAccount.Type.TIER2_RESELLER:
-            return "Tier-2 reseller: platform-borne coupons can not be issued to it"
-        if getattr(record, "holds_template", False):
-            return "Already holds this coupon or waits for it (Limited to 1)"
-        if record.currency != self.template.currency:
-            return f"Billed in {record.currency}"
-        return None
+        """The first reason the row's account can not be selected (coupons/rules.py)."""
+        refusals = account_refusals(template=self.template, account=record,
+                                    holds=getattr(record, "holds_template", False))
+        return refusals[0].row.format(account_currency=record.currency) if refusals else None
 
     def render_pick(self, record):
         return self._cells(record)[0]

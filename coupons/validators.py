@@ -1,4 +1,4 @@
-"""The terms of a coupon template (PRODUCT §3), checked the same way by forms and services."""
+"""The terms of a coupon template, checked the same way by forms and services."""
 from datetime import date
 from decimal import Decimal, InvalidOperation
 

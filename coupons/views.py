@@ -1,4 +1,4 @@
-"""The partner console: coupon templates and Issue Coupon (PRODUCT §3, §4, §8)."""
+"""The partner console: coupon templates and Issue Coupon."""
 import django_tables2 as tables
 from django.conf import settings
 from django.contrib import messages
@@ -12,12 +12,12 @@ from django.views.generic import FormView, TemplateView
 from django_filters.views import FilterView
 from django_tables2 import SingleTableMixin
 
+from accounts.mixins import PartnerMixin
+from accounts.selectors import platform_budget_remaining, sub_accounts_with_ids
 from couponplatform import ratelimit
-from couponplatform.accounts.mixins import PartnerMixin
-from couponplatform.accounts.models import SubAccount
 from couponplatform.exceptions import ApplicationError, PermissionDeniedError
-from couponplatform.text import count
-from coupons import selectors, services
+from couponplatform.text import count, named
+from coupons import rules, selectors, services
 from coupons.filters import CouponTemplateFilter
 from coupons.forms import AccountSearchForm, CouponTemplateForm, PasteAccountsForm
 from coupons.models import CouponTemplate
@@ -58,7 +58,7 @@ class TemplateCreateView(PartnerMixin, FormView):
 
     def get_form_kwargs(self):
         kwargs = super().get_form_kwargs()
-        kwargs["platform_allowed"] = services.can_create_platform_borne(partner=self.partner)
+        kwargs["platform_allowed"] = rules.can_create_platform_borne(partner=self.partner)
         return kwargs
 
     def form_valid(self, form):
@@ -83,15 +83,15 @@ class TemplateDetailView(PartnerMixin, TemplateView):
     def get_context_data(self, **kwargs):
         ctx = super().get_context_data(**kwargs)
         template = selectors.coupon_template_get(partner=self.partner, pk=self.kwargs["pk"])
-        cap_count_left, cap_amount_left = services.template_cap_left(template)
+        cap_count_left, cap_amount_left = selectors.template_cap_left(template)
         ctx.update(
             template=template,
             stats=selectors.template_request_stats(template),
             recent_requests=selectors.template_recent_requests(template),
-            frozen=services.template_is_frozen(template),
+            frozen=selectors.template_is_frozen(template),
             cap_count_left=cap_count_left,
             cap_amount_left=cap_amount_left,
-            issuable_problem=services.template_issuable_problem(template),
+            issuable_problem=rules.template_issuable_problem(template),
         )
         return ctx
 
@@ -152,18 +152,15 @@ class IssueCouponView(PartnerMixin, TemplateView):
         accounts = selectors.issuable_sub_accounts(template=self.template, search=q, type=t)
         table = AccountTable(accounts, template=self.template, selected=selected)
         tables.RequestConfig(self.request, paginate={"per_page": 25}).configure(table)
-        # The first accounts of Selected Accounts, in the order they were added; one array
-        # parameter (`__any`) rather than a placeholder per ID.
+        # The first accounts of Selected Accounts, in the order they were added.
         first = selection[:SELECTED_SHOWN]
-        shown = list(
-            SubAccount.objects.filter(partner=self.partner, account_id__any=first)
-            .only("account_id", "name", "type")
-        ) if first else []
+        shown = list(sub_accounts_with_ids(partner=self.partner, account_ids=first,
+                                           fields=("account_id", "name", "type")))
         order = {a: i for i, a in enumerate(first)}
         shown.sort(key=lambda a: order.get(a.account_id, 0))
         check = None
         if selection:
-            check = services.issuance_selection_check(
+            check = rules.issuance_selection_check(
                 template=self.template, account_ids=selection,
             )
         ctx.update(
@@ -176,14 +173,12 @@ class IssueCouponView(PartnerMixin, TemplateView):
             selected_shown=shown,
             selected_more=max(len(selection) - SELECTED_SHOWN, 0),
             check=check,
-            needs_bd_approval=services.needs_bd_approval(self.template),
+            needs_bd_approval=rules.needs_bd_approval(self.template),
             budget_remaining=(
-                services.platform_budget_remaining(
-                    partner=self.partner, currency=self.template.currency,
-                )
+                platform_budget_remaining(partner=self.partner, currency=self.template.currency)
                 if self.template.is_platform_borne else None
             ),
-            issuable_problem=services.template_issuable_problem(self.template),
+            issuable_problem=rules.template_issuable_problem(self.template),
             query_string=self.request.GET.urlencode(),
         )
         return ctx
@@ -213,18 +208,14 @@ class IssueCouponView(PartnerMixin, TemplateView):
             return {"too many": ids}
         selection = self.get_selection()
         current = set(selection)
-        check = services.issuance_selection_check(template=self.template, account_ids=ids)
+        check = rules.issuance_selection_check(template=self.template, account_ids=ids)
         refused = {
             "listed twice": check.duplicates,
             "not among your sub-accounts": check.unknown,
-            "tier-2 resellers (platform-borne coupons can not be issued to them)": check.tier2,
-            "already hold this coupon or wait for it (Limited to 1)": check.holding,
-            "billed in another currency": check.wrong_currency,
+            **{refusal.not_added: check.refused(refusal) for refusal in rules.Refusal},
             "already selected": [],
         }
-        bad = set(check.unknown) | set(check.tier2) | set(check.holding) | set(
-            check.wrong_currency,
-        )
+        bad = set(check.unknown).union(*(check.refused(r) for r in rules.Refusal))
         for account in check.accounts:
             aid = account.account_id
             if aid in bad:
@@ -255,7 +246,7 @@ class IssueCouponView(PartnerMixin, TemplateView):
             messages.success(self.request, f"Added {count(added, 'account')} to Selected Accounts.")
         for reason, ids in refused.items():
             messages.warning(
-                self.request, f"Not added — {reason}: {services._named(ids)}.",
+                self.request, f"Not added — {reason}: {named(ids)}.",
             )
 
     def _add_picked(self):

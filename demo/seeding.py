@@ -1,4 +1,4 @@
-"""Idempotent demo data (PRODUCT §9, §11): partners of every kind, users of every role,
+"""Idempotent demo data: partners of every kind, users of every role,
 thousands of sub-accounts, products and templates. Safe to run again: it creates only what
 is missing."""
 import os
@@ -11,7 +11,7 @@ from django.contrib.auth.models import Group
 from django.db import transaction
 from django.utils import timezone
 
-from couponplatform.accounts.models import (
+from accounts.models import (
     BD_GROUP,
     Partner,
     PartnerMembership,

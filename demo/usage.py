@@ -6,8 +6,11 @@ from decimal import Decimal
 
 from django.utils import timezone
 
+from billing.daily_bills import daily_bills_make
 from billing.models import ClosedMonth, UsageImport
-from billing.services import daily_bills_make, month_close, month_start, usage_import
+from billing.month_close import month_close
+from billing.periods import month_start
+from billing.usage_import import usage_import
 from couponplatform.exceptions import ApplicationError
 
 DAYS = 60

@@ -92,7 +92,8 @@ def other_admin(other_partner):
 
 @pytest.fixture(autouse=True)
 def _fast_password_hasher(settings):
-    """The default hasher costs about a second per user here; tests make many users."""
+    """The default hasher costs about a second per user here; tests make many users (the
+    browser tests' live server runs in this process, so it applies there too)."""
     settings.PASSWORD_HASHERS = f.FAST_HASHERS
 
 

@@ -19,11 +19,7 @@ from django.core import mail
 from django.test import TestCase, override_settings
 from django.utils import timezone
 
-from approvals import services as approvals
-from approvals.models import Approval
-from billing.models import UsageImport
-from billing.services import daily_bills_make, usage_import
-from couponplatform.accounts.models import (
+from accounts.models import (
     BD_GROUP,
     Partner,
     PartnerMembership,
@@ -32,7 +28,12 @@ from couponplatform.accounts.models import (
     SubAccount,
     SubAccountMembership,
 )
-from couponplatform.audit.models import AuditLog
+from approvals import services as approvals
+from approvals.models import Approval
+from audit.models import AuditLog
+from billing.daily_bills import daily_bills_make
+from billing.models import UsageImport
+from billing.usage_import import usage_import
 from coupons.models import (
     CostBearer,
     Coupon,

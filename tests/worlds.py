@@ -60,7 +60,7 @@ def integration_shop():
     """tests/integration's scenario, small and in-process: a shop of 3 accounts, their
     coupons released, yesterday's usage billed and posted, checked as the worker tests
     check it."""
-    from billing.services import daily_bills_make
+    from billing.daily_bills import daily_bills_make
     from tests.integration import helpers as h
 
     with f.fast_passwords():

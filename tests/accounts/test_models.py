@@ -6,9 +6,9 @@ import pytest
 from django.db import IntegrityError, transaction
 from django.db.models import F
 
-from couponplatform.accounts import services as accounts
-from couponplatform.accounts.models import PlatformBudget
-from couponplatform.audit.models import AuditLog
+from accounts import services as accounts
+from accounts.models import PlatformBudget
+from audit.models import AuditLog
 from tests import factories as f
 
 pytestmark = pytest.mark.django_db

@@ -9,7 +9,7 @@ import pytest
 from django.conf import settings as django_settings
 from django.urls import reverse
 
-from couponplatform.audit.models import AuditLog
+from audit.models import AuditLog
 from tests import factories as f
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -5,8 +5,8 @@ import threading
 
 from django.db import connection, connections
 
-from couponplatform.accounts.models import PlatformBudget
-from couponplatform.audit.models import AuditLog
+from accounts.models import PlatformBudget
+from audit.models import AuditLog
 
 
 def budget_of(partner, currency="USD") -> PlatformBudget:

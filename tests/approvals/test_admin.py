@@ -8,10 +8,10 @@ from django import forms
 from django.contrib.messages import get_messages
 from django.urls import reverse
 
+from accounts.models import Partner, PlatformBudget
 from approvals.admin import OwnPartnerFilter
 from approvals.permissions import ensure_bd_group
-from couponplatform.accounts.models import Partner, PlatformBudget
-from couponplatform.audit.models import AuditLog
+from audit.models import AuditLog
 from coupons.models import Coupon, IssuanceRequest
 from tests import factories as f
 from tests.approvals import helpers as h
@@ -263,7 +263,7 @@ def test_reject_without_a_reason_writes_nothing_and_says_why(client, demo, reaso
 
 
 def test_bd_can_not_approve_in_the_admin_a_request_they_submitted(client, demo):
-    from couponplatform.accounts.models import PartnerMembership
+    from accounts.models import PartnerMembership
 
     bd_member = f.make_bd("bd-member")
     partner = f.make_partner(name="Self Service", bd=bd_member, budget="1000.00")

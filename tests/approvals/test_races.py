@@ -5,11 +5,11 @@ from decimal import Decimal
 
 import pytest
 
-from approvals import services
+from accounts.services import platform_budget_set
+from approvals import release, services
 from approvals.models import Approval
 from approvals.tasks import release_request
-from couponplatform.accounts.services import platform_budget_set
-from couponplatform.audit.models import AuditLog
+from audit.models import AuditLog
 from couponplatform.exceptions import InvalidTransitionError
 from coupons.models import Coupon, CouponTemplate, IssuanceRequest
 from tests import factories as f
@@ -158,12 +158,12 @@ def test_two_approved_requests_over_the_budget_together_released_at_once_one_iss
     for round_no in range(5):
         partner, bd, (first, second) = _two_requests_over_the_budget_together(round_no)
         with monkeypatch.context() as m:
-            m.setattr(services, "_schedule_release", lambda request: None)
+            m.setattr(services, "release_schedule", lambda *, request: None)
             for request in (first, second):
                 services.approval_approve(request_id=request.pk, acting_user=bd)
         outcomes = h.at_once(
-            lambda r=first: services.issuance_request_release(request_id=r.pk).status,
-            lambda r=second: services.issuance_request_release(request_id=r.pk).status,
+            lambda r=first: release.issuance_request_release(request_id=r.pk).status,
+            lambda r=second: release.issuance_request_release(request_id=r.pk).status,
         )
         assert sorted(outcomes) == [Status.FAILED, Status.ISSUED], outcomes
         _assert_one_issued_one_failed_on_the_budget(partner, [first, second])
@@ -180,7 +180,7 @@ def deliver(request_id):
 def _approved_with_its_release_lost(monkeypatch, template, user, accounts, bd):
     request = f.submit(template, user, accounts)
     with monkeypatch.context() as m:
-        m.setattr(services, "_schedule_release", lambda request: None)
+        m.setattr(services, "release_schedule", lambda *, request: None)
         services.approval_approve(request_id=request.pk, acting_user=bd)
     request.refresh_from_db()
     assert request.status == Status.APPROVED
@@ -206,7 +206,7 @@ def test_release_task_delivered_twice_in_a_row_and_twice_at_once_makes_one_set_o
     outcomes = h.at_once(
         lambda: deliver(at_once.pk),
         lambda: deliver(at_once.pk),
-        lambda: services.issuance_request_release(request_id=at_once.pk).status,
+        lambda: release.issuance_request_release(request_id=at_once.pk).status,
     )
     assert outcomes == [Status.ISSUED] * 3, outcomes
     assert coupons_of(at_once.pk).count() == 5

@@ -7,9 +7,9 @@ from decimal import Decimal
 import pytest
 from django.test import TestCase
 
-from approvals import services
-from couponplatform.accounts.models import PlatformBudget
-from couponplatform.audit.models import AuditLog
+from accounts.models import PlatformBudget
+from approvals import release as services
+from audit.models import AuditLog
 from coupons.models import Coupon, CouponTemplate, IssuanceRecipient, IssuanceRequest
 from tests import factories as f
 

@@ -9,15 +9,15 @@ from django.core import mail
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from approvals import services
-from approvals.models import Approval
-from approvals.tasks import release_request
-from couponplatform.accounts.models import PartnerMembership
-from couponplatform.accounts.services import (
+from accounts.models import PartnerMembership
+from accounts.services import (
     partner_bd_assign,
     partner_coupon_settings_update,
     platform_budget_set,
 )
+from approvals import release, services, transitions
+from approvals.models import Approval
+from approvals.tasks import release_request
 from couponplatform.exceptions import InvalidTransitionError, PermissionDeniedError
 from coupons.models import Coupon, CouponTemplate, IssuanceRecipient, IssuanceRequest
 from coupons.services import coupon_template_disable
@@ -58,9 +58,9 @@ def test_no_status_move_outside_the_table_is_possible_and_a_refused_move_writes_
         for target in Status.values:
             if target in IssuanceRequest.TRANSITIONS[source]:
                 continue
-            request.status = source  # in memory only: _move must refuse before any write
+            request.status = source  # in memory only: the mover must refuse before any write
             with f.nothing_written(), pytest.raises(InvalidTransitionError) as exc:
-                services._move(request, target, actor=None)
+                transitions.issuance_request_move(request=request, to=target, actor=None)
             assert f"Request #{request.pk} is" in exc.value.message
             assert "can not be" in exc.value.message
             refused += 1
@@ -301,7 +301,7 @@ def test_release_of_a_request_that_is_not_approved_changes_nothing(
     request = f.request_in(status, template=platform_template, partner_user=dist_admin, bd=bd,
                            accounts=customers[:2])
     with f.nothing_written(), f.committed():
-        assert services.issuance_request_release(request_id=request.pk).status == status
+        assert release.issuance_request_release(request_id=request.pk).status == status
 
 
 # ---------------------------------------------------------------------------------------
@@ -541,7 +541,7 @@ def test_release_run_again_in_a_row_makes_no_second_set_of_coupons(
     codes = set(coupons_of(request).values_list("code", flat=True))
     with f.nothing_written(), f.committed():
         assert release_request.apply(args=[request.pk]).get() == Status.ISSUED
-        assert services.issuance_request_release(request_id=request.pk).status == Status.ISSUED
+        assert release.issuance_request_release(request_id=request.pk).status == Status.ISSUED
     assert set(coupons_of(request).values_list("code", flat=True)) == codes
 
 
@@ -566,7 +566,7 @@ def test_release_sweep_releases_an_approved_request_whose_release_was_lost(
     request = f.request_in(Status.APPROVED, template=partner_template, partner_user=dist_admin,
                            bd=bd, accounts=customers[:2])
     with f.committed():
-        assert services.release_sweep(older_than_seconds=0) == [request.pk]
+        assert release.release_sweep(older_than_seconds=0) == [request.pk]
     request.refresh_from_db()
     assert request.status == Status.ISSUED
     assert coupons_of(request).count() == 2
@@ -863,7 +863,7 @@ def test_coupon_codes_draw_every_character_of_the_alphabet_evenly():
     evenly, so each character is equally likely (a skewed table fails the spread check)."""
     from collections import Counter
 
-    from approvals.services import _CODE_TABLE, CODE_ALPHABET, new_coupon_code
+    from approvals.release import _CODE_TABLE, CODE_ALPHABET, new_coupon_code
 
     assert len(CODE_ALPHABET) == 32 and 256 % len(CODE_ALPHABET) == 0
     assert Counter(_CODE_TABLE) == {ord(ch): 256 // 32 for ch in CODE_ALPHABET}

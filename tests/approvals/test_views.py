@@ -11,7 +11,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from couponplatform.accounts.services import partner_coupon_settings_update, platform_budget_set
+from accounts.services import partner_coupon_settings_update, platform_budget_set
 from coupons.models import Coupon, IssuanceRequest
 from tests import factories as f
 from tests.approvals import helpers as h

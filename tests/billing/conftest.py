@@ -2,7 +2,7 @@
 check: 0 discrepancies, unless the test breaks a row on purpose (`ledger_broken`)."""
 import pytest
 
-from billing.services import ledger_check
+from billing.ledger import ledger_check
 
 
 @pytest.fixture

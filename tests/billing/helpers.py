@@ -2,8 +2,8 @@
 (Coupons made directly and usage through the import service are in tests/factories.py.)"""
 from decimal import Decimal
 
+from accounts.models import SubAccount
 from billing.models import DailyBill, DailyBillLine, Deduction, MonthlyBill
-from couponplatform.accounts.models import SubAccount
 from coupons.models import Coupon
 from tests import factories as f
 

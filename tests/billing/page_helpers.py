@@ -14,9 +14,9 @@ from unittest import mock
 from django.db import transaction
 from django.utils import timezone
 
-from billing import services as billing
+from accounts.models import Partner, SubAccount
+from billing import coupon_status, month_close
 from billing.models import Deduction
-from couponplatform.accounts.models import Partner, SubAccount
 from coupons.models import Coupon, CouponTemplate
 from tests import factories as f
 from tests.billing.helpers import D  # noqa: F401  (re-exported for the page tests)
@@ -185,10 +185,10 @@ def build_world() -> World:
         (a, d1, "ecs", "25.00"), (b, d1, "ecs", "12.34"), (x, d1, "ecs", "9.99"),
         (a, d2, "ecs", "20.00"), (a, d2, "oss", "7.50"),
     ])
-    billing.month_close(month=old.replace(day=1))
-    billing.month_close(month=d2.replace(day=1))
-    billing.coupons_expire(today=today + timedelta(days=1))
-    billing.coupon_void(coupon=voidable, acting_user=admin, reason="Issued by mistake")
+    month_close.month_close(month=old.replace(day=1))
+    month_close.month_close(month=d2.replace(day=1))
+    coupon_status.coupons_expire(today=today + timedelta(days=1))
+    coupon_status.coupon_void(coupon=voidable, acting_user=admin, reason="Issued by mistake")
 
     world = World(
         today=today, old=old, d1=d1, d2=d2, partner=distributor, admin=admin,

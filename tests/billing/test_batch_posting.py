@@ -7,8 +7,9 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from billing import services, tasks
+from billing import daily_bills, posting, tasks
 from billing.models import DailyBill, Deduction
+from couponplatform import dispatch
 from couponplatform.exceptions import ApplicationError
 from tests import factories as f
 from tests.billing.helpers import money_state, products
@@ -41,7 +42,7 @@ def _world(distributor, prefix: str) -> list:
     import_usage([(a, d, p, amount) for a in accounts for d in DAYS
                   for p, amount in (("ecs", "45.00"), ("oss", "60.10"))])
     for d in DAYS:
-        services.daily_bills_make(bill_date=d, enqueue_posting=False)
+        daily_bills.daily_bills_make(bill_date=d, enqueue_posting=False)
     return accounts
 
 
@@ -63,8 +64,8 @@ def test_a_batch_of_bills_posts_what_posting_them_one_by_one_posts(pair):
     one, many = pair
     for account in one:
         for bill in DailyBill.objects.filter(sub_account=account).order_by("date"):
-            services.bill_post_deductions(bill_id=bill.pk)
-    result = services.bills_post(bill_ids=_bill_ids(many))
+            posting.bill_post_deductions(bill_id=bill.pk)
+    result = posting.bills_post(bill_ids=_bill_ids(many))
     assert _states(many) == _states(one)
     assert result.bills == len(SHAPES) * len(DAYS)
     assert result.deductions == Deduction.objects.filter(sub_account__in=many).count() > 10
@@ -73,23 +74,23 @@ def test_a_batch_of_bills_posts_what_posting_them_one_by_one_posts(pair):
 def test_a_batch_of_accounts_posts_what_posting_each_account_posts(pair):
     one, many = pair
     for account in one:
-        services.account_post_outstanding(sub_account_id=account.pk)
-    services.accounts_post_outstanding(sub_account_ids=[a.pk for a in reversed(many)])
+        posting.account_post_outstanding(sub_account_id=account.pk)
+    posting.accounts_post_outstanding(sub_account_ids=[a.pk for a in reversed(many)])
     assert _states(many) == _states(one)
 
 
 def test_a_batch_run_again_changes_nothing(pair):
     _, many = pair
-    services.bills_post(bill_ids=_bill_ids(many))
+    posting.bills_post(bill_ids=_bill_ids(many))
     state = _states(many)
-    again = services.bills_post(bill_ids=_bill_ids(many))
-    services.accounts_post_outstanding(sub_account_ids=[a.pk for a in many])
+    again = posting.bills_post(bill_ids=_bill_ids(many))
+    posting.accounts_post_outstanding(sub_account_ids=[a.pk for a in many])
     assert again.deductions == 0
     assert _states(many) == state
 
 
 def test_a_batch_of_missing_bills_posts_nothing(db):
-    assert services.bills_post(bill_ids=[987654, 987655]).bills == 0
+    assert posting.bills_post(bill_ids=[987654, 987655]).bills == 0
 
 
 def test_the_batch_writes_in_a_fixed_number_of_statements(db, distributor):
@@ -98,7 +99,7 @@ def test_the_batch_writes_in_a_fixed_number_of_statements(db, distributor):
     for n, prefix in ((3, "Q3-"), (7, "Q7-")):
         accounts = _world(distributor, prefix)[:n]
         with CaptureQueriesContext(connection) as queries:
-            services.bills_post(bill_ids=_bill_ids(accounts))
+            posting.bills_post(bill_ids=_bill_ids(accounts))
         counts.append(len(queries))
     assert counts[0] == counts[1], counts
 
@@ -106,42 +107,41 @@ def test_the_batch_writes_in_a_fixed_number_of_statements(db, distributor):
 @pytest.mark.parametrize("point", POINTS)
 def test_a_crash_inside_a_batch_leaves_every_account_of_it_untouched(pair, monkeypatch, point):
     one, many = pair
-    services.bills_post(bill_ids=_bill_ids(one))
+    posting.bills_post(bill_ids=_bill_ids(one))
     before = _states(many)
     reached = crash_at(monkeypatch, point)
     with pytest.raises(Crash):
-        services.bills_post(bill_ids=_bill_ids(many))
+        posting.bills_post(bill_ids=_bill_ids(many))
     assert reached[-1] == point
     assert _states(many) == before, f"half-posted after a crash at {point}"
     monkeypatch.undo()
-    services.bills_post(bill_ids=_bill_ids(many))
+    posting.bills_post(bill_ids=_bill_ids(many))
     assert _states(many) == _states(one)
 
 
 def test_enqueueing_publishes_one_task_per_batch(db, monkeypatch):
     sent = []
-    monkeypatch.setattr(tasks.bills_post_task, "delay", sent.append)
-    monkeypatch.setattr(tasks.accounts_post_outstanding_batch_task, "delay", sent.append)
-    services.bills_enqueue_posting(bill_ids=range(1, services.POST_BATCH * 2 + 2))
-    assert [len(batch) for batch in sent] == [services.POST_BATCH, services.POST_BATCH, 1]
+    monkeypatch.setattr(dispatch, "enqueue", lambda name, ids: sent.append(ids))
+    posting.bills_enqueue_posting(bill_ids=range(1, posting.POST_BATCH * 2 + 2))
+    assert [len(batch) for batch in sent] == [posting.POST_BATCH, posting.POST_BATCH, 1]
     sent.clear()
-    services.accounts_enqueue_posting(sub_account_ids=[5, 3, 3, 1])
+    posting.accounts_enqueue_posting(sub_account_ids=[5, 3, 3, 1])
     assert sent == [[1, 3, 5]]
 
 
 def test_one_bad_bill_does_not_hold_back_the_rest_of_its_task(pair, monkeypatch):
     one, many = pair
-    services.bills_post(bill_ids=_bill_ids(one))
+    posting.bills_post(bill_ids=_bill_ids(one))
     bad_account = many[1]
     bad_bill = DailyBill.objects.filter(sub_account=bad_account).order_by("pk").first()
-    real = services._post
+    real = posting._post
 
-    def failing(*, selection):
-        if bad_account.pk in selection and bad_bill.pk in (selection[bad_account.pk] or ()):
+    def failing(*, bills_of, outstanding_of):
+        if bad_bill.pk in bills_of.get(bad_account.pk, ()):
             raise ValueError("a broken row")
-        return real(selection=selection)
+        return real(bills_of=bills_of, outstanding_of=outstanding_of)
 
-    monkeypatch.setattr(services, "_post", failing)
+    monkeypatch.setattr(posting, "_post", failing)
     with pytest.raises(ApplicationError, match=rf"1 daily bill\(s\): {bad_bill.pk};"):
         tasks.bills_post_task.run(_bill_ids(many))
     others = [a for a in many if a != bad_account]
@@ -156,21 +156,21 @@ def test_overlapping_batches_at_once_neither_deadlock_nor_post_twice(
     """Eight batches over the same accounts, listed in different orders, per bill and per
     account, released together: no deadlock, no error, and what one serial run posts."""
     serial = _world(distributor, "SER-")
-    services.accounts_post_outstanding(sub_account_ids=[a.pk for a in serial])
+    posting.accounts_post_outstanding(sub_account_ids=[a.pk for a in serial])
     expected = _states(serial)
 
     crowd = _world(distributor, "CRW-")
     bills = _bill_ids(crowd)
     account_ids = [a.pk for a in crowd]
     calls = [
-        lambda: services.bills_post(bill_ids=bills),
-        lambda: services.bills_post(bill_ids=list(reversed(bills))),
-        lambda: services.bills_post(bill_ids=bills[::2]),
-        lambda: services.bills_post(bill_ids=bills[1::2]),
-        lambda: services.accounts_post_outstanding(sub_account_ids=account_ids),
-        lambda: services.accounts_post_outstanding(sub_account_ids=account_ids[::-1]),
-        lambda: services.accounts_post_outstanding(sub_account_ids=account_ids[:4]),
-        lambda: services.accounts_post_outstanding(sub_account_ids=account_ids[3:]),
+        lambda: posting.bills_post(bill_ids=bills),
+        lambda: posting.bills_post(bill_ids=list(reversed(bills))),
+        lambda: posting.bills_post(bill_ids=bills[::2]),
+        lambda: posting.bills_post(bill_ids=bills[1::2]),
+        lambda: posting.accounts_post_outstanding(sub_account_ids=account_ids),
+        lambda: posting.accounts_post_outstanding(sub_account_ids=account_ids[::-1]),
+        lambda: posting.accounts_post_outstanding(sub_account_ids=account_ids[:4]),
+        lambda: posting.accounts_post_outstanding(sub_account_ids=account_ids[3:]),
     ]
     _, _, errors = run_together(calls)
     assert errors == [], errors[:3]

@@ -1,19 +1,16 @@
-"""Coupon statuses billing moves: expiry (breakage kept), voiding, and a direct deduction."""
+"""Coupon statuses billing moves: expiry (breakage kept), voiding; and what one coupon may
+pay on one line."""
 from datetime import date, timedelta
 
 import pytest
 from django.core.management import call_command
 
+from audit.models import AuditLog
+from billing.coupon_status import coupon_void, coupons_expire
+from billing.daily_bills import daily_bills_make
 from billing.models import DailyBill, DailyBillLine, Deduction
-from billing.services import (
-    account_post_outstanding,
-    coupon_deduct,
-    coupon_void,
-    coupons_expire,
-    daily_bills_make,
-    month_close,
-)
-from couponplatform.audit.models import AuditLog
+from billing.month_close import month_close
+from billing.posting import account_post_outstanding, bill_post_deductions
 from couponplatform.exceptions import (
     ApplicationError,
     InvalidTransitionError,
@@ -149,13 +146,15 @@ def test_only_an_available_coupon_can_be_voided(account, dist_admin, status):
         coupon_void(coupon=coupon, acting_user=dist_admin, reason="again")
 
 
-# A direct deduction ---------------------------------------------------------------------
+# One coupon on one line, through the posting ------------------------------------------
+# What a direct deduction service once proved, on the one path that deducts: the posting.
 
 
-def test_coupon_deduct_takes_the_amount_from_balance_line_and_bill(account):
-    coupon = make_coupon(account, amount="100.00")
+def test_posting_takes_the_amount_from_balance_line_and_bill(account):
+    coupon = make_coupon(account, kind="discount", rate="60", cap="50.00", uses=2)  # 100.00
     line = billed_line(account, "50.00")
-    deduction = coupon_deduct(coupon_id=coupon.pk, line_id=line.pk, amount=D("30.00"))
+    assert account_post_outstanding(sub_account_id=account.pk).deductions == 1
+    deduction = Deduction.objects.get(coupon=coupon, line=line)
     assert (deduction.amount, deduction.bill_date, deduction.partner_id) == (
         D("30.00"), DAY, coupon.partner_id)
     coupon.refresh_from_db()
@@ -165,19 +164,17 @@ def test_coupon_deduct_takes_the_amount_from_balance_line_and_bill(account):
     assert DailyBill.objects.get().payable_amount == D("20.00")
 
 
-@pytest.mark.parametrize(("setup", "amount", "message"), [
-    ("plain", "100.01", "has 100.00 USD left, less than 100.01 USD"),
-    ("plain", "0", "more than 0"),
-    ("plain", "1.001", "at most 2 decimal places"),
-    ("small_line", "30.00", "line owes 20.00 USD, less than 30.00 USD"),
-    ("paid_before", "1.00", "paid this line already"),
-    ("other_account", "1.00", "belongs to another account"),
-    ("euro", "1.00", "can not pay this line"),
-    ("not_yet_valid", "1.00", "can not pay this line"),
-    ("voided", "1.00", "is Voided"),
-    ("discount_cap", "5.01", "at most 5.00 USD per use"),
+@pytest.mark.parametrize(("setup", "deducted"), [
+    ("plain", "100.00"),  # a 200.00 line: never more than the coupon's balance
+    ("small_line", "20.00"),  # a 20.00 line: never more than the line owes
+    ("paid_before", "20.00"),  # posted twice: a discount pays a line once (one use)
+    ("other_account", None),
+    ("euro", None),
+    ("not_yet_valid", None),
+    ("voided", None),
+    ("discount_cap", "5.00"),  # 50 % of 200.00, at most 5.00 a use
 ])
-def test_coupon_deduct_refuses_cleanly(account, distributor, setup, amount, message):
+def test_posting_pays_only_what_the_coupon_may(account, distributor, setup, deducted):
     line = billed_line(account, "20.00" if setup == "small_line" else "200.00")
     kwargs = {}
     if setup == "other_account":
@@ -188,22 +185,39 @@ def test_coupon_deduct_refuses_cleanly(account, distributor, setup, amount, mess
         kwargs["valid_from"] = DAY + timedelta(days=1)
     if setup == "discount_cap":
         kwargs.update(kind="discount", rate="50", cap="5.00", uses=3)
+    if setup == "paid_before":
+        kwargs.update(kind="discount", rate="10", cap="50.00", uses=3)
     coupon = make_coupon(kwargs.pop("account", account), amount="100.00", **kwargs)
     if setup == "paid_before":
-        coupon_deduct(coupon_id=coupon.pk, line_id=line.pk, amount=D("1.00"))
+        account_post_outstanding(sub_account_id=account.pk)
     if setup == "voided":
         Coupon.objects.filter(pk=coupon.pk).update(
             status="voided", balance=0, voided_amount=coupon.amount)
-    before = Deduction.objects.count()
-    with pytest.raises(ApplicationError, match=message):
-        coupon_deduct(coupon_id=coupon.pk, line_id=line.pk, amount=D(amount))
-    assert Deduction.objects.count() == before
+    before = D("0.00") if setup == "voided" else coupon.amount
+    account_post_outstanding(sub_account_id=account.pk)
+    taken = list(Deduction.objects.filter(coupon=coupon, line=line).values_list(
+        "amount", flat=True))
+    coupon.refresh_from_db()
+    line.refresh_from_db()
+    if deducted is None:
+        assert taken == []
+        assert coupon.balance == before
+        assert line.deduction_amount == D("0.00")
+    else:
+        assert taken == [D(deducted)]
+        assert coupon.balance == before - D(deducted)
+        assert line.deduction_amount == D(deducted)
+        assert line.payable_amount == line.original_amount - D(deducted)
 
 
-def test_coupon_deduct_refuses_a_closed_month(account):
+def test_posting_leaves_a_closed_month_alone(account):
     line = billed_line(account, "50.00", day=date(2025, 2, 3))
     account_post_outstanding(sub_account_id=account.pk)
     month_close(month="2025-02", today=date(2025, 3, 3))
     coupon = make_coupon(account, amount="100.00")
-    with pytest.raises(ApplicationError, match="2025-02 is closed"):
-        coupon_deduct(coupon_id=coupon.pk, line_id=line.pk, amount=D("1.00"))
+    assert account_post_outstanding(sub_account_id=account.pk).deductions == 0
+    assert bill_post_deductions(bill_id=line.bill_id).deductions == 0
+    coupon.refresh_from_db()
+    line.refresh_from_db()
+    assert coupon.balance == D("100.00")
+    assert (line.deduction_amount, line.payable_amount) == (D("0.00"), D("50.00"))

@@ -4,11 +4,11 @@ from datetime import date, timedelta
 
 import pytest
 
-from billing import services
-from billing.models import DailyBill, DailyBillLine
-from billing.services import account_post_outstanding, bill_post_deductions, coupon_deduct
+from billing import daily_bills, posting
+from billing.models import DailyBill
+from billing.posting import account_post_outstanding, bill_post_deductions
 from tests import factories as f
-from tests.billing.helpers import D, money_state, products
+from tests.billing.helpers import money_state, products
 from tests.factories import import_usage, make_coupon
 
 POINTS = ["locked", "deductions_inserted", "balances_updated", "lines_updated", "before_commit"]
@@ -27,7 +27,7 @@ def crash_at(monkeypatch, point: str) -> list[str]:
         if name == point:
             raise Crash(name)
 
-    monkeypatch.setattr(services, "_fault", fault)
+    monkeypatch.setattr(posting, "_fault", fault)
     return reached
 
 
@@ -44,7 +44,7 @@ def twins(db, distributor):
     import_usage([(a, d, p, amount) for a in (faulty, clean) for d in DAYS
                   for p, amount in (("ecs", "45.00"), ("oss", "60.00"))])
     for d in DAYS:
-        services.daily_bills_make(bill_date=d, enqueue_posting=False)
+        daily_bills.daily_bills_make(bill_date=d, enqueue_posting=False)
     return faulty, clean
 
 
@@ -76,20 +76,3 @@ def test_a_crash_leaves_nothing_half_posted_and_the_rerun_equals_a_clean_run(
     post(faulty)  # and a redelivery on top changes nothing
     assert money_state(faulty) == money_state(clean)
     assert money_state(clean)["deductions"], "the scenario must post something"
-
-
-@pytest.mark.parametrize("point", POINTS)
-def test_a_crash_inside_a_direct_deduction_leaves_nothing(twins, monkeypatch, point):
-    faulty, _ = twins
-    coupon = faulty.coupons.order_by("pk").last()
-    line = DailyBillLine.objects.filter(bill__sub_account=faulty, product__code="oss") \
-        .order_by("bill__date").first()
-    before = money_state(faulty)
-    crash_at(monkeypatch, point)
-    with pytest.raises(Crash):
-        coupon_deduct(coupon_id=coupon.pk, line_id=line.pk, amount=D("25.00"))
-    assert money_state(faulty) == before
-    monkeypatch.undo()
-    coupon_deduct(coupon_id=coupon.pk, line_id=line.pk, amount=D("25.00"))
-    coupon.refresh_from_db()
-    assert coupon.balance == D("75.00")

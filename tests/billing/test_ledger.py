@@ -7,6 +7,8 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db.models import F
 
+from billing.daily_bills import daily_bills_make
+from billing.ledger import ledger_check
 from billing.models import (
     DailyBill,
     DailyBillLine,
@@ -16,12 +18,8 @@ from billing.models import (
     MonthlyCouponDeduction,
     UsageRecord,
 )
-from billing.services import (
-    account_post_outstanding,
-    daily_bills_make,
-    ledger_check,
-    month_close,
-)
+from billing.month_close import month_close
+from billing.posting import account_post_outstanding
 from coupons.models import Coupon
 from tests import factories as f
 from tests.billing.helpers import products

@@ -7,9 +7,10 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from billing import services
+from billing import posting
+from billing.daily_bills import daily_bills_make
 from billing.models import DailyBill, DailyBillLine, Deduction, UsageRecord
-from billing.services import account_post_outstanding, bill_post_deductions, daily_bills_make
+from billing.posting import account_post_outstanding, bill_post_deductions
 from couponplatform.db import bulk_insert
 from tests import factories as f
 from tests.billing.helpers import D, money_state, products
@@ -47,15 +48,15 @@ def test_the_posting_writer_refuses_a_second_deduction_of_a_coupon_on_a_line(pos
     account, coupon, line = posted
     row = (coupon.pk, line.pk, account.pk, coupon.partner_id, DAY, D("1.00"), timezone.now())
     with pytest.raises(IntegrityError, match="deduction_once_per_line"), transaction.atomic():
-        bulk_insert(Deduction, services.DEDUCTION_FIELDS, [row])
+        bulk_insert(Deduction, posting.DEDUCTION_FIELDS, [row])
     assert Deduction.objects.filter(coupon=coupon, line=line).count() == 1
 
 
 def forget_what_coupons_paid(monkeypatch) -> None:
     """The posting as if it no longer read which coupons already paid a line: only the
     database's one-deduction-per-(coupon, line) stops a coupon paying the line twice."""
-    line_in = services._line_in
-    monkeypatch.setattr(services, "_line_in", lambda line, bill, paid_by: line_in(line, bill, ()))
+    line_in = posting._line_in
+    monkeypatch.setattr(posting, "_line_in", lambda line, bill, paid_by: line_in(line, bill, ()))
 
 
 @pytest.fixture

@@ -17,9 +17,10 @@ from django.urls import reverse
 from django.utils import timezone
 from django_tables2.paginators import LazyPaginator
 
+from audit.models import AuditLog
+from billing.ledger import ledger_check
 from billing.models import DailyBill, DailyBillLine, Deduction, UsageImport, UsageRecord
-from billing.services import ledger_check, month_close
-from couponplatform.audit.models import AuditLog
+from billing.month_close import month_close
 from coupons.models import Coupon
 from tests import factories as f
 from tests.billing import page_helpers as ph

@@ -8,6 +8,7 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
+from billing.daily_bills import daily_bills_make
 from billing.models import (
     ClosedMonth,
     DailyBill,
@@ -18,14 +19,10 @@ from billing.models import (
     MonthlyCouponDeduction,
     UsageRecord,
 )
-from billing.services import (
-    account_post_outstanding,
-    bill_post_deductions,
-    daily_bills_make,
-    month_close,
-    month_end,
-    usage_date_for,
-)
+from billing.month_close import month_close
+from billing.periods import month_end
+from billing.posting import account_post_outstanding, bill_post_deductions
+from billing.usage_import import usage_date_for
 from couponplatform.exceptions import ApplicationError
 from tests import factories as f
 from tests.billing.helpers import D, products

@@ -7,15 +7,13 @@ from django.core.management import call_command
 from django.db import OperationalError
 from django.utils import timezone
 
-from billing import services, tasks
+from audit.models import AuditLog
+from billing import sweeps, tasks
+from billing.daily_bills import daily_bills_make
 from billing.models import DailyBill, DailyBillLine, Deduction, UsageRecord
-from billing.services import (
-    account_post_outstanding,
-    bill_post_deductions,
-    daily_bills_make,
-    month_close,
-)
-from couponplatform.audit.models import AuditLog
+from billing.month_close import month_close
+from billing.posting import account_post_outstanding, bill_post_deductions
+from couponplatform import dispatch
 from couponplatform.exceptions import ApplicationError
 from coupons.models import Coupon
 from coupons.services import coupons_released
@@ -215,8 +213,8 @@ def test_sweeper_reposts_only_bills_whose_task_was_lost(account, monkeypatch):
     old = bill_of(account)
     DailyBill.objects.filter(pk=old.pk).update(created_at=timezone.now() - timedelta(hours=1))
     sent = []
-    monkeypatch.setattr(tasks.bills_post_task, "delay", sent.append)
-    assert services.daily_bills_post_pending() == 1
+    monkeypatch.setattr(dispatch, "enqueue", lambda name, ids: sent.append(ids))
+    assert sweeps.daily_bills_post_pending() == 1
     assert sent == [[old.pk]]
 
 
@@ -278,7 +276,7 @@ def test_released_postings_sweep_pays_outstanding_bills_when_the_release_task_wa
 ):
     """The broker was down when the release committed: its posting task was never
     published. The request stays flagged, and the sweeper posts the accounts itself."""
-    from billing.services import released_postings_sweep
+    from billing.sweeps import released_postings_sweep
     from coupons.models import IssuanceRequest
 
     distributor.requires_bd_approval = False

@@ -6,8 +6,10 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
+from billing.daily_bills import daily_bills_make
 from billing.models import UsageImport, UsageRecord
-from billing.services import UsageImportError, daily_bills_make, month_close, usage_import
+from billing.month_close import month_close
+from billing.usage_import import UsageImportError, usage_import
 from tests import factories as f
 from tests.billing.helpers import D, products
 from tests.factories import import_usage, usage_csv
@@ -120,7 +122,7 @@ def test_usage_for_a_closed_month_is_refused(accounts):
     a, b, _ = accounts
     import_usage([(a, "2025-02-10", "ecs", "1.00")])
     daily_bills_make(bill_date=date(2025, 2, 10), enqueue_posting=False)
-    from billing.services import account_post_outstanding
+    from billing.posting import account_post_outstanding
 
     account_post_outstanding(sub_account_id=a.pk)
     month_close(month="2025-02", today=date(2025, 3, 1))

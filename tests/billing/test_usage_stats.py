@@ -21,10 +21,9 @@ from django.db.models import Count, F, Sum
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from billing import selectors
-from billing import services as billing
+from billing import coupon_status, selectors
 from billing.filters import CouponUsageFilter
-from billing.ledger import ledger_check, usage_stats_check
+from billing.ledger import ledger_check
 from billing.models import CouponStat, Deduction, DeductionStat
 from billing.stats import (
     coupon_stats_compact,
@@ -32,6 +31,7 @@ from billing.stats import (
     on_post_migrate,
     stats_timezone,
     stats_timezone_sync,
+    usage_stats_check,
 )
 from billing.tasks import coupon_stats_compact_task
 from coupons.models import Coupon
@@ -135,8 +135,8 @@ def test_posting_void_and_expiry_move_coupons_and_their_deductions_between_statu
     assert by_status(DeductionStat) == {"used_up": D("20.00"), "available": D("25.00")}
     assert usage_stats_check() == []
 
-    billing.coupon_void(coupon=three["b"], acting_user=dist_admin, reason="Issued twice")
-    billing.coupons_expire(today=timezone.localdate() + timedelta(days=6))
+    coupon_status.coupon_void(coupon=three["b"], acting_user=dist_admin, reason="Issued twice")
+    coupon_status.coupons_expire(today=timezone.localdate() + timedelta(days=6))
 
     assert by_status(DeductionStat) == {
         "used_up": D("20.00"), "voided": D("10.00"), "expired": D("15.00")}
@@ -279,7 +279,7 @@ def test_compaction_keeps_every_figure_and_leaves_one_row_per_key(three, dist_ad
     for _ in range(3):  # more deltas on the same keys
         Coupon.objects.filter(pk=three["c"].pk).update(
             balance=F("balance") - D("1.00"), voided_amount=F("voided_amount") + D("1.00"))
-    billing.coupon_void(coupon=three["b"], acting_user=dist_admin, reason="Issued twice")
+    coupon_status.coupon_void(coupon=three["b"], acting_user=dist_admin, reason="Issued twice")
     coupons_before, deductions_before = figures(CouponStat), figures(
         DeductionStat, key=(*KEY, "bill_date"), measures=("amount",))
     rows_before = CouponStat.objects.count() + DeductionStat.objects.count()

@@ -15,7 +15,7 @@ from django.template import RequestContext, Template
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from billing import services as billing
+from billing import coupon_status
 from billing.tables import CouponUsageTable
 from coupons.models import Coupon
 from tests import factories as f
@@ -72,7 +72,7 @@ def add_more_coupons(w: ph.World) -> ph.World:
              at=ph.local(w.today - timedelta(days=5)))
     issued = ph.issue(w.templates["welcome"], w.admin, w.bd, more,
                       at=ph.local(w.today - timedelta(days=2)))
-    billing.coupon_void(coupon=issued[3], acting_user=w.admin, reason="Test")
+    coupon_status.coupon_void(coupon=issued[3], acting_user=w.admin, reason="Test")
     w.html_template = html_tpl
     return w
 

@@ -48,8 +48,6 @@ def browser(chromium_paths, live_server):
     `browser.live_server_url` is the live server's base URL. live_server gives the test
     transactional database semantics, so the server thread sees what the test writes.
     """
-    # The root conftest's fast hasher is in force: the live server runs in this process,
-    # so it applies to seeding and login alike.
     binary, driver_path = chromium_paths
     profile = tempfile.mkdtemp(prefix="cp-chromium-")
     options = webdriver.ChromeOptions()

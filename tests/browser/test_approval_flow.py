@@ -8,8 +8,8 @@ from urllib.parse import urlsplit
 import pytest
 from selenium.webdriver.common.by import By
 
+from accounts.models import PlatformBudget
 from approvals.models import Approval
-from couponplatform.accounts.models import PlatformBudget
 from coupons.models import Coupon, IssuanceRequest
 from demo.seeding import seed
 from tests import factories as f

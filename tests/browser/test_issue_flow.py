@@ -4,7 +4,7 @@ for the BD. With SCREENSHOTS=1 the pages are saved under docs/screenshots/."""
 import pytest
 from selenium.webdriver.common.by import By
 
-from couponplatform.accounts.models import SubAccount
+from accounts.models import SubAccount
 from coupons.models import CouponTemplate, IssuanceRequest
 from demo.seeding import seed
 from tests import factories as f

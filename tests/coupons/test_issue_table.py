@@ -9,7 +9,7 @@ from django.test import RequestFactory
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
-from couponplatform.accounts.models import SubAccount
+from accounts.models import SubAccount
 from coupons import selectors
 from coupons.tables import AccountTable
 from tests import factories as f

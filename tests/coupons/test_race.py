@@ -11,7 +11,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.db import connection, connections
 
-from couponplatform.accounts.models import PlatformBudget
+from accounts.models import PlatformBudget
 from couponplatform.exceptions import ApplicationError
 from coupons.models import CouponTemplate, IssuanceRecipient, IssuanceRequest
 from coupons.services import issuance_request_submit

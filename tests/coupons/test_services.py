@@ -6,23 +6,20 @@ import pytest
 from django.db.models.deletion import ProtectedError
 from django.utils import timezone
 
-from approvals.services import (
-    approval_approve,
-    issuance_request_cancel,
-    issuance_request_release,
-)
-from couponplatform.accounts.models import PlatformBudget
-from couponplatform.audit.models import AuditLog
+from accounts.models import PlatformBudget
+from approvals.release import issuance_request_release
+from approvals.services import approval_approve, issuance_request_cancel
+from audit.models import AuditLog
 from couponplatform.exceptions import ApplicationError, PermissionDeniedError
 from coupons import services
 from coupons.models import Coupon, CouponTemplate, IssuanceRecipient, IssuanceRequest
+from coupons.rules import issuance_selection_check
 from coupons.services import (
     TemplateTermsError,
     coupon_template_create,
     coupon_template_disable,
     coupon_template_update,
     issuance_request_submit,
-    issuance_selection_check,
 )
 from tests import factories as f
 from tests.factories import nothing_written

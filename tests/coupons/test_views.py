@@ -9,8 +9,8 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from couponplatform.accounts.models import PlatformBudget, SubAccount
-from couponplatform.audit.models import AuditLog
+from accounts.models import PlatformBudget, SubAccount
+from audit.models import AuditLog
 from coupons.models import CouponTemplate, IssuanceRecipient, IssuanceRequest
 from coupons.services import coupon_template_disable
 from coupons.views import SELECTED_SHOWN

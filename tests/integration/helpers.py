@@ -14,11 +14,11 @@ from django.db import connection, connections, transaction
 from django.db.models import Count, Sum
 from django.utils import timezone
 
-from approvals import services as approvals
+from accounts.models import PlatformBudget, SubAccount
+from approvals import release as approvals
+from audit.models import AuditLog
 from billing.ledger import ledger_check
 from billing.models import DailyBill, Deduction
-from couponplatform.accounts.models import PlatformBudget, SubAccount
-from couponplatform.audit.models import AuditLog
 from couponplatform.celery import app as celery_app
 from coupons.models import Coupon, CouponTemplate, IssuanceRequest
 from tests import factories as f

@@ -19,8 +19,8 @@ from django.urls import reverse
 
 from approvals.permissions import ensure_bd_group
 from approvals.tasks import release_sweep
+from billing.daily_bills import daily_bills_make
 from billing.models import DailyBill
-from billing.services import daily_bills_make
 from billing.tasks import daily_bills_post_pending_task
 from coupons.models import Coupon, IssuanceRequest
 from tests.factories import make_shop

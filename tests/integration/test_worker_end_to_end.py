@@ -2,8 +2,8 @@
 import pytest
 from django.conf import settings
 
+from billing.daily_bills import daily_bills_make
 from billing.models import DailyBill
-from billing.services import daily_bills_make
 from billing.tasks import daily_bills_make_task
 from coupons.models import Coupon, IssuanceRequest
 from tests.factories import make_shop

@@ -18,9 +18,9 @@ import pytest
 from django.db.models import F
 from django.utils import timezone
 
+from accounts.models import PlatformBudget
 from billing.models import DailyBill, DailyBillLine, Deduction
 from billing.tasks import daily_bills_make_task, daily_bills_post_pending_task
-from couponplatform.accounts.models import PlatformBudget
 from coupons.models import Coupon, CouponTemplate, IssuanceRecipient, IssuanceRequest
 from tests import factories as f
 from tests.factories import SHOP_FACE_VALUE, make_shop

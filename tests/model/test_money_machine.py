@@ -71,16 +71,23 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
+from accounts.models import PlatformBudget
+from accounts.services import (
+    partner_coupon_settings_update,
+    platform_budget_set,
+)
 from approvals.models import Approval
+from approvals.release import issuance_request_release, release_sweep
 from approvals.services import (
     approval_approve,
     approval_reject,
     issuance_request_cancel,
-    issuance_request_release,
     issuance_request_retry,
     issuance_request_withdraw,
-    release_sweep,
 )
+from audit.models import AuditLog
+from billing.coupon_status import coupon_void, coupons_expire
+from billing.daily_bills import daily_bills_make
 from billing.ledger import ledger_check
 from billing.models import (
     ClosedMonth,
@@ -93,28 +100,18 @@ from billing.models import (
     UsageImport,
     UsageRecord,
 )
-from billing.services import (
+from billing.month_close import month_close
+from billing.periods import month_end, month_start
+from billing.posting import (
     account_post_outstanding,
     accounts_enqueue_posting,
     accounts_post_outstanding,
     bill_post_deductions,
     bills_enqueue_posting,
     bills_post,
-    coupon_void,
-    coupons_expire,
-    daily_bills_make,
-    daily_bills_post_pending,
-    month_close,
-    month_end,
-    month_start,
-    usage_import,
 )
-from couponplatform.accounts.models import PlatformBudget
-from couponplatform.accounts.services import (
-    partner_coupon_settings_update,
-    platform_budget_set,
-)
-from couponplatform.audit.models import AuditLog
+from billing.sweeps import daily_bills_post_pending
+from billing.usage_import import usage_import
 from couponplatform.exceptions import ApplicationError, InvalidTransitionError
 from couponplatform.money import ZERO, quantize
 from coupons.models import Coupon, CouponTemplate, IssuanceRecipient, IssuanceRequest

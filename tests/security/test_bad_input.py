@@ -34,7 +34,7 @@ from django.utils import timezone
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from couponplatform.accounts.models import Partner, PlatformBudget
+from accounts.models import Partner, PlatformBudget
 from couponplatform.money import CURRENCIES
 from coupons.models import Coupon, CouponTemplate, IssuanceRequest
 from tests import factories as f
@@ -691,7 +691,7 @@ def _budget_refused(response) -> None:
 
 
 def _is_good_budget(text: str) -> bool:
-    from couponplatform.accounts.services import BUDGET_MAX
+    from accounts.services import BUDGET_MAX
 
     try:
         value = Decimal(text.strip())

@@ -527,7 +527,7 @@ def test_walker_catches_an_unscoped_list_and_export(world, db, monkeypatch):
 
 
 def test_walker_catches_an_unscoped_admin(world, db, monkeypatch):
-    from couponplatform.accounts.admin import BDScopedAdminMixin
+    from accounts.admin import BDScopedAdminMixin
 
     monkeypatch.setattr(BDScopedAdminMixin, "scope", lambda self, request, qs: qs)
     changelist = _walk_with(world, "admin:coupons_coupon_changelist", roles=("bd",))

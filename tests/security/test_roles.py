@@ -34,8 +34,8 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
+from accounts.models import Partner, PlatformBudget
 from billing.models import UsageImport
-from couponplatform.accounts.models import Partner, PlatformBudget
 from coupons.models import Coupon, CouponTemplate, IssuanceRequest
 
 ROLE_USERS = {

@@ -19,10 +19,10 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AnonymousUser
 
+from accounts import services as accounts
+from accounts.models import PlatformBudget
 from approvals import services as approvals
-from billing.services import coupon_void
-from couponplatform.accounts import services as accounts
-from couponplatform.accounts.models import PlatformBudget
+from billing.coupon_status import coupon_void
 from couponplatform.exceptions import PermissionDeniedError
 from coupons.models import Coupon, CouponTemplate, IssuanceRequest
 from coupons.services import (

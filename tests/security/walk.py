@@ -21,7 +21,7 @@ from django.db.models import Q
 from django.urls import URLPattern, URLResolver, get_resolver, resolve
 from django.urls.exceptions import Resolver404
 
-from couponplatform.accounts.models import Partner, PlatformBudget, SubAccount
+from accounts.models import Partner, PlatformBudget, SubAccount
 from coupons.models import Coupon, CouponTemplate, IssuanceRequest
 
 # ---------------------------------------------------------------------------------------

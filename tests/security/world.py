@@ -25,19 +25,20 @@ from django.db.models import Q
 from django.test import Client, TestCase
 from django.utils import timezone
 
+from accounts.models import (
+    BD_GROUP,
+    Partner,
+    SubAccount,
+)
+from audit.models import AuditLog
 from billing.models import (
     DailyBill,
     Deduction,
     MonthlyBill,
     UsageImport,
 )
-from billing.services import month_close, month_start
-from couponplatform.accounts.models import (
-    BD_GROUP,
-    Partner,
-    SubAccount,
-)
-from couponplatform.audit.models import AuditLog
+from billing.month_close import month_close
+from billing.periods import month_start
 from coupons.models import Coupon, CouponTemplate, IssuanceRequest
 from coupons.services import (
     coupon_template_create,

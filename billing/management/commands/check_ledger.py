@@ -1,13 +1,13 @@
 """manage.py check_ledger — verifies the money invariants; exits 1 naming each bad row."""
 from django.core.management.base import BaseCommand, CommandError
 
-from billing.services import ledger_check
+from billing.ledger import ledger_check
 
 
 class Command(BaseCommand):
     help = (
-        "Verify the money invariants of PRODUCT §7 over the whole database; exit non-zero "
-        "naming every row that breaks one."
+        "Verify the money invariants over the whole database (docs/ARCHITECTURE.md, "
+        "Invariants); exit non-zero naming every row that breaks one."
     )
 
     def handle(self, *args, **options):

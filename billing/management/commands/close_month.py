@@ -4,7 +4,7 @@ from datetime import timedelta
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
-from billing.services import month_close
+from billing.month_close import month_close
 from couponplatform.exceptions import ApplicationError
 
 

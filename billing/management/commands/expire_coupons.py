@@ -4,7 +4,7 @@ from datetime import date
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
-from billing.services import coupons_expire
+from billing.coupon_status import coupons_expire
 
 
 class Command(BaseCommand):

@@ -3,7 +3,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from billing.services import UsageImportError, usage_import
+from billing.usage_import import UsageImportError, usage_import
 
 
 class Command(BaseCommand):

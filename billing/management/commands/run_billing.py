@@ -4,7 +4,7 @@ from datetime import date, timedelta
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
-from billing.services import daily_bills_make
+from billing.daily_bills import daily_bills_make
 from couponplatform.exceptions import ApplicationError
 
 

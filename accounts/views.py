@@ -3,8 +3,8 @@ from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import LoginView
 from django.shortcuts import redirect, render
 
+from accounts.selectors import membership_for, subaccount_membership_for
 from couponplatform import ratelimit
-from couponplatform.accounts.selectors import membership_for, subaccount_membership_for
 
 
 @login_required

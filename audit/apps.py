@@ -2,6 +2,6 @@ from django.apps import AppConfig
 
 
 class AuditConfig(AppConfig):
-    name = "couponplatform.audit"
+    name = "audit"
     label = "audit"
     verbose_name = "Audit log"

@@ -4,9 +4,9 @@ from decimal import Decimal
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser
 from django.db import models
-from django.db.models import F, Q
+from django.db.models import ExpressionWrapper, F, Q
 
-from couponplatform.money import CURRENCIES
+from couponplatform.money import CURRENCIES, fmt, money_field
 
 BD_GROUP = "BD"
 
@@ -71,9 +71,9 @@ class PlatformBudget(models.Model):
 
     partner = models.ForeignKey(Partner, on_delete=models.CASCADE, related_name="budgets")
     currency = models.CharField(max_length=3, choices=CURRENCIES)
-    amount = models.DecimalField(max_digits=18, decimal_places=2)
-    reserved = models.DecimalField(max_digits=18, decimal_places=2, default=Decimal("0"))
-    consumed = models.DecimalField(max_digits=18, decimal_places=2, default=Decimal("0"))
+    amount = money_field()
+    reserved = money_field(default=Decimal("0"))
+    consumed = money_field(default=Decimal("0"))
 
     class Meta:
         constraints = [
@@ -92,10 +92,38 @@ class PlatformBudget(models.Model):
     def __str__(self) -> str:
         return f"{self.partner} {self.amount} {self.currency}"
 
+    @classmethod
+    def none_granted(cls, *, partner, currency: str) -> "PlatformBudget":
+        """What a partner without a budget in `currency` has: an (unsaved) budget of 0."""
+        return cls(partner=partner, currency=currency, amount=Decimal("0"))
+
+    @staticmethod
+    def remaining_expression() -> ExpressionWrapper:
+        """`remaining` in SQL, before it is clamped at zero: for lists that show it."""
+        return ExpressionWrapper(
+            F("amount") - F("reserved") - F("consumed"), output_field=money_field(),
+        )
+
     @property
     def remaining(self) -> Decimal:
         """What a new request may still reserve (never shown below zero)."""
         return max(self.amount - self.reserved - self.consumed, Decimal("0"))
+
+    def reserve_refusal(self, total: Decimal) -> str | None:
+        """Why a request of `total` can not reserve this budget (at submit), or None."""
+        if total <= self.remaining:
+            return None
+        return (f"This request totals {fmt(total, self.currency)}, more than the remaining "
+                f"platform-borne budget of {fmt(self.remaining, self.currency)}.")
+
+    def consume_refusal(self, total: Decimal) -> str | None:
+        """Why the release of a request of `total` (which reserved it) can not consume
+        this budget, or None: the BD may have lowered the budget since the submit."""
+        if self.consumed + total <= self.amount:
+            return None
+        left = max(self.amount - self.consumed, Decimal("0"))
+        return (f"The platform-borne budget is used up: {fmt(left, self.currency)} left, "
+                f"{fmt(total, self.currency)} needed.")
 
 
 class SubAccount(models.Model):
@@ -133,6 +161,9 @@ class PartnerMembership(models.Model):
         OPERATOR = "operator", "Operator"
         VIEWER = "viewer", "Viewer"
 
+    # The roles that may change what the partner's console shows (accounts/permissions.py).
+    WRITE_ROLES = (Role.ADMIN, Role.OPERATOR)
+
     user = models.OneToOneField(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="partner_membership",
     )
@@ -144,7 +175,7 @@ class PartnerMembership(models.Model):
 
     @property
     def can_write(self) -> bool:
-        return self.role in (self.Role.ADMIN, self.Role.OPERATOR)
+        return self.role in self.WRITE_ROLES
 
 
 class SubAccountMembership(models.Model):

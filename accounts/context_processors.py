@@ -1,5 +1,5 @@
 """Tells the base layout which console the signed-in user works in."""
-from couponplatform.accounts.selectors import membership_for, subaccount_membership_for
+from accounts.selectors import membership_for, subaccount_membership_for
 
 
 def console(request):

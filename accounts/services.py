@@ -3,27 +3,54 @@ from decimal import Decimal
 
 from django.db import transaction
 
-from couponplatform.accounts.models import Partner, PlatformBudget
-from couponplatform.audit.services import audit_record
+from accounts.locks import partners_for_update, platform_budgets_for_update
+from accounts.models import Partner, PlatformBudget
+from accounts.permissions import user_is_bd_of
+from audit.services import audit_record
 from couponplatform.exceptions import ApplicationError, PermissionDeniedError
 from couponplatform.money import MAX_AMOUNT, fmt, has_at_most_two_places
 
 BUDGET_MAX = MAX_AMOUNT * 1000
 
 
-def user_may_manage_partner(user, partner: Partner) -> bool:
-    if user.is_superuser:
-        return True
-    return bool(user.is_staff and user.is_bd and partner.bd_id == user.pk)
+def partner_create(
+    *,
+    acting_user,
+    name: str,
+    kind: str,
+    tier: int = Partner.Tier.TIER1,
+    parent: Partner | None = None,
+    bd=None,
+    coupon_enabled: bool = False,
+    requires_bd_approval: bool = True,
+) -> Partner:
+    """A platform operator adds a partner (the database holds the tier rules)."""
+    if not acting_user.is_superuser:
+        raise PermissionDeniedError("Only a platform operator creates partners.")
+    name = (name or "").strip()
+    if not name:
+        raise ApplicationError("Enter a name.")
+    if bd is not None and not bd.is_bd:
+        raise ApplicationError(f"{bd.username} is not a BD (staff in the BD group).")
+    with transaction.atomic():
+        partner = Partner.objects.create(
+            name=name, kind=kind, tier=tier, parent=parent, bd=bd,
+            coupon_enabled=coupon_enabled, requires_bd_approval=requires_bd_approval,
+        )
+        audit_record(actor=acting_user, partner=partner, action="partner.create", obj=partner,
+                     after={"name": partner.name, "kind": partner.kind, "tier": partner.tier,
+                            "bd": partner.bd_id, "coupon_enabled": partner.coupon_enabled,
+                            "requires_bd_approval": partner.requires_bd_approval})
+    return partner
 
 
 def partner_coupon_settings_update(
     *, partner: Partner, acting_user, coupon_enabled: bool, requires_bd_approval: bool,
 ) -> Partner:
-    if not user_may_manage_partner(acting_user, partner):
+    if not user_is_bd_of(acting_user, partner):
         raise PermissionDeniedError("Only the partner's BD can change its coupon settings.")
     with transaction.atomic():
-        locked = Partner.objects.select_for_update().get(pk=partner.pk)
+        locked = partners_for_update().get(pk=partner.pk)
         before = {"coupon_enabled": locked.coupon_enabled,
                   "requires_bd_approval": locked.requires_bd_approval}
         after = {"coupon_enabled": coupon_enabled, "requires_bd_approval": requires_bd_approval}
@@ -44,7 +71,7 @@ def partner_rename(*, partner: Partner, acting_user, name: str) -> Partner:
     if not name:
         raise ApplicationError("Enter a name.")
     with transaction.atomic():
-        locked = Partner.objects.select_for_update().get(pk=partner.pk)
+        locked = partners_for_update().get(pk=partner.pk)
         before = {"name": locked.name}
         if locked.name == name:
             return locked
@@ -61,7 +88,7 @@ def partner_bd_assign(*, partner: Partner, acting_user, bd) -> Partner:
     if bd is not None and not bd.is_bd:
         raise ApplicationError(f"{bd.username} is not a BD (staff in the BD group).")
     with transaction.atomic():
-        locked = Partner.objects.select_for_update().get(pk=partner.pk)
+        locked = partners_for_update().get(pk=partner.pk)
         if locked.bd_id == (bd.pk if bd else None):
             return locked
         before = {"bd": locked.bd_id}
@@ -91,7 +118,7 @@ def platform_budget_set(
     *, partner: Partner, acting_user, currency: str, amount: Decimal,
 ) -> PlatformBudget:
     """Grant or change a platform-borne budget. It can not go below what was released."""
-    if not user_may_manage_partner(acting_user, partner):
+    if not user_is_bd_of(acting_user, partner):
         raise PermissionDeniedError("Only the partner's BD can change its platform budget.")
     if partner.is_tier2:
         raise ApplicationError("Tier-2 resellers issue partner-borne coupons only; they get no "
@@ -100,7 +127,7 @@ def platform_budget_set(
     if problem:
         raise ApplicationError(problem)
     with transaction.atomic():
-        budget, created = PlatformBudget.objects.select_for_update().get_or_create(
+        budget, created = platform_budgets_for_update().get_or_create(
             partner=partner, currency=currency, defaults={"amount": amount},
         )
         before = None if created else {"amount": budget.amount}

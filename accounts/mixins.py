@@ -7,10 +7,9 @@ from django.contrib.auth.mixins import LoginRequiredMixin
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import render
 
-from couponplatform.accounts.models import PartnerMembership
-from couponplatform.accounts.selectors import membership_for, subaccount_membership_for
-
-COUPON_OFF_MESSAGE = "Contact your BD to enable the Coupon Function"
+from accounts.models import PartnerMembership
+from accounts.permissions import COUPON_FUNCTION_OFF
+from accounts.selectors import membership_for, subaccount_membership_for
 
 
 class PartnerMixin(LoginRequiredMixin):
@@ -24,7 +23,7 @@ class PartnerMixin(LoginRequiredMixin):
         PartnerMembership.Role.ADMIN, PartnerMembership.Role.OPERATOR,
         PartnerMembership.Role.VIEWER,
     )
-    write_roles: tuple[str, ...] = (PartnerMembership.Role.ADMIN, PartnerMembership.Role.OPERATOR)
+    write_roles: tuple[str, ...] = PartnerMembership.WRITE_ROLES
     require_coupon_function = True
 
     def dispatch(self, request, *args, **kwargs):
@@ -38,7 +37,7 @@ class PartnerMixin(LoginRequiredMixin):
         if self.require_coupon_function and not self.partner.coupon_enabled:
             return render(
                 request, "coupons/function_off.html",
-                {"message": COUPON_OFF_MESSAGE, "bd": self.partner.bd}, status=403,
+                {"message": COUPON_FUNCTION_OFF, "bd": self.partner.bd}, status=403,
             )
         if membership.role not in self.roles:
             raise PermissionDenied("Your role does not allow this page.")

@@ -1,0 +1,230 @@
+"""Who can receive what: whether a template can be issued now, whether an account can be
+selected for it, and the check of a whole Issue Coupon selection. Each rule is one function
+the page, the account table, the submit service and the release call; none writes."""
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from enum import Enum
+
+from django.conf import settings
+from django.utils import timezone
+
+from accounts.models import Partner, PlatformBudget, SubAccount
+from accounts.permissions import COUPON_FUNCTION_OFF
+from accounts.selectors import platform_budget_get, platform_budget_granted, sub_accounts_with_ids
+from couponplatform.money import fmt
+from couponplatform.text import named
+from coupons.models import CostBearer, CouponTemplate
+from coupons.selectors import template_cap_left, template_holders
+
+ACCOUNT_ID_MAX = SubAccount._meta.get_field("account_id").max_length
+
+
+def template_issuable_problem(template: CouponTemplate, *, today: date | None = None) -> str | None:
+    """Why the template can not be issued now, or None."""
+    today = today or timezone.localdate()
+    if not template.partner.coupon_enabled:
+        return COUPON_FUNCTION_OFF
+    if template.status != CouponTemplate.Status.ACTIVE:
+        return "This template is disabled; coupons can not be issued from it."
+    if template.validity_type == CouponTemplate.ValidityType.FIXED and (
+        template.valid_until < today
+    ):
+        return (
+            f"This template's validity ended on {template.valid_until:%Y-%m-%d}; "
+            "coupons can not be issued from it."
+        )
+    return None
+
+
+def needs_bd_approval(template: CouponTemplate) -> bool:
+    return template.is_platform_borne or template.partner.requires_bd_approval
+
+
+def can_create_platform_borne(*, partner: Partner, currency: str | None = None) -> bool:
+    return not partner.is_tier2 and platform_budget_granted(partner=partner, currency=currency)
+
+
+def platform_borne_problem(*, partner: Partner, cost_bearer: str, currency: str) -> str | None:
+    """Why this partner may not hold a platform-borne template in `currency`, or None."""
+    if cost_bearer != CostBearer.PLATFORM:
+        return None
+    if partner.is_tier2:
+        return "A tier-2 reseller can create partner-borne templates only."
+    if not can_create_platform_borne(partner=partner, currency=currency):
+        return (
+            f"Your BD has granted no platform-borne budget in {currency}; "
+            "choose partner-borne or ask your BD."
+        )
+    return None
+
+
+# ---------------------------------------------------------------------------------------
+# Can this account be selected for this template
+
+
+class Refusal(Enum):
+    """Why an account can not be selected for a template, in the words of each place that
+    says it: the account table's row, the selection check's problem (for many accounts),
+    and Issue Coupon's "not added" notice. `field` is the SelectionCheck list it fills."""
+
+    TIER2 = (
+        "tier2", "Tier-2 reseller: platform-borne coupons can not be issued to it",
+        "Platform-borne coupons can not be issued to tier-2 resellers: {ids}.",
+        "tier-2 resellers (platform-borne coupons can not be issued to them)",
+    )
+    HOLDING = (
+        "holding", "Already holds this coupon or waits for it (Limited to 1)",
+        "This template is Limited to 1 and these accounts already hold it or wait for it: "
+        "{ids}.",
+        "already hold this coupon or wait for it (Limited to 1)",
+    )
+    CURRENCY = (
+        "wrong_currency", "Billed in {account_currency}",
+        "These accounts are billed in another currency than {template_currency}: {ids}.",
+        "billed in another currency",
+    )
+
+    def __init__(self, field: str, row: str, problem: str, not_added: str):
+        self.field, self.row, self.problem, self.not_added = field, row, problem, not_added
+
+
+def account_refusals(*, template: CouponTemplate, account, holds: bool) -> list[Refusal]:
+    """Every reason `account` (its type and currency) can not be selected for `template`;
+    none when it can. `holds`: it already holds the template or waits for it."""
+    refusals = []
+    if template.is_platform_borne and account.type == SubAccount.Type.TIER2_RESELLER:
+        refusals.append(Refusal.TIER2)
+    if template.is_limited and holds:
+        refusals.append(Refusal.HOLDING)
+    if account.currency != template.currency:
+        refusals.append(Refusal.CURRENCY)
+    return refusals
+
+
+# ---------------------------------------------------------------------------------------
+# A whole selection
+
+
+@dataclass
+class SelectionCheck:
+    """What an Issue Coupon selection would do, and every reason it can not."""
+
+    template: CouponTemplate
+    accounts: list[SubAccount] = field(default_factory=list)
+    unknown: list[str] = field(default_factory=list)
+    duplicates: list[str] = field(default_factory=list)
+    tier2: list[str] = field(default_factory=list)
+    holding: list[str] = field(default_factory=list)
+    wrong_currency: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def count(self) -> int:
+        return len(self.accounts)
+
+    @property
+    def unit_value(self) -> Decimal:
+        return self.template.unit_value
+
+    @property
+    def total(self) -> Decimal:
+        return self.template.unit_value * self.count
+
+    @property
+    def needs_bd_approval(self) -> bool:
+        return needs_bd_approval(self.template)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def refused(self, refusal: Refusal) -> list[str]:
+        """The selected account IDs refused for `refusal`."""
+        return getattr(self, refusal.field)
+
+
+def issuance_selection_check(
+    *, template: CouponTemplate, account_ids: list[str], today: date | None = None,
+) -> SelectionCheck:
+    """Check a selection against every issuing rule without writing anything."""
+    check = SelectionCheck(template=template)
+    if problem := template_issuable_problem(template, today=today):
+        check.problems.append(problem)
+    cleaned = [str(a).strip() for a in account_ids if str(a).strip()]
+    if not cleaned:
+        check.problems.append("Select at least one account.")
+        return check
+    limit = settings.ISSUE_MAX_ACCOUNTS
+    seen: set[str] = set()
+    unique: list[str] = []
+    for account_id in cleaned:
+        if account_id in seen:
+            if account_id not in check.duplicates:
+                check.duplicates.append(account_id)
+        else:
+            seen.add(account_id)
+            unique.append(account_id)
+    if len(unique) > limit:
+        check.problems.append(
+            f"{len(unique):,} accounts were selected; one request can hold at most {limit:,}.",
+        )
+        return check
+    # An ID no account can have (a NUL byte, which PostgreSQL refuses in any text: a 500 on
+    # Issue Coupon's pick list; or longer than the column) is unknown without asking.
+    possible = [a for a in unique if "\x00" not in a and len(a) <= ACCOUNT_ID_MAX]
+    found = {
+        a.account_id: a
+        for a in sub_accounts_with_ids(partner=template.partner, account_ids=possible,
+                                       fields=("id", "account_id", "type", "currency"))
+    }
+    check.unknown = [a for a in unique if a not in found]
+    accounts = [found[a] for a in unique if a in found]
+    held = (template_holders(template=template, sub_account_ids=[a.pk for a in accounts])
+            if template.is_limited and accounts else set())
+    for account in accounts:
+        for refusal in account_refusals(template=template, account=account,
+                                        holds=account.pk in held):
+            check.refused(refusal).append(account.account_id)
+    check.accounts = accounts
+    if check.duplicates:
+        check.problems.append(f"These account IDs are listed twice: {named(check.duplicates)}.")
+    if check.unknown:
+        check.problems.append(
+            f"These account IDs are not among your sub-accounts: {named(check.unknown)}.",
+        )
+    for refusal in Refusal:
+        if ids := check.refused(refusal):
+            check.problems.append(refusal.problem.format(
+                ids=named(ids), template_currency=template.currency,
+            ))
+    if not check.problems and template.is_platform_borne:
+        budget = platform_budget_get(partner=template.partner, currency=template.currency)
+        budget = budget or PlatformBudget.none_granted(
+            partner=template.partner, currency=template.currency,
+        )
+        if refusal := budget.reserve_refusal(check.total):
+            check.problems.append(refusal)
+    if not check.problems:
+        cap_problem = release_cap_problem(template, check.count, check.total)
+        if cap_problem:
+            check.problems.append(cap_problem)
+    return check
+
+
+def release_cap_problem(template: CouponTemplate, count: int, total: Decimal) -> str | None:
+    """Why `count` more coupons totalling `total` would break the template's release caps."""
+    count_left, amount_left = template_cap_left(template)
+    if count_left is not None and count > count_left:
+        return (
+            f"This template may release at most {template.release_cap_count:,} coupons; "
+            f"{count_left:,} are left and {count:,} were selected."
+        )
+    if amount_left is not None and total > amount_left:
+        return (
+            f"This template may release at most "
+            f"{fmt(template.release_cap_amount, template.currency)}; "
+            f"{fmt(amount_left, template.currency)} is left and this request totals "
+            f"{fmt(total, template.currency)}."
+        )
+    return None
