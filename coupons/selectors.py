@@ -59,6 +59,15 @@ def issuance_request_list(*, partner: Partner) -> QuerySet[IssuanceRequest]:
     )
 
 
+def issuance_request_for_submission(*, user, submission_key: str) -> IssuanceRequest | None:
+    """The request `user` confirmed with this Issue Coupon token, if any."""
+    if not submission_key or not getattr(user, "pk", None):
+        return None
+    return IssuanceRequest.objects.filter(
+        submitted_by=user, submission_key=submission_key[:64],
+    ).first()
+
+
 def template_request_stats(template: CouponTemplate) -> dict:
     """The template's requests: how many, pending, issued, and the accounts issued to."""
     pending, issued = IssuanceRequest.Status.PENDING, IssuanceRequest.Status.ISSUED
