@@ -7,7 +7,6 @@ from django.shortcuts import get_object_or_404, redirect
 from django.views import View
 from django.views.generic import TemplateView
 from django_filters.views import FilterView
-from django_tables2 import SingleTableMixin
 
 from approvals import services
 from approvals.filters import IssuanceRequestFilter
@@ -15,17 +14,18 @@ from approvals.models import Approval
 from approvals.tables import IssuanceRequestTable
 from couponplatform.accounts.mixins import PartnerMixin
 from couponplatform.exceptions import ApplicationError, PermissionDeniedError
+from couponplatform.paging import BoundedTableMixin
 from coupons.models import IssuanceRequest
 from coupons.selectors import issuance_request_list
 
 RECIPIENTS_SHOWN = 200
 
 
-class ApprovalListView(PartnerMixin, SingleTableMixin, FilterView):
+class ApprovalListView(PartnerMixin, BoundedTableMixin, FilterView):
     table_class = IssuanceRequestTable
     filterset_class = IssuanceRequestFilter
     template_name = "approvals/request_list.html"
-    paginate_by = 25
+    table_pagination = {"per_page": 25}
 
     def get_queryset(self):
         return issuance_request_list(partner=self.partner)

@@ -1,7 +1,6 @@
 """The partner console: coupon templates and Issue Coupon (PRODUCT §3, §4, §8)."""
 import secrets
 
-import django_tables2 as tables
 from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
@@ -13,12 +12,12 @@ from django.utils.html import format_html
 from django.views import View
 from django.views.generic import FormView, TemplateView
 from django_filters.views import FilterView
-from django_tables2 import SingleTableMixin
 
 from couponplatform import ratelimit
 from couponplatform.accounts.mixins import PartnerMixin
 from couponplatform.accounts.models import SubAccount
 from couponplatform.exceptions import ApplicationError, PermissionDeniedError
+from couponplatform.paging import BoundedRequestConfig, BoundedTableMixin
 from couponplatform.text import count
 from coupons import selectors, services
 from coupons.filters import CouponTemplateFilter
@@ -32,11 +31,11 @@ class CouponHomeView(PartnerMixin, View):
         return redirect("coupons:template_list")
 
 
-class TemplateListView(PartnerMixin, SingleTableMixin, FilterView):
+class TemplateListView(PartnerMixin, BoundedTableMixin, FilterView):
     table_class = CouponTemplateTable
     filterset_class = CouponTemplateFilter
     template_name = "coupons/template_list.html"
-    paginate_by = 25
+    table_pagination = {"per_page": 25}
 
     def get_queryset(self):
         return selectors.coupon_template_list(partner=self.partner)
@@ -170,7 +169,7 @@ class IssueCouponView(PartnerMixin, TemplateView):
         selected = set(selection)
         accounts = selectors.issuable_sub_accounts(template=self.template, search=q, type=t)
         table = AccountTable(accounts, template=self.template, selected=selected)
-        tables.RequestConfig(self.request, paginate={"per_page": 25}).configure(table)
+        BoundedRequestConfig(self.request, paginate={"per_page": 25}).configure(table)
         # The first accounts of Selected Accounts, in the order they were added; one array
         # parameter (`__any`) rather than a placeholder per ID.
         first = selection[:SELECTED_SHOWN]
