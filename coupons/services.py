@@ -298,9 +298,16 @@ def needs_bd_approval(template: CouponTemplate) -> bool:
     return template.is_platform_borne or template.partner.requires_bd_approval
 
 
-def _named(ids: list[str], limit: int = 20) -> str:
-    shown = ", ".join(ids[:limit])
+def named(ids: list[str], limit: int = 20) -> str:
+    """'A, B and 3 more' for messages: at most `limit` values, each cut to an account ID's
+    length (a pasted 400,000-character value is shown by its start, not kept whole in the
+    session's messages)."""
+    shown = ", ".join(_shortened(value) for value in ids[:limit])
     return shown + (f" and {len(ids) - limit} more" if len(ids) > limit else "")
+
+
+def _shortened(value: str) -> str:
+    return value if len(value) <= ACCOUNT_ID_MAX else value[:ACCOUNT_ID_MAX] + "…"
 
 
 def template_issuable_problem(template: CouponTemplate, *, today: date | None = None) -> str | None:
@@ -372,25 +379,25 @@ def issuance_selection_check(
     check.wrong_currency = [a.account_id for a in accounts if a.currency != template.currency]
     check.accounts = accounts
     if check.duplicates:
-        check.problems.append(f"These account IDs are listed twice: {_named(check.duplicates)}.")
+        check.problems.append(f"These account IDs are listed twice: {named(check.duplicates)}.")
     if check.unknown:
         check.problems.append(
-            f"These account IDs are not among your sub-accounts: {_named(check.unknown)}.",
+            f"These account IDs are not among your sub-accounts: {named(check.unknown)}.",
         )
     if check.tier2:
         check.problems.append(
             "Platform-borne coupons can not be issued to tier-2 resellers: "
-            f"{_named(check.tier2)}.",
+            f"{named(check.tier2)}.",
         )
     if check.holding:
         check.problems.append(
             "This template is Limited to 1 and these accounts already hold it or wait for it: "
-            f"{_named(check.holding)}.",
+            f"{named(check.holding)}.",
         )
     if check.wrong_currency:
         check.problems.append(
             f"These accounts are billed in another currency than {template.currency}: "
-            f"{_named(check.wrong_currency)}.",
+            f"{named(check.wrong_currency)}.",
         )
     if not check.problems and template.is_platform_borne:
         remaining = platform_budget_remaining(partner=template.partner, currency=template.currency)

@@ -274,7 +274,7 @@ class IssueCouponView(PartnerMixin, TemplateView):
             messages.success(self.request, f"Added {count(added, 'account')} to Selected Accounts.")
         for reason, ids in refused.items():
             messages.warning(
-                self.request, f"Not added — {reason}: {services._named(ids)}.",
+                self.request, f"Not added — {reason}: {services.named(ids)}.",
             )
 
     def _add_picked(self):
