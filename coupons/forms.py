@@ -8,6 +8,7 @@ from django import forms
 from django.conf import settings
 
 from couponplatform.accounts.models import Product, SubAccount
+from couponplatform.fields import AmountField
 from couponplatform.money import CURRENCIES
 from couponplatform.text import count
 from coupons.models import CostBearer, CouponKind, CouponTemplate
@@ -15,13 +16,10 @@ from coupons.services import ACCOUNT_ID_MAX, named
 from coupons.validators import template_terms_errors
 
 
-class MoneyInput(forms.DecimalField):
-    """A Decimal input whose limits are checked by coupons.validators, so the page shows
-    the product's own wording ("at most 2 decimal places") rather than Django's."""
-
-    def __init__(self, **kwargs):
-        kwargs.setdefault("widget", forms.TextInput(attrs={"inputmode": "decimal"}))
-        super().__init__(**kwargs)
+class MoneyInput(AmountField):
+    """An amount (read by couponplatform.money.parse_amount) whose limits are checked by
+    coupons.validators, so the page shows the product's own wording ("at most 2 decimal
+    places") rather than Django's."""
 
 
 class CountInput(forms.IntegerField):

@@ -17,6 +17,7 @@ from couponplatform.accounts.models import (
 )
 from couponplatform.audit.services import audit_record
 from couponplatform.exceptions import ApplicationError
+from couponplatform.fields import AmountField
 
 
 class BDScopedAdminMixin:
@@ -54,16 +55,14 @@ class ReadOnlyAdminMixin:
         return False
 
 
-class FiniteDecimalField(forms.DecimalField):
-    """Django's DecimalField parses "sNaN", a signalling NaN that no comparison survives:
-    the inline's has_changed() then raised InvalidOperation (a 500). A number that is not
-    finite is refused as it is parsed."""
+class FiniteDecimalField(AmountField):
+    """The budget's amount, read as every amount is (couponplatform.money.parse_amount):
+    Django's DecimalField parsed "sNaN", a signalling NaN that no comparison survives (the
+    inline's has_changed() then raised InvalidOperation, a 500), and "1_000", "١٢", "1e3"."""
 
-    def to_python(self, value):
-        value = super().to_python(value)
-        if value is not None and not value.is_finite():
-            raise forms.ValidationError(self.error_messages["invalid"], code="invalid")
-        return value
+    def __init__(self, **kwargs):
+        kwargs.pop("widget", None)  # the model field's NumberInput would send "1e3" as is
+        super().__init__(**kwargs)
 
 
 class PlatformBudgetForm(forms.ModelForm):
