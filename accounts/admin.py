@@ -3,7 +3,9 @@ from decimal import Decimal
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.auth.admin import GroupAdmin as DjangoGroupAdmin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.contrib.auth.models import Group
 
 from accounts import services
 from accounts.models import (
@@ -19,6 +21,7 @@ from accounts.permissions import bd_partners_q, user_may_use_bd_admin
 from accounts.selectors import bd_user_list
 from audit.models import AuditLog
 from couponplatform.exceptions import ApplicationError
+from couponplatform.fields import AmountField
 
 
 class BDScopedAdminMixin:
@@ -51,16 +54,14 @@ class ReadOnlyAdminMixin:
         return False
 
 
-class FiniteDecimalField(forms.DecimalField):
-    """Django's DecimalField parses "sNaN", a signalling NaN that no comparison survives:
-    the inline's has_changed() then raised InvalidOperation (a 500). A number that is not
-    finite is refused as it is parsed."""
+class FiniteDecimalField(AmountField):
+    """The budget's amount, read as every amount is (couponplatform.money.parse_amount):
+    Django's DecimalField parsed "sNaN", a signalling NaN that no comparison survives (the
+    inline's has_changed() then raised InvalidOperation, a 500), and "1_000", "١٢", "1e3"."""
 
-    def to_python(self, value):
-        value = super().to_python(value)
-        if value is not None and not value.is_finite():
-            raise forms.ValidationError(self.error_messages["invalid"], code="invalid")
-        return value
+    def __init__(self, **kwargs):
+        kwargs.pop("widget", None)  # the model field's NumberInput would send "1e3" as is
+        super().__init__(**kwargs)
 
 
 class PlatformBudgetForm(forms.ModelForm):
@@ -209,12 +210,104 @@ class SubAccountMembershipInline(admin.StackedInline):
     raw_id_fields = ["sub_account"]
 
 
+PROFILE_FIELDS = ("username", "first_name", "last_name", "email", "last_login", "date_joined")
+
+
+def _report(request, call) -> bool:
+    """Run a service call; show its refusal on the page. True when it went through."""
+    try:
+        call()
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+        return False
+    return True
+
+
 @admin.register(User)
 class UserAdmin(DjangoUserAdmin):
+    """Users, their access and memberships: platform operators only. What a user may do
+    (active, staff, operator, groups, permissions) and whom they act for (partner and role,
+    or sub-account) change through the services, each change an audit row; a user is
+    deactivated, never deleted (their memberships would go unaudited with them)."""
+
     inlines = [PartnerMembershipInline, SubAccountMembershipInline]
 
     def has_module_permission(self, request):
         return request.user.is_superuser
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            obj.save()  # the add form: a username and a password, no access yet
+            return
+        fields = {name: form.cleaned_data[name] for name in PROFILE_FIELDS
+                  if name in form.changed_data}
+        _report(request, lambda: services.user_profile_update(
+            user=obj, acting_user=request.user, fields=fields))
+
+    def save_related(self, request, form, formsets, change):
+        # Not form.save_m2m() nor formset.save(): the services write groups, permissions
+        # and memberships, and audit them. The change message reads these lists.
+        data = form.cleaned_data
+        if change and "groups" in data:
+            _report(request, lambda: services.user_access_set(
+                user=form.instance, acting_user=request.user, is_active=data["is_active"],
+                is_staff=data["is_staff"], is_superuser=data["is_superuser"],
+                groups=data["groups"], permissions=data["user_permissions"],
+            ))
+        for formset in formsets:
+            formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
+            for inline_form in formset.forms:
+                self._save_membership(request, form.instance, formset, inline_form)
+
+    def _save_membership(self, request, user, formset, inline_form):
+        partner_side = formset.model is PartnerMembership
+        if formset.can_delete and formset._should_delete_form(inline_form):
+            if inline_form.instance.pk and _report(request, lambda: (
+                services.partner_membership_remove if partner_side
+                else services.subaccount_membership_remove
+            )(user=user, acting_user=request.user)):
+                formset.deleted_objects.append(inline_form.instance)
+            return
+        if not inline_form.has_changed() or not inline_form.cleaned_data:
+            return
+        data = inline_form.cleaned_data
+        if partner_side:
+            call = lambda: services.partner_membership_set(  # noqa: E731
+                user=user, acting_user=request.user, partner=data["partner"], role=data["role"])
+        else:
+            call = lambda: services.subaccount_membership_set(  # noqa: E731
+                user=user, acting_user=request.user, sub_account=data["sub_account"])
+        if _report(request, call):
+            if inline_form.instance.pk:
+                formset.changed_objects.append((inline_form.instance, inline_form.changed_data))
+            else:
+                formset.new_objects.append(inline_form.instance)
+
+
+admin.site.unregister(Group)
+
+
+@admin.register(Group)
+class GroupAdmin(DjangoGroupAdmin):
+    """Groups and their permissions through the audited service; never deleted (the BD
+    group is what makes a BD)."""
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def save_model(self, request, obj, form, change):
+        saved = []
+        if _report(request, lambda: saved.append(services.group_save(
+            group=obj if change else None, acting_user=request.user,
+            name=form.cleaned_data["name"], permissions=form.cleaned_data["permissions"],
+        ))):
+            obj.pk = saved[0].pk  # the admin's history and redirect name the row
+
+    def save_related(self, request, form, formsets, change):
+        pass  # group_save set the permissions with the row
 
 
 @admin.register(AuditLog)

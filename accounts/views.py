@@ -19,30 +19,28 @@ def home(request):
 
 
 class RateLimitedLoginView(LoginView):
-    """Sign-in that locks a username for 15 minutes after 5 failures, and says until when."""
+    """Sign-in with the limits of couponplatform.ratelimit: 5 failures lock a username for
+    the client that sent them, 50 for everyone, and 30 lock the client; each says until
+    when. The username is counted as authentication reads it (NFKC, case-folded)."""
 
     def post(self, request, *args, **kwargs):
-        username = (request.POST.get("username") or "").strip().lower()[:150]
-        wait = ratelimit.retry_after(ratelimit.LOGIN_FAILURES, username)
-        if wait:
+        refusal = ratelimit.login_refusal(request, request.POST.get("username"))
+        if refusal:
             form = self.get_form()
             form.errors.clear()
-            form.add_error(None, "Too many failed sign-ins for this user. "
-                           + ratelimit.wait_text(wait))
+            form.add_error(None, refusal)
             return self.render_to_response(self.get_context_data(form=form), status=429)
         return super().post(request, *args, **kwargs)
 
     def form_invalid(self, form):
-        username = (self.request.POST.get("username") or "").strip().lower()[:150]
-        wait = ratelimit.hit(ratelimit.LOGIN_FAILURES, username)
-        if wait:
-            form.add_error(None, "Too many failed sign-ins for this user. "
-                           + ratelimit.wait_text(wait))
+        refusal = ratelimit.login_failed(self.request, self.request.POST.get("username"))
+        if refusal:
+            form.add_error(None, refusal)
             return self.render_to_response(self.get_context_data(form=form), status=429)
         return super().form_invalid(form)
 
     def form_valid(self, form):
-        ratelimit.reset(ratelimit.LOGIN_FAILURES, form.get_user().username.lower())
+        ratelimit.login_succeeded(self.request, form.get_user().get_username())
         return super().form_valid(form)
 
 

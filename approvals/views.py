@@ -7,13 +7,13 @@ from django.shortcuts import redirect
 from django.views import View
 from django.views.generic import TemplateView
 from django_filters.views import FilterView
-from django_tables2 import SingleTableMixin
 
 from accounts.mixins import PartnerMixin
 from approvals import release, selectors, services
 from approvals.filters import IssuanceRequestFilter
 from approvals.tables import IssuanceRequestTable
 from couponplatform.exceptions import ApplicationError, PermissionDeniedError
+from couponplatform.paging import BoundedTableMixin
 from coupons.models import IssuanceRequest
 from coupons.selectors import (
     issuance_request_get,
@@ -24,11 +24,11 @@ from coupons.selectors import (
 RECIPIENTS_SHOWN = 200
 
 
-class ApprovalListView(PartnerMixin, SingleTableMixin, FilterView):
+class ApprovalListView(PartnerMixin, BoundedTableMixin, FilterView):
     table_class = IssuanceRequestTable
     filterset_class = IssuanceRequestFilter
     template_name = "approvals/request_list.html"
-    paginate_by = 25
+    table_pagination = {"per_page": 25}
 
     def get_queryset(self):
         return issuance_request_list(partner=self.partner)

@@ -24,7 +24,8 @@ class CouponUsageTable(LeanHeaderMixin, tables.Table):
     """Coupon Usage's coupon list.
 
     django-tables2 keeps doing the ordering (`?sort=`) and the paging (`?page=`, with the
-    view's `BoundedLazyPaginator`: no COUNT) through `RequestConfig`; the lean
+    view's `BoundedLazyPaginator`: no COUNT) through `couponplatform.paging`'s
+    `BoundedRequestConfig` (at most 100 rows a page); the lean
     `billing/_coupon_usage_table.html` renders the table from `lean_header`, `lean_rows`
     and `lean_pagination` below: the markup of django-tables2's bootstrap5-responsive
     template, with the same `render_*` methods for the cells, without its per-cell

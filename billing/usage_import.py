@@ -16,7 +16,7 @@ from billing.models import DailyBill, UsageImport, UsageRecord
 from billing.periods import closed_months, days_lock, month_start
 from couponplatform.db import IN_CHUNK, bulk_insert, chunks
 from couponplatform.exceptions import ApplicationError
-from couponplatform.money import has_at_most_two_places
+from couponplatform.money import AmountFormatError, has_at_most_two_places, parse_amount
 
 # Biggest usage amount a record may carry: what Decimal(18, 2) holds.
 MAX_USAGE_AMOUNT = Decimal("9999999999999999.99")
@@ -56,12 +56,12 @@ def usage_date_for(value: str) -> date:
 
 
 def _amount_parse(text: str) -> Decimal:
+    # Commas between groups of three are thousands separators here, as billing exports
+    # write them (couponplatform.money.parse_amount); "1_000", "١٢" and "1e3" are refused.
     try:
-        amount = Decimal(text.strip().replace(",", ""))
-    except InvalidOperation:
-        raise ValueError(f"amount '{text}' is not a number") from None
-    if not amount.is_finite():
-        raise ValueError(f"amount '{text}' is not a number")
+        amount = parse_amount(text, thousands=True)
+    except AmountFormatError:
+        raise ValueError(_amount_refusal(text)) from None
     if amount < 0:
         raise ValueError(f"amount {text} is negative")
     if not has_at_most_two_places(amount):
@@ -69,6 +69,21 @@ def _amount_parse(text: str) -> Decimal:
     if amount > MAX_USAGE_AMOUNT:
         raise ValueError(f"amount {text} is too large")
     return amount
+
+
+def _amount_refusal(text: str) -> str:
+    """Why a usage amount that is not plain digits is refused: Python's reading of it only
+    picks the words (too large in any notation, or a number in the wrong notation)."""
+    try:
+        value = Decimal(text.strip().replace(",", ""))
+    except (InvalidOperation, ValueError):
+        value = None
+    if value is None or not value.is_finite():
+        return f"amount '{text}' is not a number"
+    if abs(value) > MAX_USAGE_AMOUNT:
+        return f"amount {text} is too large"
+    return (f"amount '{text}' is not a plain number: write the digits 0–9 with at most one "
+            "decimal point (and commas only between thousands)")
 
 
 @dataclass

@@ -11,7 +11,6 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.generic import FormView, TemplateView
 from django_filters.views import FilterView
-from django_tables2 import SingleTableMixin
 from django_tables2.paginators import LazyPaginator
 
 from accounts.mixins import PartnerMixin, SubAccountMixin
@@ -23,6 +22,7 @@ from billing.forms import CouponVoidForm
 from billing.tables import CouponUsageTable
 from couponplatform.exceptions import ApplicationError, PermissionDeniedError
 from couponplatform.money import fmt, quantize
+from couponplatform.paging import BoundedTableMixin
 from coupons.models import Coupon
 
 EXPORT_HEADER = ["Code", "Sub-account ID", "Sub-account", "Template", "Cost bearer",
@@ -43,7 +43,7 @@ class BoundedLazyPaginator(LazyPaginator):
         return number
 
 
-class CouponUsageView(PartnerMixin, SingleTableMixin, FilterView):
+class CouponUsageView(PartnerMixin, BoundedTableMixin, FilterView):
     """Every coupon the partner issued, with filters, totals, a chart and exports.
 
     Paging does not count the filtered rows (LazyPaginator), and the totals and the chart

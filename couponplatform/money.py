@@ -1,5 +1,7 @@
 """Decimal rules for money: two places, half-up rounding, one place that quantizes, and
-the one money column (Decimal(18, 2)) every model and query expression uses."""
+the one money column (Decimal(18, 2)) every model and query expression uses, and the one
+function that reads an amount typed or imported as text."""
+import re
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 from django.db import models
@@ -45,3 +47,49 @@ def cents(expression) -> Round:
     stored amount a whole cent. On PostgreSQL's exact NUMERIC it changes nothing.
     """
     return Round(expression, 2, output_field=money_field())
+
+
+# ---------------------------------------------------------------------------------------
+# Reading amounts from text
+
+# Python's Decimal() reads far more than people write: "1_000", Arabic-Indic and other
+# non-ASCII digits, "1e-2", "NaN", "Infinity". An amount is ASCII digits with at most one
+# decimal point (and a minus sign, so a negative amount is refused by its range check, not
+# as gibberish). Thousands separators: refused where people type amounts (the forms and the
+# API), where "1,5" may mean 1.5 or 15 by the writer's locale; the usage import accepts
+# commas between groups of three ("1,000.25", as billing exports write them) and no other.
+_PLAIN = re.compile(r"-?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)\Z")
+_GROUPED = re.compile(r"-?[0-9]{1,3}(?:,[0-9]{3})+(?:\.[0-9]*)?\Z")
+AMOUNT_TEXT_MAX = 40  # characters: far past any amount the platform holds
+
+AMOUNT_FORMAT_MESSAGE = ("Enter a number in the digits 0–9 with at most one decimal point, "
+                         "such as 1000 or 1000.50.")
+AMOUNT_SEPARATOR_MESSAGE = "Enter the amount without thousands separators, such as 1000.50."
+
+
+class AmountFormatError(ValueError):
+    """The text is not an amount; `message` says how to write one."""
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+def parse_amount(text: str, *, thousands: bool = False) -> Decimal:
+    """The Decimal an amount typed or imported as text stands for, or AmountFormatError.
+
+    Accepts ASCII digits with at most one decimal point, an optional leading minus sign and
+    surrounding whitespace; with `thousands`, commas between groups of three digits. Range
+    and decimal places are the caller's rules (they differ: a face value, a budget, usage).
+    """
+    value = str(text).strip()
+    if len(value) > AMOUNT_TEXT_MAX or not value:
+        raise AmountFormatError(AMOUNT_FORMAT_MESSAGE)
+    if _PLAIN.match(value):
+        return Decimal(value)
+    if "," in value:
+        if thousands and _GROUPED.match(value):
+            return Decimal(value.replace(",", ""))
+        if not thousands and _GROUPED.match(value):
+            raise AmountFormatError(AMOUNT_SEPARATOR_MESSAGE)
+    raise AmountFormatError(AMOUNT_FORMAT_MESSAGE)

@@ -1,8 +1,12 @@
 """Fixed-window rate limits kept in the cache (Redis in production, shared by every web
-process): failed sign-ins per username, submits and approvals per user."""
+process): failed sign-ins per (username, client), per username and per client; submits and
+approvals per user."""
 import functools
+import hashlib
+import ipaddress
 import logging
 import time
+import unicodedata
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -18,7 +22,13 @@ class Limit:
     window: int  # seconds
 
 
-LOGIN_FAILURES = Limit("login", 5, 15 * 60)
+# Sign-in failures, counted three ways (docs/ARCHITECTURE.md, Security). Five wrong
+# passwords lock a username for the client that sent them, not for everyone: a stranger can
+# not lock `bd` out of the office with five guesses. Guesses from many clients still meet
+# the username's own limit, and one client spraying many usernames meets its own.
+LOGIN_PAIR_FAILURES = Limit("login", 5, 15 * 60)
+LOGIN_USER_FAILURES = Limit("login-user", 50, 15 * 60)
+LOGIN_CLIENT_FAILURES = Limit("login-client", 30, 15 * 60)
 SUBMITS = Limit("submit", 30, 60)
 APPROVALS = Limit("approve", 120, 60)
 
@@ -77,6 +87,87 @@ def hit(limit: Limit, who: str) -> int:
 @_fail_open
 def reset(limit: Limit, who: str) -> None:
     cache.delete_many(list(_keys(limit, who)))
+
+
+# ---------------------------------------------------------------------------------------
+# Sign-in: who is counted
+
+
+def login_username_key(raw) -> str:
+    """The username as authentication reads it, case-folded, as a short digest.
+
+    The sign-in form's own field cleans it (strip, then NFKC: "ｂd2" is "bd2"), so every
+    spelling that can sign in as a user is counted as that user; case-folding then joins
+    spellings that differ only by case (the lockout holds for both, never for neither).
+    The digest keeps the cache key short whatever was posted."""
+    from django.contrib.auth.forms import UsernameField
+
+    field = UsernameField(max_length=150)
+    value = field.to_python("" if raw is None else str(raw))
+    folded = unicodedata.normalize("NFKC", value.casefold())
+    return hashlib.sha256(folded.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+
+
+def client_key(request) -> str:
+    """The address the request came from: REMOTE_ADDR, or, behind
+    `RATELIMIT_TRUSTED_PROXIES` proxies, the address the outermost of them saw (each proxy
+    appends the address it was called from to X-Forwarded-For, so a client's own entries are
+    to the left of it and never read). IPv6 clients count by their /64, which one host
+    usually holds whole."""
+    address = request.META.get("REMOTE_ADDR", "") or ""
+    proxies = settings.RATELIMIT_TRUSTED_PROXIES
+    if proxies:
+        forwarded = [part.strip() for part in
+                     request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if part.strip()]
+        if len(forwarded) >= proxies:
+            address = forwarded[-proxies]
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address[:64] or "unknown"
+    if ip.version == 6:
+        if ip.ipv4_mapped:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return str(ip)
+
+
+def _login_counters(request, raw_username) -> list[tuple[Limit, str, str]]:
+    user, client = login_username_key(raw_username), client_key(request)
+    return [
+        (LOGIN_PAIR_FAILURES, f"{user}:{client}", USER_LOCKED),
+        (LOGIN_USER_FAILURES, user, USER_LOCKED),
+        (LOGIN_CLIENT_FAILURES, client, CLIENT_LOCKED),
+    ]
+
+
+USER_LOCKED = "Too many failed sign-ins for this user."
+CLIENT_LOCKED = "Too many failed sign-ins from your network."
+
+
+def login_refusal(request, raw_username) -> str | None:
+    """Why this sign-in is refused before its password is checked, with when to retry; None
+    when it may go ahead."""
+    return _refusal([(retry_after(limit, who), text)
+                     for limit, who, text in _login_counters(request, raw_username)])
+
+
+def login_failed(request, raw_username) -> str | None:
+    """Count a failed sign-in; the refusal if that went over a limit, else None."""
+    return _refusal([(hit(limit, who), text)
+                     for limit, who, text in _login_counters(request, raw_username)])
+
+
+def login_succeeded(request, username: str) -> None:
+    """A right password clears its client's failures for that user. Not the user's own
+    count, nor the client's: neither says the other guesses were the user's."""
+    limit, who, _text = _login_counters(request, username)[0]
+    reset(limit, who)
+
+
+def _refusal(waits: list[tuple[int, str]]) -> str | None:
+    wait, text = max(waits, key=lambda pair: pair[0])
+    return f"{text} {wait_text(wait)}" if wait else None
 
 
 def wait_text(seconds: int) -> str:

@@ -207,6 +207,10 @@ if CACHE_URL.startswith("redis"):
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 RATELIMIT_ENABLED = env_bool("RATELIMIT_ENABLED", True)
+# How many proxies of our own stand in front of the web process (each appending to
+# X-Forwarded-For): the sign-in limits per client read the address the outermost one saw.
+# 0: REMOTE_ADDR is the client, and X-Forwarded-For, which a client can write, is not read.
+RATELIMIT_TRUSTED_PROXIES = int(os.environ.get("RATELIMIT_TRUSTED_PROXIES", "0"))
 
 SESSION_COOKIE_AGE = int(os.environ.get("SESSION_COOKIE_AGE", str(8 * 3600)))
 SESSION_COOKIE_HTTPONLY = True

@@ -7,7 +7,17 @@ def count(n: int, singular: str, plural: str | None = None) -> str:
     return f"{n:,} {word}"
 
 
-def named(ids: list[str], limit: int = 20) -> str:
-    """The first `limit` of `ids`, and how many more: "A1, A2 and 3 more"."""
-    shown = ", ".join(ids[:limit])
+# The longest value `named` shows whole: an account ID's length (accounts.SubAccount).
+NAMED_WIDTH = 32
+
+
+def named(ids: list[str], limit: int = 20, width: int = NAMED_WIDTH) -> str:
+    """The first `limit` of `ids`, and how many more: "A1, A2 and 3 more". Each value is cut
+    to `width` characters, so a pasted 400,000-character value is shown by its start, not
+    kept whole in the session's messages."""
+    shown = ", ".join(_shortened(value, width) for value in ids[:limit])
     return shown + (f" and {len(ids) - limit} more" if len(ids) > limit else "")
+
+
+def _shortened(value: str, width: int) -> str:
+    return value if len(value) <= width else value[:width] + "…"

@@ -5,20 +5,21 @@ from crispy_forms.bootstrap import InlineRadios
 from crispy_forms.helper import FormHelper
 from crispy_forms.layout import Column, Fieldset, Layout, Row
 from django import forms
+from django.conf import settings
 
 from accounts.models import Product, SubAccount
+from couponplatform.fields import AmountField
 from couponplatform.money import CURRENCIES
+from couponplatform.text import count, named
 from coupons.models import CostBearer, CouponKind, CouponTemplate
+from coupons.rules import ACCOUNT_ID_MAX
 from coupons.validators import template_terms_errors
 
 
-class MoneyInput(forms.DecimalField):
-    """A Decimal input whose limits are checked by coupons.validators, so the page shows
-    the product's own wording ("at most 2 decimal places") rather than Django's."""
-
-    def __init__(self, **kwargs):
-        kwargs.setdefault("widget", forms.TextInput(attrs={"inputmode": "decimal"}))
-        super().__init__(**kwargs)
+class MoneyInput(AmountField):
+    """An amount (read by couponplatform.money.parse_amount) whose limits are checked by
+    coupons.validators, so the page shows the product's own wording ("at most 2 decimal
+    places") rather than Django's."""
 
 
 class CountInput(forms.IntegerField):
@@ -143,21 +144,42 @@ class AccountSearchForm(forms.Form):
     )
 
 
+def paste_max_chars() -> int:
+    """What the paste box takes: the most accounts a request holds, each ID as long as an
+    account ID can be, with a separator."""
+    return settings.ISSUE_MAX_ACCOUNTS * (ACCOUNT_ID_MAX + 2)
+
+
 class PasteAccountsForm(forms.Form):
+    """Account IDs pasted as text. A paste longer than a full request can be, or holding a
+    value longer than any account ID, is refused whole, with a message that shows no more
+    than the start of such a value (messages wait in the session)."""
+
     account_ids = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 4, "placeholder": "One account ID per line, or "
                                      "separated by commas or spaces"}),
         label="Paste account IDs",
-        max_length=500_000,
     )
 
     def clean_account_ids(self):
-
-
         raw = self.cleaned_data["account_ids"]
+        limit = paste_max_chars()
+        if len(raw) > limit:
+            raise forms.ValidationError(
+                f"Paste at most {limit:,} characters (one request holds at most "
+                f"{settings.ISSUE_MAX_ACCOUNTS:,} account IDs); this was {len(raw):,}. "
+                "Nothing was added.",
+            )
         ids = [part for part in re.split(r"[\s,;]+", raw) if part]
         if not ids:
             raise forms.ValidationError("Paste at least one account ID.")
+        too_long = [part for part in ids if len(part) > ACCOUNT_ID_MAX]
+        if too_long:
+            raise forms.ValidationError(
+                f"An account ID has at most {ACCOUNT_ID_MAX} characters; "
+                f"{count(len(too_long), 'pasted value')} {'is' if len(too_long) == 1 else 'are'}"
+                f" longer: {named(too_long)}. Nothing was added.",
+            )
         return ids
 
 

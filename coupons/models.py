@@ -180,6 +180,9 @@ class IssuanceRequest(models.Model):
     # offered to the new coupons: the durable record that a sweeper finds when the task
     # that should post them was never published (broker down) or lost.
     postings_pending = models.BooleanField(default=False)
+    # Issue Coupon's one-time token of the selection it was confirmed from: a Confirm sent
+    # twice (a double click, two tabs, a replay) finds the request made by the first.
+    submission_key = models.CharField(max_length=64, null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["-submitted_at", "-pk"]
@@ -192,6 +195,11 @@ class IssuanceRequest(models.Model):
         constraints = [
             models.CheckConstraint(name="request_total_gt_0", condition=Q(total_amount__gt=0)),
             models.CheckConstraint(name="request_count_gt_0", condition=Q(recipient_count__gt=0)),
+            # One selection makes at most one request, however many Confirms race.
+            models.UniqueConstraint(
+                fields=["submitted_by", "submission_key"], name="request_once_per_submission",
+                condition=Q(submission_key__isnull=False),
+            ),
         ]
 
     def __str__(self) -> str:

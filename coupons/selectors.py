@@ -100,6 +100,13 @@ def issuance_request_get(*, partner: Partner, pk: int) -> IssuanceRequest:
 
 def issuance_request_recipients(request: IssuanceRequest) -> QuerySet[IssuanceRecipient]:
     return request.recipients.select_related("sub_account").order_by("sub_account__name", "id")
+def issuance_request_for_submission(*, user, submission_key: str) -> IssuanceRequest | None:
+    """The request `user` confirmed with this Issue Coupon token, if any."""
+    if not submission_key or not getattr(user, "pk", None):
+        return None
+    return IssuanceRequest.objects.filter(
+        submitted_by=user, submission_key=submission_key[:64],
+    ).first()
 
 
 def template_request_stats(template: CouponTemplate) -> dict:

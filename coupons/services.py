@@ -29,7 +29,7 @@ from coupons.rules import (
     needs_bd_approval,
     platform_borne_problem,
 )
-from coupons.selectors import template_is_frozen
+from coupons.selectors import issuance_request_for_submission, template_is_frozen
 from coupons.validators import template_terms_errors
 
 # Sent inside the submit transaction with the new request; approvals opens its approval
@@ -47,6 +47,15 @@ class TemplateTermsError(ApplicationError):
     def __init__(self, errors: dict[str, str]):
         super().__init__("Please correct the errors below.", extra={"errors": errors})
         self.errors = errors
+
+
+class AlreadySubmittedError(ApplicationError):
+    """This selection's token was confirmed before; `request` is what it made."""
+
+    def __init__(self, request: IssuanceRequest):
+        super().__init__(f"This selection was already submitted as request #{request.pk}.",
+                         extra={"request": request})
+        self.request = request
 
 
 def _require_writer(*, partner: Partner, acting_user) -> None:
@@ -219,11 +228,41 @@ def issuance_request_postings_confirm(*, request_id: int) -> None:
     )
 
 
+def _raise_if_submitted(acting_user, submission_key: str | None) -> None:
+    earlier = issuance_request_for_submission(user=acting_user, submission_key=submission_key)
+    if earlier is not None:
+        raise AlreadySubmittedError(earlier)
+
+
 def issuance_request_submit(
     *, template: CouponTemplate, acting_user, account_ids: list[str],
+    submission_key: str | None = None,
 ) -> IssuanceRequest:
-    """Create one pending issuance request for the selection, or refuse it writing nothing."""
+    """Create one pending issuance request for the selection, or refuse it writing nothing.
+
+    `submission_key` (Issue Coupon's one-time token of the selection) makes the submit
+    happen once: a second submit with it raises AlreadySubmittedError naming the first's
+    request, also when the two race (the unique constraint on (submitted_by,
+    submission_key) refuses the loser's row)."""
     _require_writer(partner=template.partner, acting_user=acting_user)
+    if submission_key:
+        _raise_if_submitted(acting_user, submission_key)
+    try:
+        return _submit(template=template, acting_user=acting_user, account_ids=account_ids,
+                       submission_key=submission_key or None)
+    except (ApplicationError, IntegrityError):
+        # A twin submit that committed meanwhile is why this one failed: its budget or its
+        # "Limited to 1" accounts were taken, or this request's row was refused. Every such
+        # failure waited for the twin's commit (a row lock or a unique index), so its
+        # request is there to be found now.
+        if submission_key:
+            _raise_if_submitted(acting_user, submission_key)
+        raise
+
+
+def _submit(
+    *, template: CouponTemplate, acting_user, account_ids: list[str], submission_key: str | None,
+) -> IssuanceRequest:
     with transaction.atomic():
         # A release cap is a sum over requests, so submits of a capped template queue on its
         # row. "Limited to 1" needs no lock: the partial unique index refuses the loser.
@@ -252,7 +291,7 @@ def issuance_request_submit(
             partner=template.partner, template=template, route=route,
             cost_bearer=template.cost_bearer, currency=template.currency,
             unit_value=template.unit_value, recipient_count=check.count,
-            total_amount=check.total, submitted_by=acting_user,
+            total_amount=check.total, submitted_by=acting_user, submission_key=submission_key,
         )
         request.save()
         try:

@@ -115,7 +115,8 @@ class AccountTable(LeanHeaderMixin, tables.Table):
     """The Issue Coupon account list.
 
     django-tables2 keeps doing the ordering (`?sort=`) and the paging (`?page=`,
-    `?per_page=`) through `RequestConfig`; the lean `coupons/_account_table.html` renders
+    `?per_page=`, at most 100) through `couponplatform.paging.BoundedRequestConfig`; the
+    lean `coupons/_account_table.html` renders
     the table from `lean_header`, `lean_rows` and `lean_pagination` below: the same cells,
     sort links and page links as django-tables2's bootstrap5 template, without its per-cell
     machinery (most of the page's CPU before). Text is escaped by the template; the only

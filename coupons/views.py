@@ -1,5 +1,6 @@
 """The partner console: coupon templates and Issue Coupon."""
-import django_tables2 as tables
+import secrets
+
 from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
@@ -7,15 +8,16 @@ from django.http import HttpResponseRedirect
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils.functional import cached_property
+from django.utils.html import format_html
 from django.views import View
 from django.views.generic import FormView, TemplateView
 from django_filters.views import FilterView
-from django_tables2 import SingleTableMixin
 
 from accounts.mixins import PartnerMixin
 from accounts.selectors import platform_budget_remaining, sub_accounts_with_ids
 from couponplatform import ratelimit
 from couponplatform.exceptions import ApplicationError, PermissionDeniedError
+from couponplatform.paging import BoundedRequestConfig, BoundedTableMixin
 from couponplatform.text import count, named
 from coupons import rules, selectors, services
 from coupons.filters import CouponTemplateFilter
@@ -29,11 +31,11 @@ class CouponHomeView(PartnerMixin, View):
         return redirect("coupons:template_list")
 
 
-class TemplateListView(PartnerMixin, SingleTableMixin, FilterView):
+class TemplateListView(PartnerMixin, BoundedTableMixin, FilterView):
     table_class = CouponTemplateTable
     filterset_class = CouponTemplateFilter
     template_name = "coupons/template_list.html"
-    paginate_by = 25
+    table_pagination = {"per_page": 25}
 
     def get_queryset(self):
         return selectors.coupon_template_list(partner=self.partner)
@@ -140,6 +142,22 @@ class IssueCouponView(PartnerMixin, TemplateView):
 
     def set_selection(self, ids: list[str]) -> None:
         self.request.session[self.session_key] = ids
+        # A new selection, a new token: the old one still names what it confirmed.
+        self.request.session[self.token_key] = secrets.token_urlsafe(16)
+
+    @property
+    def token_key(self) -> str:
+        return f"issue_submission:{self.template.pk}"
+
+    def submission_token(self, *, create: bool = True) -> str:
+        """The selection's one-time token: Confirm sends it, the request keeps it, and a
+        second Confirm of the same selection finds that request instead of making one.
+        Made with the selection (set_selection); the page only reads it, so showing the
+        page writes no session."""
+        token = self.request.session.get(self.token_key, "")
+        if not token and create:
+            token = self.request.session[self.token_key] = secrets.token_urlsafe(16)
+        return token
 
     def get_context_data(self, **kwargs):
         ctx = super().get_context_data(**kwargs)
@@ -151,8 +169,9 @@ class IssueCouponView(PartnerMixin, TemplateView):
         selected = set(selection)
         accounts = selectors.issuable_sub_accounts(template=self.template, search=q, type=t)
         table = AccountTable(accounts, template=self.template, selected=selected)
-        tables.RequestConfig(self.request, paginate={"per_page": 25}).configure(table)
-        # The first accounts of Selected Accounts, in the order they were added.
+        BoundedRequestConfig(self.request, paginate={"per_page": 25}).configure(table)
+        # The first accounts of Selected Accounts, in the order they were added; one array
+        # parameter (`__any`) rather than a placeholder per ID.
         first = selection[:SELECTED_SHOWN]
         shown = list(sub_accounts_with_ids(partner=self.partner, account_ids=first,
                                            fields=("account_id", "name", "type")))
@@ -180,6 +199,7 @@ class IssueCouponView(PartnerMixin, TemplateView):
             ),
             issuable_problem=rules.template_issuable_problem(self.template),
             query_string=self.request.GET.urlencode(),
+            submission_token=self.submission_token(create=False),
         )
         return ctx
 
@@ -278,8 +298,29 @@ class IssueCouponView(PartnerMixin, TemplateView):
         messages.info(self.request, "Selected Accounts is empty again.")
         return self._back()
 
+    def _already_submitted(self, request_obj):
+        self.set_selection([])
+        messages.info(self.request, format_html(
+            'This selection was already submitted: <a href="{}">request #{}</a>.',
+            request_obj.get_absolute_url(), request_obj.pk,
+        ))
+        return redirect(request_obj.get_absolute_url())
+
     def _confirm(self):
         selection = self.get_selection()
+        token = self.submission_token()
+        # The page's token (a Confirm without one, as a script sends, uses the session's:
+        # either way one selection makes one request).
+        posted = self.request.POST.get("submission", "")[:64]
+        if posted and posted != token:
+            earlier = selectors.issuance_request_for_submission(
+                user=self.request.user, submission_key=posted,
+            )
+            if earlier is not None:
+                return self._already_submitted(earlier)
+            messages.error(self.request, "Selected Accounts changed since that page was shown; "
+                           "check the selection and confirm again.")
+            return self._back()
         wait = ratelimit.hit(ratelimit.SUBMITS, f"user:{self.request.user.pk}")
         if wait:
             messages.error(self.request, "You have confirmed many requests in a short time. "
@@ -288,7 +329,10 @@ class IssueCouponView(PartnerMixin, TemplateView):
         try:
             request_obj = services.issuance_request_submit(
                 template=self.template, acting_user=self.request.user, account_ids=selection,
+                submission_key=token,
             )
+        except services.AlreadySubmittedError as exc:
+            return self._already_submitted(exc.request)
         except PermissionDeniedError as exc:
             raise PermissionDenied(exc.message) from exc
         except ApplicationError as exc:

@@ -17,7 +17,12 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture
 def limits_on(settings):
+    from couponplatform import ratelimit
+
     settings.RATELIMIT_ENABLED = True
+    # The test client's address: its failures of earlier tests (and runs) count against the
+    # per-client limit for 15 minutes.
+    ratelimit.reset(ratelimit.LOGIN_CLIENT_FAILURES, "127.0.0.1")
 
 
 def _login(client, username, password):

@@ -11,7 +11,7 @@ from coupons.locks import coupons_for_update
 from coupons.models import Coupon
 from coupons.transitions import coupons_move
 from tests import factories as f
-from tests.billing.helpers import make_coupon
+from tests.factories import make_coupon
 
 pytestmark = pytest.mark.django_db
 Status = Coupon.Status
