@@ -10,6 +10,7 @@ from billing.daily_bills import daily_bills_make
 from billing.models import ClosedMonth, UsageImport
 from billing.month_close import month_close
 from billing.periods import month_start
+from billing.posting import bills_enqueue_posting
 from billing.usage_import import usage_import
 from couponplatform.exceptions import ApplicationError
 
@@ -35,9 +36,15 @@ def seed_usage(*, account_ids: list[str], log=print, days: int = DAYS) -> None:
     out.seek(0)
     batch = usage_import(file=io.BytesIO(out.getvalue().encode()), file_name="demo-usage.csv",
                          source=UsageImport.Source.DEMO)
-    bills = 0
+    # Every day's bills first, then their posting in batches of POST_BATCH bills: one
+    # posting task per 500 bills instead of one per day. Each day's bills are committed by
+    # then (outside a transaction), so a worker never reads a bill that is not there yet.
+    bill_ids: list[int] = []
     for offset in range(days):
-        bills += len(daily_bills_make(bill_date=start + timedelta(days=offset)).bill_ids)
+        bill_ids += daily_bills_make(bill_date=start + timedelta(days=offset),
+                                     enqueue_posting=False).bill_ids
+    bills_enqueue_posting(bill_ids=bill_ids)
+    bills = len(bill_ids)
     first = month_start(start)
     closed = 0
     while first < month_start(today):
