@@ -11,7 +11,8 @@ The moments: the 1st, 15th, 28th, 29th, 30th and 31st of every month of a non-le
 (2027) and a leap year (2028), which holds 31 December and 1 January; and the seconds
 around the platform time zone's midnight, where the platform's day and UTC's differ (the
 platform is UTC+8 by default: from 00:00 to 08:00 its day is UTC's next), around a month's
-and a year's end and 29 February.
+and a year's end and 29 February. A build that starts 0.2 s or 2 s before midnight sees the
+day turn early in it or well into it: a world reads "today" once and acts on that day.
 """
 from __future__ import annotations
 
@@ -41,7 +42,10 @@ def awkward_moments() -> list[datetime]:
     # The platform's midnight: the last seconds of a day (a build that starts there runs
     # into the next day) and the first minutes of one (UTC is still on the day before).
     for day in (date(2027, 2, 28), date(2027, 12, 31), date(2028, 2, 29), date(2028, 6, 30)):
-        moments.append(datetime.combine(day, datetime.max.time(), tz) - timedelta(seconds=2))
+        # 0.2 s and 2 s before it: the day turns early in a build or well into it.
+        for before in (0.2, 2):
+            moments.append(datetime.combine(day, datetime.max.time(), tz)
+                           - timedelta(seconds=before))
         following = day + timedelta(days=1)
         moments.append(datetime(following.year, following.month, following.day, 0, 0, 1,
                                 tzinfo=tz))
@@ -52,6 +56,18 @@ def awkward_moments() -> list[datetime]:
 
 MOMENTS = awkward_moments()
 
+# Each world once per moment, except those another swept world already builds or that
+# the calendar can't reach: the Coupon Usage table's world builds the billing pages' world
+# first, and the money machine runs on its own clock from a fixed day (tests/worlds.py), so
+# it is built once, at the first moment, to show the calendar leaves it alone.
+COVERED = {"billing_pages": "billing_usage_table"}
+CALENDAR_FREE = {"money_machine"}
+
+
+def worlds_at(moment: datetime) -> dict:
+    return {name: build for name, build in WORLDS.items()
+            if name not in COVERED and (name not in CALENDAR_FREE or moment == MOMENTS[0])}
+
 
 def test_the_moments_hold_what_the_sweep_promises():
     days = {m.date() for m in MOMENTS}
@@ -60,6 +76,8 @@ def test_the_moments_hold_what_the_sweep_promises():
     assert sum(1 for d in days if d.year == 2027) >= 65  # every listed day of 2027
     assert any(m.hour == 23 and m.minute == 59 for m in MOMENTS)
     assert any(m.hour == 0 for m in MOMENTS)
+    assert set(COVERED.values()) <= set(WORLDS) and set(COVERED) | CALENDAR_FREE <= set(WORLDS)
+    assert set(worlds_at(MOMENTS[0])) | set(COVERED) == set(WORLDS)
 
 
 @pytest.mark.django_db
@@ -67,7 +85,7 @@ def test_the_moments_hold_what_the_sweep_promises():
 def test_every_world_builds_on(moment, settings):
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
     timings = {}
-    for name, build in WORLDS.items():
+    for name, build in worlds_at(moment).items():
         with time_machine.travel(moment, tick=True):
             started = time.perf_counter()
             with transaction.atomic():
