@@ -7,7 +7,7 @@ from django.contrib.auth.admin import GroupAdmin as DjangoGroupAdmin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.models import Group
 
-from accounts import services
+from accounts import access, services
 from accounts.models import (
     Partner,
     PartnerMembership,
@@ -244,7 +244,7 @@ class UserAdmin(DjangoUserAdmin):
             return
         fields = {name: form.cleaned_data[name] for name in PROFILE_FIELDS
                   if name in form.changed_data}
-        _report(request, lambda: services.user_profile_update(
+        _report(request, lambda: access.user_profile_update(
             user=obj, acting_user=request.user, fields=fields))
 
     def save_related(self, request, form, formsets, change):
@@ -252,7 +252,7 @@ class UserAdmin(DjangoUserAdmin):
         # and memberships, and audit them. The change message reads these lists.
         data = form.cleaned_data
         if change and "groups" in data:
-            _report(request, lambda: services.user_access_set(
+            _report(request, lambda: access.user_access_set(
                 user=form.instance, acting_user=request.user, is_active=data["is_active"],
                 is_staff=data["is_staff"], is_superuser=data["is_superuser"],
                 groups=data["groups"], permissions=data["user_permissions"],
@@ -266,8 +266,8 @@ class UserAdmin(DjangoUserAdmin):
         partner_side = formset.model is PartnerMembership
         if formset.can_delete and formset._should_delete_form(inline_form):
             if inline_form.instance.pk and _report(request, lambda: (
-                services.partner_membership_remove if partner_side
-                else services.subaccount_membership_remove
+                access.partner_membership_remove if partner_side
+                else access.subaccount_membership_remove
             )(user=user, acting_user=request.user)):
                 formset.deleted_objects.append(inline_form.instance)
             return
@@ -275,10 +275,10 @@ class UserAdmin(DjangoUserAdmin):
             return
         data = inline_form.cleaned_data
         if partner_side:
-            call = lambda: services.partner_membership_set(  # noqa: E731
+            call = lambda: access.partner_membership_set(  # noqa: E731
                 user=user, acting_user=request.user, partner=data["partner"], role=data["role"])
         else:
-            call = lambda: services.subaccount_membership_set(  # noqa: E731
+            call = lambda: access.subaccount_membership_set(  # noqa: E731
                 user=user, acting_user=request.user, sub_account=data["sub_account"])
         if _report(request, call):
             if inline_form.instance.pk:
@@ -300,7 +300,7 @@ class GroupAdmin(DjangoGroupAdmin):
 
     def save_model(self, request, obj, form, change):
         saved = []
-        if _report(request, lambda: saved.append(services.group_save(
+        if _report(request, lambda: saved.append(access.group_save(
             group=obj if change else None, acting_user=request.user,
             name=form.cleaned_data["name"], permissions=form.cleaned_data["permissions"],
         ))):

@@ -9,7 +9,7 @@ import pytest
 from django.contrib.auth.models import Group, Permission
 from django.urls import reverse
 
-from accounts import services
+from accounts import access
 from accounts.models import BD_GROUP, PartnerMembership, SubAccountMembership
 from audit.models import AuditLog
 from couponplatform.exceptions import ApplicationError, PermissionDeniedError
@@ -195,10 +195,10 @@ def test_users_and_groups_are_not_deleted_in_the_admin(client, root):
 def test_access_services_refuse_anyone_but_a_platform_operator(distributor, bd):
     member = f.make_member(distributor, "viewer", username="target")
     with pytest.raises(PermissionDeniedError):
-        services.partner_membership_set(user=member, acting_user=bd, partner=distributor,
+        access.partner_membership_set(user=member, acting_user=bd, partner=distributor,
                                         role="admin")
     with pytest.raises(PermissionDeniedError):
-        services.user_access_set(user=member, acting_user=bd, is_active=True, is_staff=True,
+        access.user_access_set(user=member, acting_user=bd, is_active=True, is_staff=True,
                                  is_superuser=True, groups=[], permissions=[])
     assert PartnerMembership.objects.get(user=member).role == "viewer"
     assert not rows(member)
@@ -206,7 +206,7 @@ def test_access_services_refuse_anyone_but_a_platform_operator(distributor, bd):
 
 def test_an_operator_can_not_take_away_their_own_rights(root):
     with pytest.raises(ApplicationError, match="your own platform operator rights"):
-        services.user_access_set(user=root, acting_user=root, is_active=True, is_staff=True,
+        access.user_access_set(user=root, acting_user=root, is_active=True, is_staff=True,
                                  is_superuser=False, groups=[], permissions=[])
     root.refresh_from_db()
     assert root.is_superuser
@@ -215,6 +215,6 @@ def test_an_operator_can_not_take_away_their_own_rights(root):
 def test_the_bd_group_keeps_its_name(root):
     group = Group.objects.get_or_create(name=BD_GROUP)[0]
     with pytest.raises(ApplicationError, match="keeps its name"):
-        services.group_save(group=group, acting_user=root, name="Sales", permissions=[])
+        access.group_save(group=group, acting_user=root, name="Sales", permissions=[])
     group.refresh_from_db()
     assert group.name == BD_GROUP
