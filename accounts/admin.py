@@ -8,6 +8,7 @@ from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.models import Group
 
 from accounts import access, services
+from accounts.admin_links import UnlinkedUsersMixin
 from accounts.models import (
     Partner,
     PartnerMembership,
@@ -24,8 +25,9 @@ from couponplatform.exceptions import ApplicationError
 from couponplatform.fields import AmountField
 
 
-class BDScopedAdminMixin:
-    """Rows of the partners assigned to the signed-in BD; everything for a superuser.
+class BDScopedAdminMixin(UnlinkedUsersMixin):
+    """Rows of the partners assigned to the signed-in BD; everything for a superuser. Users
+    are named, not linked, for those who can not open the users' admin (admin_links.py).
 
     `partner_path` is the lookup from the model to its Partner ("" for Partner itself).
     """
@@ -231,6 +233,7 @@ class UserAdmin(DjangoUserAdmin):
     deactivated, never deleted (their memberships would go unaudited with them)."""
 
     inlines = [PartnerMembershipInline, SubAccountMembershipInline]
+    readonly_fields = ["last_login", "date_joined"]  # shown to the minute, never typed over
 
     def has_module_permission(self, request):
         return request.user.is_superuser

@@ -1,4 +1,5 @@
 """Tells the base layout which console the signed-in user works in."""
+from accounts.permissions import ACTIONS
 from accounts.selectors import membership_for, subaccount_membership_for
 
 
@@ -11,6 +12,10 @@ def console(request):
             "console_partner": membership.partner,
             "console_role": membership.role,
             "console_can_write": membership.can_write,
+            # What the role may do, by action (accounts/permissions.ACTIONS): the pages
+            # show a button only to whom its action is allowed.
+            "console_may": {action: membership.role in spec.roles
+                            for action, spec in ACTIONS.items()},
         }
     sub = subaccount_membership_for(user)
     if sub is not None:

@@ -14,6 +14,11 @@ BD_GROUP = "BD"
 class User(AbstractUser):
     """A person who signs in: partner user, sub-account user, BD or platform operator."""
 
+    def __str__(self) -> str:
+        # How the admin and the pages name a person (a BD, an approver, a submitter): by
+        # their full name when they have one, else by their username.
+        return self.get_full_name() or self.username
+
     @property
     def is_bd(self) -> bool:
         return self.is_staff and self.groups.filter(name=BD_GROUP).exists()
@@ -161,9 +166,6 @@ class PartnerMembership(models.Model):
         OPERATOR = "operator", "Operator"
         VIEWER = "viewer", "Viewer"
 
-    # The roles that may change what the partner's console shows (accounts/permissions.py).
-    WRITE_ROLES = (Role.ADMIN, Role.OPERATOR)
-
     user = models.OneToOneField(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="partner_membership",
     )
@@ -175,7 +177,11 @@ class PartnerMembership(models.Model):
 
     @property
     def can_write(self) -> bool:
-        return self.role in self.WRITE_ROLES
+        """Whether the role changes anything in the partner console; what it may change
+        is the table's (accounts/permissions.ACTIONS)."""
+        from accounts.permissions import role_writes
+
+        return role_writes(self.role)
 
 
 class SubAccountMembership(models.Model):

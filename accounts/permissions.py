@@ -1,16 +1,126 @@
-"""The one answer to "may this user do this here": who is a partner's BD (the admin's
-scope, its decisions, the partners' settings) and who may write for a partner (the
-console's changes). Pages, services, the admin and the API all ask here."""
+"""The one answer to "may this user do this here": the table of every partner action ×
+role (ACTIONS, shown in docs/ROLES.md), who is a partner's BD (the admin's scope) and who
+may write for a partner (the console's changes). Pages, services, the admin and the API
+all ask here."""
+from dataclasses import dataclass
+
 from django.db.models import Q
 
 from accounts.models import Partner, PartnerMembership
-from accounts.selectors import membership_for
+from accounts.selectors import membership_for, subaccount_membership_for
 from couponplatform.exceptions import PermissionDeniedError
 
 # What a partner whose coupon function is off is told, on every page and by every service.
 COUPON_FUNCTION_OFF = "Contact your BD to enable the Coupon Function"
 
 NOT_A_MEMBER = "You do not act for this partner."
+
+# ---------------------------------------------------------------------------------------
+# Who may do what: the one table (docs/ROLES.md shows it; tests/security walks it)
+
+# The roles a person can hold towards a partner: a partner user's role, a user of one of
+# its sub-accounts, its BD, or a platform operator (superuser).
+ADMIN = PartnerMembership.Role.ADMIN.value
+OPERATOR = PartnerMembership.Role.OPERATOR.value
+VIEWER = PartnerMembership.Role.VIEWER.value
+SUB_ACCOUNT = "sub_account"
+BD = "bd"
+PLATFORM_OPERATOR = "platform_operator"
+ROLES = {
+    ADMIN: "Partner admin", OPERATOR: "Operator", VIEWER: "Viewer",
+    SUB_ACCOUNT: "Sub-account user", BD: "BD of the partner",
+    PLATFORM_OPERATOR: "Platform operator",
+}
+PARTNER_ROLES = (ADMIN, OPERATOR, VIEWER)
+
+
+@dataclass(frozen=True)
+class Action:
+    label: str
+    where: str
+    roles: frozenset[str]
+
+
+CONSOLE, BILLING, ADMIN_SITE = "Partner console", "Billing Management", "Django admin"
+
+
+def _action(label: str, where: str, *roles: str) -> Action:
+    return Action(label=label, where=where, roles=frozenset(roles))
+
+
+ACTIONS: dict[str, Action] = {
+    "templates_view": _action("View templates", CONSOLE, ADMIN, OPERATOR, VIEWER),
+    "template_create": _action("Create a template", CONSOLE, ADMIN, OPERATOR),
+    "template_edit": _action("Change a template's terms", CONSOLE, ADMIN, OPERATOR),
+    # Disabling stops a programme: the partner admin's decision (PRODUCT §1).
+    "template_disable": _action("Disable a template", CONSOLE, ADMIN),
+    "issue_select": _action("Issue Coupon: select accounts", CONSOLE, ADMIN, OPERATOR),
+    "issue_confirm": _action("Issue Coupon: confirm a request", CONSOLE, ADMIN, OPERATOR),
+    "requests_view": _action("View Approval Status", CONSOLE, ADMIN, OPERATOR, VIEWER),
+    "request_cancel": _action("Cancel a pending request", CONSOLE, ADMIN, OPERATOR),
+    "request_retry": _action("Retry a request that failed to issue", CONSOLE, ADMIN, OPERATOR),
+    "request_withdraw": _action("Withdraw a request that failed to issue", CONSOLE, ADMIN,
+                                OPERATOR),
+    "usage_view": _action("View Coupon Usage", CONSOLE, ADMIN, OPERATOR, VIEWER),
+    "usage_export": _action("Export Coupon Usage (CSV, XLSX)", CONSOLE, ADMIN, OPERATOR,
+                            VIEWER),
+    # Voiding withdraws money a sub-account holds (PRODUCT §6: "a partner admin").
+    "coupon_void": _action("Void a coupon", CONSOLE, ADMIN),
+    # A key acts for the partner in the partner's systems (docs/API.md): its admin's call.
+    "api_keys_manage": _action("Create and revoke API keys", CONSOLE, ADMIN),
+    "billing_view": _action("View its own coupons and bills", BILLING, SUB_ACCOUNT),
+    "admin_templates_view": _action("View templates, coupons and deductions", ADMIN_SITE, BD,
+                                    PLATFORM_OPERATOR),
+    "request_approve": _action("Approve a request", ADMIN_SITE, BD, PLATFORM_OPERATOR),
+    "request_reject": _action("Reject a request", ADMIN_SITE, BD, PLATFORM_OPERATOR),
+    "partner_settings": _action("Switch the coupon function, set the approval rule",
+                                ADMIN_SITE, BD, PLATFORM_OPERATOR),
+    "partner_budget": _action("Set the platform budget", ADMIN_SITE, BD, PLATFORM_OPERATOR),
+    "partner_assign_bd": _action("Assign the partner's BD", ADMIN_SITE, PLATFORM_OPERATOR),
+    "usage_upload": _action("Upload usage records", ADMIN_SITE, PLATFORM_OPERATOR),
+}
+
+
+def partner_roles_for(action: str) -> tuple[str, ...]:
+    """The partner users' roles allowed `action` (what PartnerMixin lets in)."""
+    return tuple(role for role in PARTNER_ROLES if role in ACTIONS[action].roles)
+
+
+def role_writes(role: str) -> bool:
+    """Whether a partner user in `role` may change anything in the partner console."""
+    return any(role in a.roles for k, a in ACTIONS.items()
+               if a.where == CONSOLE and not k.endswith("_view"))
+
+
+def user_roles(user, partner: Partner | None = None) -> set[str]:
+    """Every role `user` holds towards `partner` (towards none in particular when None:
+    then a sub-account user and a BD hold theirs towards their own)."""
+    if not _signed_in(user):
+        return set()
+    roles = set()
+    if user.is_superuser:
+        roles.add(PLATFORM_OPERATOR)
+    membership = membership_for(user)
+    if membership is not None and (partner is None or membership.partner_id == partner.pk):
+        roles.add(membership.role)
+    sub = subaccount_membership_for(user)
+    if sub is not None and (partner is None or sub.sub_account.partner_id == partner.pk):
+        roles.add(SUB_ACCOUNT)
+    if user.is_bd and (partner is None or partner.bd_id == user.pk):
+        roles.add(BD)
+    return roles
+
+
+def user_may(user, action: str, partner: Partner | None = None) -> bool:
+    """Whether `user` may do `action` (a key of ACTIONS) for `partner`."""
+    return bool(user_roles(user, partner) & ACTIONS[action].roles)
+
+
+def user_may_require(user, action: str, partner: Partner | None = None, *,
+                     refusal: str) -> None:
+    """`user_may` as a guard: PermissionDeniedError with `refusal`."""
+    if not user_may(user, action, partner):
+        raise PermissionDeniedError(refusal)
 
 
 def _signed_in(user) -> bool:
@@ -47,18 +157,19 @@ def partner_write_refusal(
     user,
     partner: Partner,
     *,
-    roles: tuple[str, ...] = PartnerMembership.WRITE_ROLES,
+    action: str,
     wrong_role: str,
     not_a_member: str = NOT_A_MEMBER,
     needs_coupon_function: bool = True,
 ) -> str | None:
-    """Why `user` may not write for `partner`, or None: they must be a member of the
-    partner in one of `roles`, and (unless told otherwise) the partner's coupon function
-    must be on. The messages name what the caller was about to change."""
+    """Why `user` may not do `action` (a partner console's change, ACTIONS) for `partner`,
+    or None: they must be a member of the partner in a role the table allows, and (unless
+    told otherwise) the partner's coupon function must be on. The messages name what the
+    caller was about to change."""
     membership = membership_for(user)
     if membership is None or membership.partner_id != partner.pk:
         return not_a_member
-    if membership.role not in roles:
+    if membership.role not in partner_roles_for(action):
         return wrong_role
     if needs_coupon_function and not partner.coupon_enabled:
         return COUPON_FUNCTION_OFF

@@ -8,7 +8,7 @@ from accounts.models import (
     Partner,
     PlatformBudget,
 )
-from accounts.permissions import user_is_bd_of
+from accounts.permissions import user_may_require
 from audit.services import audit_record
 from couponplatform.exceptions import ApplicationError, PermissionDeniedError
 from couponplatform.money import MAX_AMOUNT, fmt, has_at_most_two_places
@@ -50,8 +50,8 @@ def partner_create(
 def partner_coupon_settings_update(
     *, partner: Partner, acting_user, coupon_enabled: bool, requires_bd_approval: bool,
 ) -> Partner:
-    if not user_is_bd_of(acting_user, partner):
-        raise PermissionDeniedError("Only the partner's BD can change its coupon settings.")
+    user_may_require(acting_user, "partner_settings", partner,
+                     refusal="Only the partner's BD can change its coupon settings.")
     with transaction.atomic():
         locked = partners_for_update().get(pk=partner.pk)
         before = {"coupon_enabled": locked.coupon_enabled,
@@ -86,8 +86,8 @@ def partner_rename(*, partner: Partner, acting_user, name: str) -> Partner:
 
 
 def partner_bd_assign(*, partner: Partner, acting_user, bd) -> Partner:
-    if not acting_user.is_superuser:
-        raise PermissionDeniedError("Only a platform operator assigns BDs.")
+    user_may_require(acting_user, "partner_assign_bd", partner,
+                     refusal="Only a platform operator assigns BDs.")
     if bd is not None and not bd.is_bd:
         raise ApplicationError(f"{bd.username} is not a BD (staff in the BD group).")
     with transaction.atomic():
@@ -121,8 +121,8 @@ def platform_budget_set(
     *, partner: Partner, acting_user, currency: str, amount: Decimal,
 ) -> PlatformBudget:
     """Grant or change a platform-borne budget. It can not go below what was released."""
-    if not user_is_bd_of(acting_user, partner):
-        raise PermissionDeniedError("Only the partner's BD can change its platform budget.")
+    user_may_require(acting_user, "partner_budget", partner,
+                     refusal="Only the partner's BD can change its platform budget.")
     if partner.is_tier2:
         raise ApplicationError("Tier-2 resellers issue partner-borne coupons only; they get no "
                                "platform-borne budget.")

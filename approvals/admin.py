@@ -10,6 +10,7 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
+from django.utils.translation import ngettext
 
 from accounts.admin import BDScopedAdminMixin
 from accounts.models import Partner
@@ -19,7 +20,7 @@ from approvals.models import Approval, PendingRequest
 from couponplatform import ratelimit
 from couponplatform.exceptions import ApplicationError
 from couponplatform.money import fmt
-from couponplatform.text import count
+from couponplatform.times import moment_text
 from coupons.models import IssuanceRequest
 
 
@@ -30,23 +31,39 @@ class RejectForm(forms.Form):
     )
 
 
+def decision_text(approval: Approval) -> str:
+    """One decision as the BD reads it: what, who, when (couponplatform/times.py), why."""
+    if approval.status == Approval.Status.OPEN:
+        who = approval.assigned_bd or "no BD assigned"
+        return f"{approval.get_status_display()}: {who}, since {moment_text(approval.created_at)}"
+    who = approval.decided_by or "the system"
+    text = f"{approval.get_status_display()} by {who}, {moment_text(approval.decided_at)}"
+    return f"{text}: {approval.reason}" if approval.reason else text
+
+
 class IssuanceRequestAdminBase(BDScopedAdminMixin, admin.ModelAdmin):
+    """A request's pages in the admin. The lists fit 1,280 px without a sideways scroll
+    (the admin's navigation sidebar is off, couponplatform/urls.py): amounts and times
+    never wrap, the headers are short and the budget column is explained above the list."""
+
     changelist_title = "Issuance requests of your partners"
-    list_display = ["id", "partner", "template_link", "accounts_count", "total_display",
-                    "budget_left_display", "cost_bearer", "status", "submitted_at"]
+    list_display = ["id", "partner_number_display", "partner_name", "template_link",
+                    "accounts_count", "total_display", "budget_left_display", "cost_bearer",
+                    "status", "submitted_display"]
     view_on_site = False
     list_filter = ["status", "cost_bearer", "route", "currency", "submitted_at"]
     search_fields = ["=id", "template__name", "partner__name"]
-    list_select_related = ["partner", "template", "submitted_by"]
+    list_select_related = ["partner", "template", "submitted_by", "partner_number"]
     ordering = ["-submitted_at", "-id"]
     actions = ["approve_selected", "reject_selected"]
     list_per_page = 50
     change_form_template = "admin/approvals/request_change_form.html"
     change_list_template = "admin/approvals/request_change_list.html"
-    readonly_fields = ["id", "partner", "template_link", "status", "route", "cost_bearer",
-                       "total_display", "budget_left_display",
-                       "submitted_by", "submitted_at", "decided_by", "decided_at", "reason",
-                       "issued_at", "accounts_display", "history_display"]
+    readonly_fields = ["id", "partner_number_display", "partner", "template_link", "status",
+                       "route", "cost_bearer", "total_display", "budget_left_display",
+                       "submitted_by", "submitted_at", "waiting_display", "decided_by",
+                       "decided_at", "reason", "issued_at", "history_display",
+                       "accounts_display"]
     fields = readonly_fields
 
     def get_fields(self, request, obj=None):
@@ -54,12 +71,21 @@ class IssuanceRequestAdminBase(BDScopedAdminMixin, admin.ModelAdmin):
         if obj is not None and obj.status == IssuanceRequest.Status.PENDING:
             hidden = {"decided_by", "decided_at", "reason", "issued_at", "history_display"}
             fields = [f for f in fields if f not in hidden]
+        else:
+            # What is left of the budget speaks to a decision still to take.
+            fields = [f for f in fields if f not in ("waiting_display", "budget_left_display")]
         if obj is not None and obj.route == IssuanceRequest.Route.AUTO:
             fields = [f for f in fields if f != "decided_by"]
         return fields
 
     def get_queryset(self, request):
         return selectors.with_budget_left(super().get_queryset(request))
+
+    @admin.display(description="partner's number", ordering="partner_number__number")
+    def partner_number_display(self, obj):
+        """What the partner calls the request (approvals/numbers.py); the id is the
+        platform's."""
+        return obj.number
 
     def has_add_permission(self, request):
         return False
@@ -78,6 +104,11 @@ class IssuanceRequestAdminBase(BDScopedAdminMixin, admin.ModelAdmin):
     def has_module_permission(self, request):
         return user_may_use_bd_admin(request.user)
 
+    @admin.display(description="Partner", ordering="partner__name")
+    def partner_name(self, obj):
+        # A method, not the field: the admin keeps a related object's name on one line.
+        return obj.partner.name
+
     @admin.display(description="Template", ordering="template__name")
     def template_link(self, obj):
         return obj.template.name
@@ -88,17 +119,29 @@ class IssuanceRequestAdminBase(BDScopedAdminMixin, admin.ModelAdmin):
 
     @admin.display(description="Total", ordering="total_amount")
     def total_display(self, obj):
-        return (f"{fmt(obj.unit_value)} × {obj.recipient_count:,} = "
-                f"{fmt(obj.total_amount, obj.currency)}")
+        return format_html('<span class="nowrap">{} × {} = {}</span>', fmt(obj.unit_value),
+                           f"{obj.recipient_count:,}", fmt(obj.total_amount, obj.currency))
 
-    @admin.display(description="Budget left (this request already reserved)")
+    @admin.display(description="Budget left")
     def budget_left_display(self, obj):
+        # What the partner's platform budget has left once every pending request's
+        # reservation, this one's included, is counted (the list says so above it).
         left = getattr(obj, "budget_left", None)
         if obj.cost_bearer != "platform":
-            return "— (partner-borne)"
+            return "—"
         if left is None:
             return "none granted"
-        return fmt(max(left, 0), obj.currency)
+        return format_html('<span class="nowrap">{}</span>', fmt(max(left, 0), obj.currency))
+
+    @admin.display(description="Submitted", ordering="submitted_at")
+    def submitted_display(self, obj):
+        return format_html('<span class="nowrap">{}</span>', moment_text(obj.submitted_at))
+
+    @admin.display(description="Waiting for")
+    def waiting_display(self, obj):
+        bd = obj.partner.bd
+        who = f"{bd}, BD of {obj.partner.name}" if bd else "no BD: the partner has none"
+        return f"{who}, since {moment_text(obj.submitted_at)}"
 
     @admin.display(description="Accounts")
     def accounts_display(self, obj):
@@ -117,17 +160,16 @@ class IssuanceRequestAdminBase(BDScopedAdminMixin, admin.ModelAdmin):
 
     @admin.display(description="Decisions")
     def history_display(self, obj):
-        approvals = selectors.approval_list(obj)
         return format_html_join(
-            "", "<div>{}: {} {} {}</div>",
-            ((a.get_status_display(), a.decided_by or "", a.decided_at or "", a.reason)
-             for a in approvals),
+            "", "<div>{}</div>", ((decision_text(a),) for a in selectors.approval_list(obj)),
         ) or "—"
 
     # -- totals above the list -----------------------------------------------------------
 
     def changelist_view(self, request, extra_context=None):
-        extra_context = {"title": self.changelist_title, **(extra_context or {})}
+        extra_context = {"title": self.changelist_title,
+                         "budget_note": "budget_left_display" in self.list_display,
+                         **(extra_context or {})}
         response = super().changelist_view(request, extra_context)
         cl = getattr(response, "context_data", {}).get("cl") if hasattr(
             response, "context_data") else None
@@ -159,8 +201,8 @@ class IssuanceRequestAdminBase(BDScopedAdminMixin, admin.ModelAdmin):
         except ApplicationError as exc:
             self.message_user(request, exc.message, messages.ERROR)
         else:
-            self.message_user(request, f"Request #{obj.pk} approved; its coupons are being "
-                                       "released.", messages.SUCCESS)
+            self.message_user(request, f"Request {obj.number} (#{obj.pk}) approved; its "
+                                       "coupons are being released.", messages.SUCCESS)
         # The request has left the pending queue: show it where every status is listed.
         return HttpResponseRedirect(reverse("admin:coupons_issuancerequest_change", args=[pk]))
 
@@ -182,7 +224,9 @@ class IssuanceRequestAdminBase(BDScopedAdminMixin, admin.ModelAdmin):
                     done.append(obj.pk)
                 except ApplicationError as exc:
                     skipped.append(f"#{obj.pk}: {exc.message}")
-            self._report(request, "Rejected", done, skipped)
+            self._report(request, ngettext(
+                "Rejected %(n)s request: %(ids)s.", "Rejected %(n)s requests: %(ids)s.",
+                len(done)), done, skipped)
             return HttpResponseRedirect(reverse(f"admin:{self._urlname('changelist')}"))
         if "reason" in request.POST and not form.is_valid():
             self.message_user(request, "Give a reason: the partner sees it.", messages.ERROR)
@@ -196,10 +240,11 @@ class IssuanceRequestAdminBase(BDScopedAdminMixin, admin.ModelAdmin):
         }
         return TemplateResponse(request, "admin/approvals/reject.html", context)
 
-    def _report(self, request, verb, done, skipped):
+    def _report(self, request, done_text, done, skipped):
         if done:
-            self.message_user(request, f"{verb} {count(len(done), 'request')}: "
-                              + ", ".join(f"#{pk}" for pk in done) + ".", messages.SUCCESS)
+            self.message_user(request, done_text % {
+                "n": len(done), "ids": ", ".join(f"#{pk}" for pk in done),
+            }, messages.SUCCESS)
         for line in skipped:
             self.message_user(request, f"Skipped {line}", messages.WARNING)
 
@@ -223,10 +268,11 @@ class IssuanceRequestAdminBase(BDScopedAdminMixin, admin.ModelAdmin):
                 done.append(obj.pk)
             except ApplicationError as exc:
                 skipped.append(f"#{obj.pk}: {exc.message}")
-        self._report(request, "Approved", done, skipped)
+        self._report(request, ngettext(
+            "Approved %(n)s request: %(ids)s.", "Approved %(n)s requests: %(ids)s.",
+            len(done)), done, skipped)
 
-    @admin.action(description="Reject selected requests (asks for a reason)",
-                  permissions=["decide"])
+    @admin.action(description="Reject selected requests", permissions=["decide"])
     def reject_selected(self, request, queryset):
         return self._reject_page(request, list(queryset.order_by("pk")))
 
@@ -236,7 +282,11 @@ class IssuanceRequestAdminBase(BDScopedAdminMixin, admin.ModelAdmin):
             raise Http404("No such request among your partners' requests.")
         extra_context = extra_context or {}
         extra_context.update(
-            title=f"Request #{obj.pk} — {obj.get_status_display().lower()}",
+            # One heading: the request, what it issues and its status (Django would add the
+            # object's name again beneath the title).
+            title=f"Request {obj.number} (#{obj.pk}): {obj.template.name} × "
+                  f"{obj.recipient_count:,} — {obj.get_status_display().lower()}",
+            subtitle=None,
             can_decide=obj.status == IssuanceRequest.Status.PENDING
             and user_is_bd_of(request.user, obj.partner)
             and obj.submitted_by_id != request.user.pk,
@@ -268,13 +318,17 @@ class OwnPartnerFilter(admin.SimpleListFilter):
 @admin.register(PendingRequest)
 class PendingRequestAdmin(IssuanceRequestAdminBase):
     changelist_title = "Pending approval queue: tick requests to approve or reject, or open one"
-    list_display = ["id", "partner", "template_link", "accounts_count", "total_display",
-                    "budget_left_display", "cost_bearer", "submitted_at"]
+    list_display = ["id", "partner_number_display", "partner_name", "template_link",
+                    "accounts_count", "total_display", "budget_left_display", "cost_bearer",
+                    "submitted_display"]
     list_filter = ["cost_bearer", OwnPartnerFilter, "submitted_at"]
 
 
 @admin.register(IssuanceRequest)
 class IssuanceRequestAdmin(IssuanceRequestAdminBase):
+    # Every status: a decided request's budget left says nothing (the queue shows it).
+    list_display = ["id", "partner_name", "template_link", "accounts_count", "total_display",
+                    "cost_bearer", "status", "submitted_display"]
     list_filter = ["status", "cost_bearer", "route", OwnPartnerFilter, "submitted_at"]
 
 

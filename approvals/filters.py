@@ -1,7 +1,7 @@
 """Filters of the Approval Status page."""
 import django_filters
-from django import forms
 
+from couponplatform.dates import PlatformDateFilter
 from coupons.models import IssuanceRequest
 
 
@@ -13,13 +13,11 @@ class IssuanceRequestFilter(django_filters.FilterSet):
     status = django_filters.ChoiceFilter(
         choices=IssuanceRequest.Status.choices, empty_label="Any status",
     )
-    submitted_from = django_filters.DateFilter(
+    submitted_from = PlatformDateFilter(
         field_name="submitted_at", lookup_expr="date__gte", label="Submitted from",
-        widget=forms.DateInput(attrs={"type": "date"}),
     )
-    submitted_to = django_filters.DateFilter(
+    submitted_to = PlatformDateFilter(
         field_name="submitted_at", lookup_expr="date__lte", label="Submitted to",
-        widget=forms.DateInput(attrs={"type": "date"}),
     )
 
     class Meta:

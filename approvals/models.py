@@ -1,8 +1,10 @@
-"""The BD's approval of an issuance request: one open approval per request."""
+"""The BD's approval of an issuance request (one open approval per request), and each
+partner's own numbering of its requests."""
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+from accounts.models import Partner
 from coupons.models import IssuanceRequest
 
 
@@ -63,3 +65,44 @@ class PendingRequest(IssuanceRequest):
         proxy = True
         verbose_name = "pending request"
         verbose_name_plural = "pending approval queue"
+
+
+class RequestSequence(models.Model):
+    """A partner's counter of request numbers: the submit locks it to take the next one
+    (approvals/numbers.py), so partners see numbers of their own, never how many requests
+    other partners made."""
+
+    partner = models.OneToOneField(
+        Partner, primary_key=True, on_delete=models.CASCADE, related_name="+",
+    )
+    prefix = models.CharField(max_length=6)
+    last_number = models.PositiveIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.prefix}: {self.last_number}"
+
+
+class RequestNumber(models.Model):
+    """The partner's own number of one request, shown as PREFIX-000123."""
+
+    request = models.OneToOneField(
+        IssuanceRequest, primary_key=True, on_delete=models.CASCADE,
+        related_name="partner_number",
+    )
+    partner = models.ForeignKey(Partner, on_delete=models.PROTECT, related_name="+")
+    prefix = models.CharField(max_length=6)
+    number = models.PositiveIntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["partner", "number"], name="request_number_once_per_partner",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.label
+
+    @property
+    def label(self) -> str:
+        return f"{self.prefix}-{self.number:06d}"

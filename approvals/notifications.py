@@ -1,11 +1,17 @@
-"""Emails about issuance requests: to the BD when one waits, to the partner when decided."""
+"""Emails about issuance requests: to the BD when one waits, to the partner when decided.
+
+The services call `notify_*` after their commit; that enqueues the mail on the
+notifications queue (couponplatform/queues.py), so a slow mail server holds up neither the
+request nor the release. The tasks call `*_mail_send`.
+"""
 import logging
 
 from django.conf import settings
 from django.core.mail import send_mail
+from django.utils.translation import ngettext
 
 from accounts.models import PartnerMembership
-from couponplatform.text import count
+from couponplatform import dispatch
 from coupons.models import IssuanceRequest
 
 log = logging.getLogger(__name__)
@@ -19,33 +25,50 @@ def _partner_emails(request: IssuanceRequest) -> list[str]:
     )
 
 
+def accounts(n: int) -> str:
+    return ngettext("%(n)s account", "%(n)s accounts", n) % {"n": f"{n:,}"}
+
+
 def _summary(request: IssuanceRequest) -> str:
     return (
-        f"Request #{request.pk}: {request.template.name} (template #{request.template_id}) "
-        f"for {count(request.recipient_count, 'account')}, {request.unit_value} × "
+        f"Request {request.number}: {request.template.name} (template #{request.template_id}) "
+        f"for {accounts(request.recipient_count)}, {request.unit_value} × "
         f"{request.recipient_count} = {request.total_amount} {request.currency}, "
         f"{request.get_cost_bearer_display()}."
     )
 
 
 def notify_bd_pending(request_id: int) -> None:
-    request = IssuanceRequest.objects.select_related("partner__bd", "template").get(pk=request_id)
+    dispatch.enqueue(dispatch.NOTIFY_BD_PENDING, request_id)
+
+
+def notify_partner(request_id: int) -> None:
+    """After a decision, an issue or a failure: tell the partner's users what happened."""
+    dispatch.enqueue(dispatch.NOTIFY_PARTNER, request_id)
+
+
+def bd_pending_mail_send(*, request_id: int) -> None:
+    request = IssuanceRequest.objects.select_related(
+        "partner__bd", "template", "partner_number",
+    ).get(pk=request_id)
     bd = request.partner.bd
     if bd is None or not bd.email:
         log.warning("Request %s waits for a BD, but partner %s has none with an email",
                     request_id, request.partner_id)
         return
     send_mail(
-        subject=f"[Coupons] {request.partner.name} asks for approval of request #{request.pk}",
+        subject=f"[Coupons] {request.partner.name} asks for approval of request "
+                f"{request.number} (#{request.pk})",
         message=_summary(request) + "\n\nApprove or reject it in the admin's pending queue.",
         from_email=settings.DEFAULT_FROM_EMAIL,
         recipient_list=[bd.email],
     )
 
 
-def notify_partner(request_id: int) -> None:
-    """After a decision, an issue or a failure: tell the partner's users what happened."""
-    request = IssuanceRequest.objects.select_related("partner", "template").get(pk=request_id)
+def partner_mail_send(*, request_id: int) -> None:
+    request = IssuanceRequest.objects.select_related(
+        "partner", "template", "partner_number",
+    ).get(pk=request_id)
     recipients = _partner_emails(request)
     if not recipients:
         return
@@ -54,7 +77,7 @@ def notify_partner(request_id: int) -> None:
     if request.reason:
         body += f"\nReason: {request.reason}"
     send_mail(
-        subject=f"[Coupons] Request #{request.pk} is {status.lower()}",
+        subject=f"[Coupons] Request {request.number} is {status.lower()}",
         message=body,
         from_email=settings.DEFAULT_FROM_EMAIL,
         recipient_list=recipients,

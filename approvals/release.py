@@ -10,6 +10,7 @@ from django.core.cache import cache
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
+from django.utils.translation import ngettext
 
 from accounts.locks import platform_budgets_for_update
 from accounts.models import PlatformBudget
@@ -79,8 +80,13 @@ def _release_problem(request: IssuanceRequest, template: CouponTemplate) -> str 
         template.released_count + request.recipient_count > template.release_cap_count
     ):
         left = max(template.release_cap_count - template.released_count, 0)
-        return (f"The template's release cap of {template.release_cap_count:,} coupons is "
-                f"reached: {left:,} left, {request.recipient_count:,} needed.")
+        return ngettext(
+            "The template's release cap of %(cap)s coupon is reached: %(left)s left, "
+            "%(needed)s needed.",
+            "The template's release cap of %(cap)s coupons is reached: %(left)s left, "
+            "%(needed)s needed.", template.release_cap_count,
+        ) % {"cap": f"{template.release_cap_count:,}", "left": f"{left:,}",
+             "needed": f"{request.recipient_count:,}"}
     if template.release_cap_amount is not None and (
         template.released_amount + request.total_amount > template.release_cap_amount
     ):
@@ -99,13 +105,6 @@ def _fault(point: str) -> None:
     Points, in order: "locked" (request, template and budget rows held), "coupons_copied",
     "counters_updated" (the template's released counters and the budget), "before_commit".
     """
-
-
-def _validity(template: CouponTemplate, today):
-    if template.validity_type == CouponTemplate.ValidityType.FIXED:
-        return template.valid_from, template.valid_until
-    # "Valid N days from release": the release day is day 1.
-    return today, today + timedelta(days=template.valid_days - 1)
 
 
 COUPON_FIELDS = [
@@ -145,7 +144,7 @@ def issuance_request_release(*, request_id: int) -> IssuanceRequest:
             return request
 
         now = timezone.now()
-        valid_from, valid_until = _validity(template, timezone.localdate())
+        valid_from, valid_until = template.validity_if_released(timezone.localdate())
         codes = (
             sorted(template.products.values_list("code", flat=True))
             if not template.all_products else []

@@ -12,7 +12,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from accounts.locks import platform_budgets_for_update
-from accounts.permissions import partner_writer_require, user_is_bd_of
+from accounts.permissions import partner_writer_require, user_may
 from approvals import notifications
 from approvals.models import Approval
 from approvals.release import release_schedule
@@ -39,7 +39,7 @@ def _require_status(request: IssuanceRequest, status: str, verb: str) -> None:
     each also names the one status it starts from."""
     if request.status != status:
         raise InvalidTransitionError(
-            f"Request #{request.pk} is {request.get_status_display().lower()}; it can not be "
+            f"Request {request.number} is {request.get_status_display().lower()}; it can not be "
             f"{verb}.",
         )
 
@@ -63,20 +63,20 @@ def _clean_reason(reason: str | None, *, required: bool) -> str:
     return reason
 
 
-def _require_bd(user, request: IssuanceRequest) -> None:
-    if not user_is_bd_of(user, request.partner):
+def _require_bd(user, request: IssuanceRequest, action: str) -> None:
+    if not user_may(user, action, request.partner):
         raise PermissionDeniedError(
-            f"Only the BD of {request.partner.name} can decide request #{request.pk}.",
+            f"Only the BD of {request.partner.name} can decide request {request.number}.",
         )
     if request.submitted_by_id == user.pk:
         raise PermissionDeniedError("You submitted this request, so you can not decide it.")
 
 
-def _require_partner_writer(user, request: IssuanceRequest) -> None:
+def _require_partner_writer(user, request: IssuanceRequest, action: str) -> None:
     # Cancel, retry and withdraw stay open with the coupon function off: they free what
     # the request holds (or, for retry, fail again with the reason).
     partner_writer_require(
-        user, request.partner, needs_coupon_function=False,
+        user, request.partner, action=action, needs_coupon_function=False,
         wrong_role="Your role can view requests but not change them.",
     )
 
@@ -123,7 +123,7 @@ def approval_route(*, request: IssuanceRequest, acting_user) -> Approval:
 def approval_approve(*, request_id: int, acting_user) -> IssuanceRequest:
     with transaction.atomic():
         request = issuance_request_lock(request_id)
-        _require_bd(acting_user, request)
+        _require_bd(acting_user, request, "request_approve")
         _require_status(request, Status.PENDING, "approved")
         request.decided_by = acting_user
         request.decided_at = timezone.now()
@@ -139,7 +139,7 @@ def approval_reject(*, request_id: int, acting_user, reason: str) -> IssuanceReq
     reason = _clean_reason(reason, required=True)
     with transaction.atomic():
         request = issuance_request_lock(request_id)
-        _require_bd(acting_user, request)
+        _require_bd(acting_user, request, "request_reject")
         request.decided_by = acting_user
         request.decided_at = timezone.now()
         request.reason = reason
@@ -154,7 +154,7 @@ def approval_reject(*, request_id: int, acting_user, reason: str) -> IssuanceReq
 def issuance_request_cancel(*, request_id: int, acting_user) -> IssuanceRequest:
     with transaction.atomic():
         request = issuance_request_lock(request_id)
-        _require_partner_writer(acting_user, request)
+        _require_partner_writer(acting_user, request, "request_cancel")
         issuance_request_move(request=request, to=Status.CANCELLED, actor=acting_user)
         _close_open_approval(request, Approval.Status.CANCELLED, actor=acting_user)
         _free(request)
@@ -165,7 +165,7 @@ def issuance_request_retry(*, request_id: int, acting_user) -> IssuanceRequest:
     """A request that failed to issue goes back to approved and is released again."""
     with transaction.atomic():
         request = issuance_request_lock(request_id)
-        _require_partner_writer(acting_user, request)
+        _require_partner_writer(acting_user, request, "request_retry")
         _require_status(request, Status.FAILED, "retried")
         request.reason = ""
         issuance_request_move(request=request, to=Status.APPROVED, actor=acting_user,
@@ -177,7 +177,7 @@ def issuance_request_retry(*, request_id: int, acting_user) -> IssuanceRequest:
 def issuance_request_withdraw(*, request_id: int, acting_user) -> IssuanceRequest:
     with transaction.atomic():
         request = issuance_request_lock(request_id)
-        _require_partner_writer(acting_user, request)
+        _require_partner_writer(acting_user, request, "request_withdraw")
         issuance_request_move(request=request, to=Status.WITHDRAWN, actor=acting_user)
         _free(request)
     return request

@@ -1,9 +1,12 @@
 """The Approval Status table."""
 import django_tables2 as tables
+from django.template.defaultfilters import truncatechars
 from django.urls import reverse
 from django.utils.html import format_html
+from django.utils.translation import gettext as _
 
 from couponplatform.money import fmt
+from couponplatform.times import moment_text
 from coupons.models import IssuanceRequest
 
 STATUS_CSS = {
@@ -17,6 +20,58 @@ STATUS_CSS = {
 }
 
 
+def person(user) -> str:
+    """How a user is named to partners: full name, else username."""
+    return (user.get_full_name() or user.username) if user is not None else ""
+
+
+def when(moment) -> str:
+    """A moment as people read it (couponplatform/times.py), or nothing."""
+    return moment_text(moment, default="")
+
+
+def decision(record) -> tuple[str, str, str]:
+    """(what, whom, when) of the request's decision or its end, for partners: who approved
+    or rejected it (or the system), who cancelled or withdrew it, or whom it waits for;
+    `what` reads before the name ("Rejected by"). The Approval Status table and the
+    request's page both say it this way."""
+    Status = IssuanceRequest.Status
+    if record.status in (Status.CANCELLED, Status.WITHDRAWN):
+        name = getattr(record, "closed_by_name", "") or getattr(record, "closed_by_username", "")
+        cancelled = record.status == Status.CANCELLED
+        if name:
+            what = _("Cancelled by") if cancelled else _("Withdrawn by")
+        else:
+            what = _("Cancelled") if cancelled else _("Withdrawn")
+        return what, name or "", when(getattr(record, "closed_at", None))
+    if record.decided_by_id:
+        what = _("Rejected by") if record.status == Status.REJECTED else _("Approved by")
+        return what, person(record.decided_by), when(record.decided_at)
+    if record.route == IssuanceRequest.Route.AUTO and record.decided_at:
+        return _("Auto-approved by"), _("the system"), when(record.decided_at)
+    if record.status == Status.PENDING:
+        bd = record.partner.bd if record.partner.bd_id else None
+        return _("Waiting for"), person(bd) or _("your BD"), ""
+    return "", "", ""
+
+
+STATUS_LABELS = dict(IssuanceRequest.Status.choices)
+
+
+def history_row(entry) -> dict:
+    """One audit row of a request as its page lists it: when, who, what, why."""
+    before = (entry.before or {}).get("status")
+    after = (entry.after or {}).get("status")
+    if entry.action == "request.submit":
+        what = _("Submitted: %(status)s") % {"status": STATUS_LABELS.get(after, after)}
+    elif before and after:
+        what = f"{STATUS_LABELS.get(before, before)} → {STATUS_LABELS.get(after, after)}"
+    else:
+        what = entry.action
+    return {"at": when(entry.created_at), "who": person(entry.actor) or _("the system"),
+            "what": what, "reason": entry.reason}
+
+
 def status_badge(request_obj) -> str:
     return format_html(
         '<span class="badge text-bg-{}">{}</span>',
@@ -25,21 +80,24 @@ def status_badge(request_obj) -> str:
 
 
 class IssuanceRequestTable(tables.Table):
-    id = tables.Column(verbose_name="Request")
+    id = tables.Column(verbose_name="Request", attrs={"td": {"class": "nowrap"}})
     template = tables.Column(verbose_name="Template", order_by=("template__name",))
-    recipient_count = tables.Column(verbose_name="Accounts")
-    total_amount = tables.Column(verbose_name="Total")
-    cost_bearer = tables.Column(verbose_name="Cost bearer")
-    route = tables.Column()
+    recipient_count = tables.Column(verbose_name="Accounts", attrs={
+        "td": {"class": "money"}, "th": {"class": "money"}})
+    total_amount = tables.Column(verbose_name="Total", attrs={
+        "td": {"class": "money"}, "th": {"class": "money"}})
     status = tables.Column()
     submitted_at = tables.DateTimeColumn(format="Y-m-d H:i T", verbose_name="Submitted")
-    decided_by = tables.Column(verbose_name="Approver", empty_values=())
+    decided_by = tables.Column(verbose_name="Decision", empty_values=(),
+                               order_by=("decided_at", "id"))
     actions = tables.Column(empty_values=(), orderable=False, verbose_name="")
 
     class Meta:
         model = IssuanceRequest
-        fields = ("id", "template", "recipient_count", "total_amount", "cost_bearer", "route",
-                  "status", "submitted_at", "decided_by", "actions")
+        # Cost bearer and route read under the total and the decision: the table fits
+        # 1280 px without a sideways scroll.
+        fields = ("id", "template", "recipient_count", "total_amount", "status",
+                  "decided_by", "submitted_at", "actions")
         order_by = ("-submitted_at",)
         attrs = {"class": "table table-sm table-hover align-middle"}
 
@@ -48,17 +106,28 @@ class IssuanceRequestTable(tables.Table):
         self.can_write = can_write
 
     def render_id(self, record):
-        return format_html('<a href="{}">#{}</a>', record.get_absolute_url(), record.pk)
+        return format_html('<a href="{}">{}</a>', record.get_absolute_url(), record.number)
 
     def render_decided_by(self, record):
-        if record.decided_by_id:
-            return record.decided_by.username
-        if record.route == IssuanceRequest.Route.AUTO and record.decided_at:
-            return "the system"
-        if record.status == IssuanceRequest.Status.PENDING and record.partner.bd_id:
-            return format_html('<span class="text-muted">waiting for {}</span>',
-                               record.partner.bd.username)
-        return "—"
+        what, who, at = decision(record)
+        if not what:
+            return "—"
+        line = format_html("{} <strong>{}</strong>", what, who) if who else what
+        if record.status == IssuanceRequest.Status.PENDING:
+            line = format_html('<span class="text-muted">{}</span>', line)
+        if at:
+            line = format_html('{}<br><small class="text-muted text-nowrap">{}</small>', line, at)
+        if record.reason and record.status in (IssuanceRequest.Status.REJECTED,
+                                               IssuanceRequest.Status.FAILED):
+            line = format_html(
+                '{}<br><small class="request-reason" title="{}">{}: {}</small>', line,
+                record.reason, _("Reason"), truncatechars(record.reason, 80),
+            )
+        return line
+
+    def render_submitted_at(self, record):
+        return format_html('<span class="text-nowrap">{}</span><br><small class="text-muted">'
+                           '{}</small>', when(record.submitted_at), person(record.submitted_by))
 
     def render_actions(self, record):
         if not self.can_write:
@@ -76,7 +145,12 @@ class IssuanceRequestTable(tables.Table):
                            record.template.name, record.template_id)
 
     def render_total_amount(self, record):
-        return fmt(record.total_amount, record.currency)
+        return format_html('{}<br><small class="text-muted">{}</small>',
+                           fmt(record.total_amount, record.currency),
+                           record.get_cost_bearer_display())
+
+    def render_recipient_count(self, record):
+        return f"{record.recipient_count:,}"
 
     def render_status(self, record):
         return status_badge(record)

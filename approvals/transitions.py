@@ -12,7 +12,7 @@ def issuance_request_lock(request_id: int) -> IssuanceRequest:
     """The request's row, locked (its partner and template read along, not locked)."""
     try:
         return (
-            issuance_requests_for_update().select_related("partner", "template")
+            issuance_requests_for_update().select_related("partner", "template", "partner_number")
             .get(pk=request_id)
         )
     except IssuanceRequest.DoesNotExist as exc:
@@ -35,7 +35,7 @@ def issuance_request_move(*, request: IssuanceRequest, to: str, actor, reason: s
     allows it from the current status; the caller holds the row lock."""
     if not request.can_move_to(to):
         raise InvalidTransitionError(
-            f"Request #{request.pk} is {request.get_status_display().lower()}; it can not be "
+            f"Request {request.number} is {request.get_status_display().lower()}; it can not be "
             f"{VERBS.get(to, to)}.",
         )
     before = request.status

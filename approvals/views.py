@@ -3,7 +3,7 @@ and the progress of a release."""
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.http import JsonResponse
-from django.shortcuts import redirect
+from django.shortcuts import get_object_or_404, redirect
 from django.views import View
 from django.views.generic import TemplateView
 from django_filters.views import FilterView
@@ -11,7 +11,7 @@ from django_filters.views import FilterView
 from accounts.mixins import PartnerMixin
 from approvals import release, selectors, services
 from approvals.filters import IssuanceRequestFilter
-from approvals.tables import IssuanceRequestTable
+from approvals.tables import IssuanceRequestTable, decision, history_row
 from couponplatform.exceptions import ApplicationError, PermissionDeniedError
 from couponplatform.paging import BoundedTableMixin
 from coupons.models import IssuanceRequest
@@ -29,16 +29,20 @@ class ApprovalListView(PartnerMixin, BoundedTableMixin, FilterView):
     filterset_class = IssuanceRequestFilter
     template_name = "approvals/request_list.html"
     table_pagination = {"per_page": 25}
+    page_action = "requests_view"
 
     def get_queryset(self):
-        return issuance_request_list(partner=self.partner)
+        return selectors.with_closing_move(issuance_request_list(partner=self.partner))
 
     def get_table_kwargs(self):
-        return {"can_write": self.membership.can_write}
+        return {"can_write": self.may("request_cancel")}
 
 
 class RequestMixin(PartnerMixin):
+    page_action = "requests_view"
+
     def get_request_obj(self) -> IssuanceRequest:
+        """The partner's own request; another partner's is a 404."""
         return issuance_request_get(partner=self.partner, pk=self.kwargs["pk"])
 
 
@@ -47,16 +51,22 @@ class ApprovalDetailView(RequestMixin, TemplateView):
 
     def get_context_data(self, **kwargs):
         ctx = super().get_context_data(**kwargs)
-        req = self.get_request_obj()
+        req = get_object_or_404(
+            selectors.with_closing_move(issuance_request_list(partner=self.partner)),
+            pk=self.kwargs["pk"],
+        )
         recipients = issuance_request_recipients(req)
+        what, who, at = decision(req)
         ctx.update(
             req=req,
+            decision={"what": what, "who": who, "at": at},
+            history=[history_row(entry) for entry in selectors.request_history(req)],
             recipients=recipients[:RECIPIENTS_SHOWN],
             recipients_more=max(req.recipient_count - RECIPIENTS_SHOWN, 0),
             approvals=selectors.approval_list(req),
             releasing=req.status == IssuanceRequest.Status.APPROVED,
             progress=release.release_progress(req.pk) or 0,
-            can_write=self.membership.can_write,
+            can_write=self.may("request_cancel"),
         )
         return ctx
 
@@ -78,7 +88,11 @@ class RequestActionView(RequestMixin, TemplateView):
     """GET asks for confirmation; POST does it."""
 
     template_name = "approvals/request_confirm.html"
-    action = ""
+    action = ""  # cancel, retry or withdraw (the URL's)
+
+    @property
+    def page_action(self) -> str:
+        return f"request_{self.action}"
     service = None
     titles = {
         "cancel": ("Cancel request", "Cancel this request? Your BD will no longer see it, and "
@@ -111,5 +125,5 @@ class RequestActionView(RequestMixin, TemplateView):
         else:
             done = {"cancel": "cancelled", "retry": "sent to issuing again",
                     "withdraw": "withdrawn"}[self.action]
-            messages.success(request, f"Request #{req.pk} was {done}.")
+            messages.success(request, f"Request {req.number} was {done}.")
         return redirect(req.get_absolute_url())

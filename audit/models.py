@@ -3,6 +3,8 @@ from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 
+from couponplatform.times import moment_text
+
 
 class AuditLogQuerySet(models.QuerySet):
     def update(self, **kwargs):
@@ -27,6 +29,9 @@ class AuditLog(models.Model):
     before = models.JSONField(null=True, blank=True, encoder=DjangoJSONEncoder)
     after = models.JSONField(null=True, blank=True, encoder=DjangoJSONEncoder)
     reason = models.TextField(blank=True)
+    # The web request (X-Request-ID) or task that wrote the row, as in the log lines
+    # (couponplatform/logs.py); empty for rows written outside both (a shell, a migration).
+    request_id = models.CharField(max_length=64, blank=True, default="", db_default="")
 
     objects = AuditLogQuerySet.as_manager()
 
@@ -35,7 +40,7 @@ class AuditLog(models.Model):
         indexes = [models.Index(fields=["object_type", "object_id"], name="audit_object")]
 
     def __str__(self) -> str:
-        return f"{self.created_at:%Y-%m-%d %H:%M} {self.action} {self.object_type}#{self.object_id}"
+        return f"{moment_text(self.created_at)} {self.action} {self.object_type}#{self.object_id}"
 
     def save(self, *args, **kwargs):
         if self.pk is not None:

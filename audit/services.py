@@ -3,6 +3,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from audit.models import AuditLog
+from couponplatform.logs import current_request_id
 
 
 def audit_record(
@@ -24,6 +25,7 @@ def audit_record(
         before=before,
         after=after,
         reason=reason,
+        request_id=current_request_id(),
     )
     entry.save()
     return entry
@@ -38,11 +40,12 @@ def audit_record_many(
 ) -> list[AuditLog]:
     """`audit_record` for many objects in one insert: entries of (partner id, object,
     before, after), all by `actor` doing `action`."""
+    request_id = current_request_id()
     rows = [
         AuditLog(
             actor=actor if getattr(actor, "pk", None) else None, partner_id=partner_id,
             action=action, object_type=obj._meta.label, object_id=str(obj.pk),
-            before=before, after=after, reason=reason,
+            before=before, after=after, reason=reason, request_id=request_id,
         )
         for partner_id, obj, before, after in entries
     ]

@@ -116,15 +116,16 @@ def analyze() -> None:
         cursor.execute("VACUUM ANALYZE")
 
 
-def copy_rows(model, fields: list[str], rows) -> int:
-    """Stream rows into the model's table with psycopg COPY, without building a list.
+def copy_rows(model, fields: list[str], rows, *, table: str | None = None) -> int:
+    """Stream rows into the model's table (or `table`, of the same columns) with psycopg
+    COPY, without building a list.
 
     `rows` may be any iterable of tuples in the order of `fields` (JSON columns as their
     text). Runs in the caller's transaction, if any. Returns the number of rows written.
     """
     meta = model._meta
     columns = ", ".join(connection.ops.quote_name(meta.get_field(f).column) for f in fields)
-    sql = f"COPY {connection.ops.quote_name(meta.db_table)} ({columns}) FROM STDIN"
+    sql = f"COPY {connection.ops.quote_name(table or meta.db_table)} ({columns}) FROM STDIN"
     count = 0
     connection.ensure_connection()
     with connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
@@ -132,6 +133,19 @@ def copy_rows(model, fields: list[str], rows) -> int:
             copy.write_row(row)
             count += 1
     return count
+
+
+def bare_table(model, name: str) -> str:
+    """A table of the model's columns and defaults and nothing else: no index, primary key,
+    constraint (NOT NULL aside), foreign key or trigger. What writing the same rows costs
+    there is the physical limit the benchmarks compare with."""
+    quoted = connection.ops.quote_name(name)
+    with connection.cursor() as cursor:
+        cursor.execute(f"DROP TABLE IF EXISTS {quoted}")
+        cursor.execute(f"CREATE TABLE {quoted} (LIKE "
+                       f"{connection.ops.quote_name(model._meta.db_table)} INCLUDING DEFAULTS "
+                       "INCLUDING IDENTITY)")
+    return name
 
 
 def make_products(codes: list[str]) -> list[Product]:
@@ -264,3 +278,32 @@ def bulk_load(*models):
             for _name, definition in indexes:
                 cursor.execute(definition)
             cursor.execute("RESET maintenance_work_mem")
+
+
+# The Coupon Usage statistics' triggers (billing/migrations/0003_usage_stats.py).
+STATS_TRIGGERS = [
+    ("coupons_coupon", "billing_stats_coupon_insert"),
+    ("coupons_coupon", "billing_stats_coupon_update"),
+    ("coupons_coupon", "billing_stats_coupon_delete"),
+    ("billing_deduction", "billing_stats_deduction_insert"),
+    ("billing_deduction", "billing_stats_deduction_update"),
+    ("billing_deduction", "billing_stats_deduction_delete"),
+]
+
+
+@contextmanager
+def stats_triggers_fire():
+    """bulk_load sets `session_replication_role = replica`, which skips every ordinary
+    trigger (as pg_restore wants for the foreign keys), the statistics' too. ENABLE ALWAYS
+    makes those fire in replica mode as well, for the load only: the statistics are built by
+    the triggers themselves, from the same COPY statements (requests of up to 10,000
+    coupons; the deductions in one), as the release writes them."""
+    with connection.cursor() as cursor:
+        for table, trigger in STATS_TRIGGERS:
+            cursor.execute(f"ALTER TABLE {table} ENABLE ALWAYS TRIGGER {trigger}")
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            for table, trigger in STATS_TRIGGERS:
+                cursor.execute(f"ALTER TABLE {table} ENABLE TRIGGER {trigger}")

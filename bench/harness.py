@@ -21,8 +21,9 @@ from unittest import mock
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "BENCHMARKS.md"
-# Other helpers and CI share the server: every database the benchmarks touch is named so.
-DB_PREFIX = "cp_bench"
+# Every database a run creates is marked so; a run drops only the database it created, and
+# reuses (--reuse) only one that carries the mark.
+DB_MARK = "couponplatform benchmark database"
 RERUN = (
     "DATABASE_URL=postgres://postgres@127.0.0.1:5432/cp_bench "
     'make bench BENCH_ARGS="{args}"'
@@ -34,11 +35,11 @@ class BenchError(SystemExit):
 
 
 # ---------------------------------------------------------------------------------------
-# Django and the throwaway database
+# Django and the run's own database
 
 
 def setup_django() -> None:
-    """Configure Django for PostgreSQL and name the test database `cp_bench…`."""
+    """Configure Django for PostgreSQL, with DEBUG off as in production."""
     url = os.environ.get("DATABASE_URL", "")
     if not url.startswith(("postgres://", "postgresql://", "pgsql://")):
         raise BenchError(
@@ -50,39 +51,113 @@ def setup_django() -> None:
     from django.conf import settings
 
     django.setup()
-    # The database the benchmark builds and drops: BENCH_DB_NAME, else DATABASE_URL's name
-    # with "_test" (so two benchmarks run with two DATABASE_URLs never share one).
-    url_name = str(settings.DATABASES["default"].get("NAME") or DB_PREFIX)
-    default_name = f"{url_name if url_name.startswith(DB_PREFIX) else DB_PREFIX}_test"
-    test_name = os.environ.get("BENCH_DB_NAME", default_name)
-    if not test_name.startswith(DB_PREFIX):
-        raise BenchError(f"BENCH_DB_NAME must start with {DB_PREFIX!r}; got {test_name!r}.")
-    settings.DATABASES["default"].setdefault("TEST", {})["NAME"] = test_name
-
-
-@contextmanager
-def throwaway_database() -> Iterator[str]:
-    """Create the test database with Django's test machinery, migrate it, drop it after.
-
-    An old one left by an interrupted run is dropped first (interactive=False). DEBUG is
-    off, as in production, so no query log grows during the runs.
-    """
-    from django.conf import settings
-    from django.db import connection
-    from django.test.utils import setup_databases, teardown_databases
-
     # Not setup_test_environment(): it instruments template rendering and makes the test
     # client copy every template context, which the production path does not pay for.
     settings.DEBUG = False
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
-    old_config = setup_databases(
-        verbosity=0, interactive=False, aliases={"default"}, serialized_aliases=set(),
-    )
+
+
+def run_database_name(base: str, suffix: str | None = None) -> str:
+    """The run's own database: DATABASE_URL's name, "_bench" (unless the name has it
+    already) and a suffix of this run (BENCH_DB_SUFFIX, else the time and the process id),
+    so two runs on one server never meet in one database."""
+    suffix = suffix or os.environ.get("BENCH_DB_SUFFIX") or (
+        f"{dt.datetime.now(dt.UTC):%m%d%H%M%S}_{os.getpid()}")
+    if not re.fullmatch(r"\w+", suffix):
+        raise BenchError(f"BENCH_DB_SUFFIX may hold letters, digits and _ only; got {suffix!r}.")
+    stem = base if "bench" in base else f"{base}_bench"
+    name = f"{stem}_{suffix}".lower()
+    if len(name) > 63:
+        raise BenchError(f"Database name {name!r} is longer than PostgreSQL's 63 characters.")
+    return name
+
+
+def _admin_connection():
+    """An autocommit connection to the server's `postgres` database, for CREATE and DROP."""
+    import psycopg
+    from django.db import connection
+
+    params = connection.get_connection_params()
+    params["dbname"] = "postgres"
+    params.pop("cursor_factory", None)
+    params.pop("context", None)
+    params.pop("prepare_threshold", None)
+    return psycopg.connect(autocommit=True, **params)
+
+
+def _database_mark(admin, name: str) -> str | None:
+    """The comment of database `name`, "" when it has none, None when it does not exist."""
+    row = admin.execute(
+        "SELECT coalesce(shobj_description(oid, 'pg_database'), '') FROM pg_database "
+        "WHERE datname = %s", [name],
+    ).fetchone()
+    return None if row is None else row[0]
+
+
+def _use_database(name: str) -> None:
+    from django.conf import settings
+    from django.db import connections
+
+    connections.close_all()
+    settings.DATABASES["default"]["NAME"] = name
+    connections["default"].settings_dict["NAME"] = name
+
+
+@contextmanager
+def run_database(*, reuse: str | None = None, keep: bool = False) -> Iterator[str]:
+    """The run's database, migrated: a new one of its own name (`run_database_name`),
+    created here and dropped after the run unless `keep`; or, with `reuse`, an existing
+    one an earlier run created and kept (checked by its mark), never dropped.
+
+    A name that already exists is never taken over or dropped: the run stops instead.
+    """
+    from django.core.management import call_command
+    from django.db import connection, connections
+    from psycopg import sql
+
+    base = str(connection.settings_dict.get("NAME") or "cp_bench")
+    created = None
+    with _admin_connection() as admin:
+        if reuse:
+            mark = _database_mark(admin, reuse)
+            if mark is None or not mark.startswith(DB_MARK):
+                raise BenchError(f"--reuse {reuse}: no database of that name made by a "
+                                 "benchmark run (its comment must start with "
+                                 f"{DB_MARK!r}).")
+            name = reuse
+        else:
+            name = run_database_name(base)
+            if _database_mark(admin, name) is not None:
+                raise BenchError(f"Database {name} exists already; it is not this run's, so "
+                                 "it is left alone. Set another BENCH_DB_SUFFIX.")
+            admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+            created = name
+            admin.execute(sql.SQL("COMMENT ON DATABASE {} IS {}").format(
+                sql.Identifier(name),
+                sql.Literal(f"{DB_MARK}, created {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} "
+                            f"UTC by process {os.getpid()}")))
     try:
-        yield connection.settings_dict["NAME"]
+        _use_database(name)
+        call_command("migrate", verbosity=0, interactive=False)
+        # BENCH_MIGRATE_TO="coupons:0005 billing:0003": an earlier schema of those apps, to
+        # measure the code against the indexes it had before (their migrations reversed).
+        for target in os.environ.get("BENCH_MIGRATE_TO", "").split():
+            app, _, migration = target.partition(":")
+            call_command("migrate", app, migration, verbosity=0, interactive=False)
+        with connection.cursor() as cursor:
+            # WAL attribution (write_cost.py); a contrib module shipped with PostgreSQL 15.
+            cursor.execute("SELECT 1 FROM pg_available_extensions WHERE name = 'pg_walinspect'")
+            if cursor.fetchone():
+                cursor.execute("CREATE EXTENSION IF NOT EXISTS pg_walinspect")
+        yield name
     finally:
-        connection.close()
-        teardown_databases(old_config, verbosity=0)
+        connections.close_all()
+        if created and not keep:
+            with _admin_connection() as admin:
+                admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+                    sql.Identifier(created)))
+        elif created:
+            log(f"kept database {created}: rerun on it with --reuse {created}")
 
 
 def machine() -> dict[str, str]:
@@ -311,8 +386,8 @@ machine and database, as the project's performance bars ask. The sections below
 are rewritten by the benchmark runner: do not edit them by hand, rerun instead.
 
 ```
-# all benchmarks (PostgreSQL only; a throwaway database named cp_bench_test is created and
-# dropped, so the development database is never touched)
+# all benchmarks (PostgreSQL only; each run creates a database of its own, named after
+# DATABASE_URL's with "_bench" and a suffix of the run, and drops it after the run)
 DATABASE_URL=postgres://postgres@127.0.0.1:5432/cp_bench make bench
 # some of them
 DATABASE_URL=postgres://postgres@127.0.0.1:5432/cp_bench make bench BENCH_ARGS="issue_search"

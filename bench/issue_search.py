@@ -27,8 +27,8 @@ from bench.harness import (
     profile,
 )
 from coupons import selectors
+from coupons.issue_views import SELECTED_SHOWN
 from coupons.services import coupon_template_create, issuance_request_submit
-from coupons.views import SELECTED_SHOWN
 
 NAME = "issue_search"
 TITLE = "Issue Coupon account search, 50,000 sub-accounts"
@@ -139,7 +139,7 @@ def _page_profile(client: Client, url: str) -> list[str]:
     total = cumtime(stats, "django/test/client.py", "generic")
     parts = [
         ("view: selector, paging, selection check (incl. their SQL)",
-         cumtime(stats, "coupons/views.py", "get_context_data")),
+         cumtime(stats, "coupons/issue_views.py", "get_context_data")),
         ("rendering the page", cumtime(stats, "django/template/response.py", "rendered_content")),
         ("… of which the account table (lean template, with its rows query)",
          _include_time(stats)),

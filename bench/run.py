@@ -1,12 +1,15 @@
 """Run the benchmarks: `python -m bench.run [name ...]` (all when none is named).
 
-Needs DATABASE_URL pointing at PostgreSQL; works in a throwaway database `cp_bench_test`
-and writes each benchmark's section of docs/BENCHMARKS.md.
+Needs DATABASE_URL pointing at PostgreSQL; works in a database of its own, named after
+DATABASE_URL's with "_bench" and a suffix of the run (BENCH_DB_SUFFIX), which it creates,
+migrates and drops (--keep keeps it, --reuse NAME runs on a kept one), and writes each
+benchmark's section of docs/BENCHMARKS.md.
 """
 from __future__ import annotations
 
 import argparse
 import importlib
+import signal
 import sys
 import time
 
@@ -17,6 +20,7 @@ BENCHMARKS = {
     "release": "bench.release",
     "billing_run": "bench.billing_run",
     "usage_pages": "bench.usage_pages",
+    "indexes": "bench.indexes",
     "worker": "bench.worker",
 }
 
@@ -28,6 +32,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-doc", action="store_true",
                         help="print the figures without writing docs/BENCHMARKS.md")
     parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
+    parser.add_argument("--notes", action="store_true",
+                        help="print each report's notes (setup, breakdowns) too")
+    parser.add_argument("--keep", action="store_true",
+                        help="keep the run's database after the run (to --reuse it)")
+    parser.add_argument("--reuse", metavar="NAME",
+                        help="run on a database an earlier run kept (its data stays; "
+                             "benchmarks that find their data there skip building it)")
     args = parser.parse_args(argv)
     if args.list:
         print("\n".join(BENCHMARKS))
@@ -40,9 +51,12 @@ def main(argv: list[str] | None = None) -> int:
 
     from bench import harness
 
+    # A run stopped by SIGTERM still drops the database it made (the finally blocks run).
+    signal.signal(signal.SIGTERM, lambda *_args: sys.exit(143))
+
     harness.setup_django()
     reports = []
-    with harness.throwaway_database() as db_name:
+    with harness.run_database(reuse=args.reuse, keep=args.keep) as db_name:
         info = harness.machine()
         print(f"Benchmarks on database {db_name}: PostgreSQL {info['postgresql']}, "
               f"{info['nproc']} CPUs ({info['cpu']})")
@@ -53,6 +67,8 @@ def main(argv: list[str] | None = None) -> int:
             report.seconds = time.perf_counter() - start
             report.load = (load, harness.loadavg())
             harness.print_report(report)
+            if args.notes:
+                print("\n\n".join(report.notes))
             if not args.no_doc:
                 harness.write_section(report, info, list(BENCHMARKS))
             reports.append(report)

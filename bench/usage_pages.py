@@ -9,7 +9,6 @@ import re
 import statistics
 import time
 from collections import defaultdict
-from contextlib import contextmanager
 from decimal import Decimal
 from urllib.parse import urlencode
 
@@ -230,35 +229,6 @@ def _deductions(partner, accounts: list[int], active: int, seed: int) -> list[in
     return chosen
 
 
-# The Coupon Usage statistics' triggers (billing/migrations/0003_usage_stats.py).
-STATS_TRIGGERS = [
-    ("coupons_coupon", "billing_stats_coupon_insert"),
-    ("coupons_coupon", "billing_stats_coupon_update"),
-    ("coupons_coupon", "billing_stats_coupon_delete"),
-    ("billing_deduction", "billing_stats_deduction_insert"),
-    ("billing_deduction", "billing_stats_deduction_update"),
-    ("billing_deduction", "billing_stats_deduction_delete"),
-]
-
-
-@contextmanager
-def _stats_triggers_fire():
-    """bulk_load sets `session_replication_role = replica`, which skips every ordinary
-    trigger (as pg_restore wants for the foreign keys), the statistics' too. ENABLE ALWAYS
-    makes those fire in replica mode as well, for the load only: the statistics are built by
-    the triggers themselves, from the same COPY statements (requests of up to 10,000
-    coupons; the deductions in one), as the release writes them."""
-    with connection.cursor() as cursor:
-        for table, trigger in STATS_TRIGGERS:
-            cursor.execute(f"ALTER TABLE {table} ENABLE ALWAYS TRIGGER {trigger}")
-    try:
-        yield
-    finally:
-        with connection.cursor() as cursor:
-            for table, trigger in STATS_TRIGGERS:
-                cursor.execute(f"ALTER TABLE {table} ENABLE TRIGGER {trigger}")
-
-
 def _partner(name: str, prefix: str, accounts: int, coupons: int, active: int, seed: int):
     partner, user = data.make_partner(name, requires_bd_approval=False,
                                       budget=Decimal("1000000000.00"))
@@ -266,10 +236,41 @@ def _partner(name: str, prefix: str, accounts: int, coupons: int, active: int, s
                                                     tier2_every=200, seed=seed)]
     templates = _templates(partner, user)
     with data.bulk_load(Coupon, IssuanceRecipient, DailyBill, DailyBillLine, Deduction), \
-            _stats_triggers_fire():
+            data.stats_triggers_fire():
         _coupons(partner, user, templates, pks, coupons, seed=seed)
         chosen = _deductions(partner, pks, active, seed=seed)
     return partner, user, {t.name: t.pk for t in templates}, chosen
+
+
+def _existing(name: str):
+    """The partner `name` of an earlier run kept in this database (--reuse), as _partner
+    returns it; None when there is none."""
+    from accounts.models import Partner, PartnerMembership
+
+    partner = Partner.objects.filter(name=name).order_by("pk").first()
+    if partner is None:
+        return None
+    user = PartnerMembership.objects.filter(partner=partner).order_by("pk").first().user
+    templates = dict(CouponTemplate.objects.filter(partner=partner).values_list("name", "pk"))
+    chosen = sorted(Deduction.objects.filter(partner=partner).order_by()
+                    .values_list("sub_account_id", flat=True).distinct())
+    return partner, user, templates, chosen
+
+
+def dataset() -> tuple[tuple, tuple, float]:
+    """The 1M and the 1k distributor, built (by COPY; about a minute) unless an earlier
+    run left them in this database; and the seconds building took (0 when reused)."""
+    big, small = _existing("Bench Usage Big"), _existing("Bench Usage Small")
+    if big and small:
+        log(f"{NAME}: reusing the {BIG:,} and {SMALL:,} coupons of an earlier run")
+        return big, small, 0.0
+    start = time.perf_counter()
+    log(f"{NAME}: building {BIG:,} coupons for {BIG_ACCOUNTS:,} accounts, and deductions")
+    big = _partner("Bench Usage Big", "UB", BIG_ACCOUNTS, BIG, BIG_ACTIVE, seed=5)
+    log(f"{NAME}: building {SMALL:,} coupons for {SMALL_ACCOUNTS:,} accounts")
+    small = _partner("Bench Usage Small", "US", SMALL_ACCOUNTS, SMALL, SMALL_ACTIVE, seed=6)
+    data.analyze()
+    return big, small, time.perf_counter() - start
 
 
 def _stats_ready(big_partner) -> dict:
@@ -480,7 +481,7 @@ USAGE_PARTS = [
      "_get_session"),
 ]
 SUB_PARTS = [
-    ("view: queries, paging, prefetch (incl. their SQL)", "billing/views.py",
+    ("view: queries, paging, prefetch (incl. their SQL)", "billing/account_views.py",
      "get_context_data"),
     ("… of which building the prefetched deductions", "django/db/models/query.py",
      "prefetch_related_objects"),
@@ -679,13 +680,7 @@ def run() -> Report:
                  "1k page CPU p50", "1k SQL in page p50", "raw SQL p50", "raw SQL p95",
                  "1M / 1k (p95)", "1M / raw (p95)", ""],
     )
-    start = time.perf_counter()
-    log(f"{NAME}: building {BIG:,} coupons for {BIG_ACCOUNTS:,} accounts, and deductions")
-    big = _partner("Bench Usage Big", "UB", BIG_ACCOUNTS, BIG, BIG_ACTIVE, seed=5)
-    log(f"{NAME}: building {SMALL:,} coupons for {SMALL_ACCOUNTS:,} accounts")
-    small = _partner("Bench Usage Small", "US", SMALL_ACCOUNTS, SMALL, SMALL_ACTIVE, seed=6)
-    data.analyze()
-    built = time.perf_counter() - start
+    big, small, built = dataset()
     log(f"{NAME}: usage statistics: check against the rows, compaction")
     stats = _stats_ready(big[0])
     with connection.cursor() as cursor:
@@ -715,8 +710,9 @@ def run() -> Report:
 
     statuses = dict(Coupon.objects.filter(partner=big[0]).values("status")
                     .annotate(n=Count("pk")).values_list("status", "n"))
+    how = f"built in {built:.0f} s" if built else "built by an earlier run, kept for --reuse"
     report.notes.append(
-        f"Setup (built in {built:.0f} s, by COPY): a distributor with {BIG_ACCOUNTS:,} "
+        f"Setup ({how}, by COPY): a distributor with {BIG_ACCOUNTS:,} "
         f"sub-accounts and {sizes['big']:,} coupons of 12 templates (cash, threshold cash, "
         "discount; partner- and platform-borne; two scoped to some products; one \"Limited "
         "to 1\"), each template's coupons in requests of 1 to 10,000 accounts released over "
@@ -761,7 +757,7 @@ def run() -> Report:
         "statistics\"): the load above writes the coupons and deductions by COPY with "
         "`session_replication_role = replica` (`data.bulk_load`), which skips ordinary "
         "triggers; the statistics' triggers are set `ENABLE ALWAYS` for the load "
-        "(`_stats_triggers_fire`), so the statistics were written by the triggers "
+        "(`data.stats_triggers_fire`), so the statistics were written by the triggers "
         "themselves, one grouped INSERT per COPY statement. After the load they equal the "
         "rows key by key (`usage_stats_check`, the ledger's invariant, "
         f"{stats['check_s']:.1f} s over {sizes['coupons']:,} coupons and "
@@ -801,11 +797,12 @@ PROPOSALS = """**Built** (the proposals of the earlier runs, now in the app and 
   filter but the sub-account search, which stays on the rows with the chart scoped by the
   deduction's own partner (`deduction_partner_day`). `check_ledger` holds them equal to the
   rows.
-- *Indexes for the row queries* (coupons/migrations/0003_usage_sort_indexes.py, built
-  concurrently on PostgreSQL): `coupon_partner_status` (partner, status, released_at DESC,
-  id DESC), `coupon_partner_amount` (partner, amount, id), `coupon_partner_balance`
-  (partner, balance, id), `coupon_partner_until` (partner, valid_until, id) and
-  `coupon_template_balance` (template, balance, id).
+- *Indexes for the row queries*, those the write path can afford (docs/BENCHMARKS.md, "The
+  write path"): `coupon_partner` (newest first, release days, status filters),
+  `coupon_template`, `coupon_bearer` (cost bearer), `coupon_partner_amount` and
+  `coupon_partner_until` (sorts); none on balance or status, which posting changes. A
+  status filter's rows are bounded by the release days the statistics hold such coupons on
+  (`coupon_usage_narrowed`).
 - *Release days as a range* (billing/filters.py): `released_from` / `released_to` filter
   `released_at` between the platform's local midnights, which the (partner, released_at)
   index serves, instead of a date cast of the column, which no index does.
@@ -813,11 +810,13 @@ PROPOSALS = """**Built** (the proposals of the earlier runs, now in the app and 
   templates/billing/_coupon_usage_table.html render django-tables2's markup without its
   per-cell machinery; django-tables2 still sorts and pages.
 
-**Still open** (not measured here): the sorts by used (an expression), status, cost bearer,
-sub-account and template (joined names) have no index in their order, so at 1M without a
-narrowing filter each sorts every coupon of the partner, as the amount sort did before its
-index (about 1 s). An index each (`used` as an expression index), the joined columns sorted
-by their ids, or these sorts offered only once a filter narrows the set.
+**Still open**: the sorts by remaining and used (balance is in no index, so posting's
+updates stay HOT), status, cost bearer, sub-account and template (joined names) have no
+index in their order, so at 1M without a narrowing filter each sorts every coupon of the
+partner (by remaining: seconds under load). A narrow table of (coupon, partner, template,
+balance) kept by the statistics' triggers, with its own indexes, would serve the first two;
+the joined columns sorted by their ids, or these sorts offered only once a filter narrows
+the set, the others.
 """
 
 

@@ -6,6 +6,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
 from accounts.admin import BDScopedAdminMixin, ReadOnlyAdminMixin
+from accounts.permissions import user_may
 from billing.forms import UsageUploadForm
 from billing.models import DailyBill, Deduction, MonthlyBill, UsageImport
 from billing.usage_import import UsageImportError, usage_import
@@ -68,7 +69,7 @@ class UsageImportAdmin(ReadOnlyAdmin):
         ] + super().get_urls()
 
     def upload_view(self, request):
-        if not request.user.is_superuser:
+        if not user_may(request.user, "usage_upload"):
             raise PermissionDenied("Only platform operators upload usage.")
         form = UsageUploadForm(request.POST or None, request.FILES or None)
         errors: list = []

@@ -7,14 +7,13 @@ from django.db import transaction
 from django.db.models import Exists, F, OuterRef, Subquery
 from django.utils import timezone
 
-from accounts.models import PartnerMembership
 from accounts.permissions import partner_writer_require
 from billing.models import DailyBill
 from couponplatform.exceptions import ApplicationError
 from couponplatform.money import ZERO, cents
 from coupons.locks import coupons_for_update
 from coupons.models import Coupon
-from coupons.transitions import coupons_move
+from coupons.transitions import coupon_move_refusal, coupons_move
 
 
 def coupons_expire(*, today: date | None = None, batch_size: int = 1000) -> int:
@@ -50,28 +49,78 @@ def coupons_expire(*, today: date | None = None, batch_size: int = 1000) -> int:
     return expired
 
 
-def coupon_void(*, coupon: Coupon, acting_user, reason: str) -> Coupon:
-    """A partner admin withdraws a coupon's unused balance; deductions already made stay."""
+def _void_require(*, partner, acting_user, reason: str) -> str:
+    """The void's rules, whoever asks (the console's one coupon, the API's batch): a
+    partner admin of the coupons' partner, and a reason."""
     reason = (reason or "").strip()
     partner_writer_require(
-        acting_user, coupon.partner, roles=(PartnerMembership.Role.ADMIN,),
+        acting_user, partner, action="coupon_void",
         not_a_member="You do not act for the partner that issued this coupon.",
         wrong_role="Only a partner admin can void a coupon.",
     )
     if not reason:
         raise ApplicationError("Give a reason for voiding the coupon.")
+    return reason
+
+
+def _void_move(coupons: list[Coupon], *, acting_user, reason: str) -> None:
+    """Withdraw the locked `coupons`' balances; both sides of the SET read the row as it
+    was, so each balance moves over whole. The reason, who and when live on the coupon too
+    (the pages, the exports and the admin show them), written here only."""
+    coupons_move(
+        coupons=coupons, to=Coupon.Status.VOIDED, action="coupon.void",
+        actor=acting_user, reason=reason,
+        changes={"voided_amount": cents(F("voided_amount") + F("balance")),
+                 "balance": ZERO, "void_reason": reason,
+                 "voided_at": timezone.now(), "voided_by": acting_user},
+        before={c.pk: {"balance": c.balance, "voided_amount": c.voided_amount}
+                for c in coupons},
+        after={c.pk: {"balance": ZERO, "voided_amount": c.voided_amount + c.balance}
+               for c in coupons},
+    )
+
+
+def coupon_void(*, coupon: Coupon, acting_user, reason: str) -> Coupon:
+    """A partner admin withdraws a coupon's unused balance; deductions already made stay."""
+    reason = _void_require(partner=coupon.partner, acting_user=acting_user, reason=reason)
     with transaction.atomic():
         locked = coupons_for_update().get(pk=coupon.pk)
-        # Both sides of the SET read the row as it was, so the balance moves over whole.
-        coupons_move(
-            coupons=[locked], to=Coupon.Status.VOIDED, action="coupon.void",
-            actor=acting_user, reason=reason,
-            changes={"voided_amount": cents(F("voided_amount") + F("balance")),
-                     "balance": ZERO, "void_reason": reason},
-            before={locked.pk: {"balance": locked.balance,
-                                "voided_amount": locked.voided_amount}},
-            after={locked.pk: {"balance": ZERO,
-                               "voided_amount": locked.voided_amount + locked.balance}},
-        )
+        _void_move([locked], acting_user=acting_user, reason=reason)
         locked.refresh_from_db()
     return locked
+
+
+VOID_BATCH_MAX = 1000
+NOT_FOUND = "No coupon of yours has this code."
+LISTED_TWICE = "This code is listed twice; it was voided at most once."
+
+
+def coupons_void(*, partner, codes: list[str], acting_user, reason: str) -> list[tuple]:
+    """Void many of the partner's coupons, each on its own: per code, in the order given,
+    (code, the voided coupon or None, why not). A code that is not the partner's, listed
+    twice or of a coupon that can no longer be voided is refused alone; it voids nothing
+    else and stops nothing else."""
+    reason = _void_require(partner=partner, acting_user=acting_user, reason=reason)
+    if len(codes) > VOID_BATCH_MAX:
+        raise ApplicationError(f"Void at most {VOID_BATCH_MAX:,} coupons at a time.")
+    with transaction.atomic():
+        found = {c.code: c for c in coupons_for_update().filter(
+            partner=partner, code__in=sorted(set(codes)))}
+        voidable = [c for c in found.values() if c.can_move_to(Coupon.Status.VOIDED)]
+        if voidable:
+            _void_move(voidable, acting_user=acting_user, reason=reason)
+    fresh = {c.code: c for c in Coupon.objects.filter(pk__in=[c.pk for c in voidable])
+             .select_related("sub_account")}
+    results, seen = [], set()
+    for code in codes:
+        coupon = found.get(code)
+        if code in seen:
+            results.append((code, None, LISTED_TWICE))
+        elif coupon is None:
+            results.append((code, None, NOT_FOUND))
+        elif code in fresh:
+            results.append((code, fresh[code], ""))
+        else:
+            results.append((code, None, coupon_move_refusal(coupon, Coupon.Status.VOIDED)))
+        seen.add(code)
+    return results

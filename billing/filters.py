@@ -2,16 +2,14 @@
 from datetime import UTC, date, datetime, time, timedelta
 
 import django_filters
-from django import forms
 from django.db.models import Q
 from django.utils import timezone
 
+from couponplatform.dates import PlatformDateFilter
 from coupons.models import CostBearer, Coupon, CouponTemplate
 
-DATE = forms.DateInput(attrs={"type": "date"})
 
-
-def _local_midnight(day: date, *, days_after: int = 0) -> datetime | None:
+def local_midnight(day: date, *, days_after: int = 0) -> datetime | None:
     """The start of `day` (plus `days_after` days) in the platform's time zone; None where
     that falls outside what a datetime holds (year 1 or 9999): no bound there."""
     try:
@@ -42,17 +40,13 @@ class CouponUsageFilter(django_filters.FilterSet):
     # Release days are the platform's; filtered as a range of released_at between local
     # midnights, which the coupons' (partner, released_at) index serves, rather than as a
     # date cast of the column, which no index does.
-    released_from = django_filters.DateFilter(
-        method="released_since", label="Released from", widget=DATE,
+    released_from = PlatformDateFilter(method="released_since", label="Released from")
+    released_to = PlatformDateFilter(method="released_until", label="Released to")
+    valid_until_from = PlatformDateFilter(
+        field_name="valid_until", lookup_expr="gte", label="Valid until from",
     )
-    released_to = django_filters.DateFilter(
-        method="released_until", label="Released to", widget=DATE,
-    )
-    valid_until_from = django_filters.DateFilter(
-        field_name="valid_until", lookup_expr="gte", label="Valid until from", widget=DATE,
-    )
-    valid_until_to = django_filters.DateFilter(
-        field_name="valid_until", lookup_expr="lte", label="Valid until to", widget=DATE,
+    valid_until_to = PlatformDateFilter(
+        field_name="valid_until", lookup_expr="lte", label="Valid until to",
     )
 
     class Meta:
@@ -60,11 +54,11 @@ class CouponUsageFilter(django_filters.FilterSet):
         fields = ["template", "sub_account", "status", "cost_bearer"]
 
     def released_since(self, queryset, name, value):
-        start = _local_midnight(value)
+        start = local_midnight(value)
         return queryset if start is None else queryset.filter(released_at__gte=start)
 
     def released_until(self, queryset, name, value):
-        end = _local_midnight(value, days_after=1)
+        end = local_midnight(value, days_after=1)
         return queryset if end is None else queryset.filter(released_at__lt=end)
 
     def by_sub_account(self, queryset, name, value):

@@ -23,6 +23,7 @@ from django.db.models import (
     Value,
 )
 from django.db.models.functions import Coalesce
+from django.utils.translation import ngettext
 
 from billing.discrepancy import TOLERANCE, Discrepancy, money_shown
 from billing.models import (
@@ -93,8 +94,10 @@ def _coupon_checks() -> list[Discrepancy]:
     ).order_by("pk"):
         found.append(Discrepancy(
             "discount uses ≠ deductions", f"coupon #{c['pk']} {c['code']}",
-            f"{c['deduction_count']} deductions, uses {c['uses_total']} total and "
-            f"{c['uses_left']} left",
+            ngettext("%(n)s deduction, uses %(total)s total and %(left)s left",
+                     "%(n)s deductions, uses %(total)s total and %(left)s left",
+                     c["deduction_count"])
+            % {"n": c["deduction_count"], "total": c["uses_total"], "left": c["uses_left"]},
         ))
     discount_spent = Q(kind=CouponKind.DISCOUNT, uses_left=0)
     wrong_status = {

@@ -6,6 +6,7 @@ from datetime import date, timedelta
 from django.db import transaction
 from django.db.models import Count, Sum
 from django.utils import timezone
+from django.utils.translation import ngettext
 
 from billing.daily_bills import ACCOUNT_BATCH
 from billing.locks import daily_bills_for_update
@@ -73,9 +74,12 @@ def month_close(*, month: str | date, today: date | None = None) -> MonthCloseRe
             waiting += posted_at is None
         if waiting:
             raise ApplicationError(
-                f"{waiting} daily bill{'s' if waiting != 1 else ''} of {first:%Y-%m} "
-                f"{'are' if waiting != 1 else 'is'} still waiting for deductions to be "
-                "posted; close the month once posting has run.",
+                ngettext(
+                    "%(n)s daily bill of %(month)s is still waiting for deductions to be "
+                    "posted; close the month once posting has run.",
+                    "%(n)s daily bills of %(month)s are still waiting for deductions to be "
+                    "posted; close the month once posting has run.", waiting,
+                ) % {"n": f"{waiting:,}", "month": f"{first:%Y-%m}"},
             )
         ClosedMonth.objects.create(month=first)
         account_ids = list(
@@ -88,21 +92,62 @@ def month_close(*, month: str | date, today: date | None = None) -> MonthCloseRe
     return MonthCloseResult(month=first, bill_count=count)
 
 
-def _monthly_bills_make(*, first: date, last: date, account_ids: list[int]) -> int:
+@dataclass
+class MonthSums:
+    """A month's daily bills of some accounts summed as its monthly bills sum them: per
+    account (`bills`: sub_account_id, currency, original, deduction, payable, days), per
+    account and product (`lines`: sub_account_id, product_id, the three amounts) and per
+    coupon (`coupons`: sub_account_id, coupon_id, total, count), amounts to the cent."""
+
+    bills: list[dict]
+    lines: list[dict]
+    coupons: list[dict]
+
+
+def month_sums(*, first: date, last: date, account_ids: list[int],
+               totals_only: bool = False) -> MonthSums:
+    """The one sum of a month's daily bills: the close writes it as the monthly bills, and
+    the sub-account's pages show it for a month not closed yet (the month so far).
+    `totals_only`: the bills' totals, without lines and coupons."""
     daily = DailyBill.objects.filter(
         date__gte=first, date__lte=last, sub_account_id__in=account_ids,
     )
-    totals = list(
+    money = ("original", "deduction", "payable")
+
+    def cents_of(row: dict, keys=money) -> dict:
+        return {**row, **{k: quantize(row[k]) for k in keys}}
+
+    bills = [cents_of(row) for row in (
         daily.values("sub_account_id", "currency")
-        .annotate(
-            original=Sum("original_amount"), deduction=Sum("deduction_amount"),
-            payable=Sum("payable_amount"), days=Count("pk"),
+        .annotate(original=Sum("original_amount"), deduction=Sum("deduction_amount"),
+                  payable=Sum("payable_amount"), days=Count("pk"))
+        .order_by("sub_account_id", "currency")
+    )]
+    if totals_only:
+        return MonthSums(bills=bills, lines=[], coupons=[])
+    lines = [cents_of({"sub_account_id": row.pop("bill__sub_account_id"), **row}) for row in (
+        DailyBillLine.objects.filter(bill__in=daily)
+        .values("bill__sub_account_id", "product_id")
+        .annotate(original=Sum("original_amount"), deduction=Sum("deduction_amount"),
+                  payable=Sum("payable_amount"))
+        .order_by("bill__sub_account_id", "product_id")
+    )]
+    coupons = [cents_of(row, ("total",)) for row in (
+        Deduction.objects.filter(
+            bill_date__gte=first, bill_date__lte=last, sub_account_id__in=account_ids,
         )
-        .order_by("sub_account_id")
-    )
+        .values("sub_account_id", "coupon_id")
+        .annotate(total=Sum("amount"), count=Count("pk"))
+        .order_by("sub_account_id", "coupon_id")
+    )]
+    return MonthSums(bills=bills, lines=lines, coupons=coupons)
+
+
+def _monthly_bills_make(*, first: date, last: date, account_ids: list[int]) -> int:
+    sums = month_sums(first=first, last=last, account_ids=account_ids)
     seen: set[int] = set()
     bills = []
-    for row in totals:
+    for row in sums.bills:
         if row["sub_account_id"] in seen:
             raise ApplicationError(
                 f"Account #{row['sub_account_id']} was billed in two currencies in "
@@ -111,37 +156,24 @@ def _monthly_bills_make(*, first: date, last: date, account_ids: list[int]) -> i
         seen.add(row["sub_account_id"])
         bills.append(MonthlyBill(
             sub_account_id=row["sub_account_id"], month=first, currency=row["currency"],
-            original_amount=quantize(row["original"]), deduction_amount=quantize(row["deduction"]),
-            payable_amount=quantize(row["payable"]), daily_bill_count=row["days"],
+            original_amount=row["original"], deduction_amount=row["deduction"],
+            payable_amount=row["payable"], daily_bill_count=row["days"],
         ))
     MonthlyBill.objects.bulk_create(bills, batch_size=500)
     bill_of = {bill.sub_account_id: bill.pk for bill in bills}
-    lines = [
+    MonthlyBillLine.objects.bulk_create([
         MonthlyBillLine(
-            bill_id=bill_of[row["bill__sub_account_id"]], product_id=row["product_id"],
-            original_amount=quantize(row["original"]), deduction_amount=quantize(row["deduction"]),
-            payable_amount=quantize(row["payable"]),
+            bill_id=bill_of[row["sub_account_id"]], product_id=row["product_id"],
+            original_amount=row["original"], deduction_amount=row["deduction"],
+            payable_amount=row["payable"],
         )
-        for row in DailyBillLine.objects.filter(bill__in=daily)
-        .values("bill__sub_account_id", "product_id")
-        .annotate(
-            original=Sum("original_amount"), deduction=Sum("deduction_amount"),
-            payable=Sum("payable_amount"),
-        )
-        .order_by("bill__sub_account_id", "product_id")
-    ]
-    MonthlyBillLine.objects.bulk_create(lines, batch_size=1000)
-    per_coupon = [
+        for row in sums.lines
+    ], batch_size=1000)
+    MonthlyCouponDeduction.objects.bulk_create([
         MonthlyCouponDeduction(
             bill_id=bill_of[row["sub_account_id"]], coupon_id=row["coupon_id"],
-            amount=quantize(row["total"]), deduction_count=row["count"],
+            amount=row["total"], deduction_count=row["count"],
         )
-        for row in Deduction.objects.filter(
-            bill_date__gte=first, bill_date__lte=last, sub_account_id__in=account_ids,
-        )
-        .values("sub_account_id", "coupon_id")
-        .annotate(total=Sum("amount"), count=Count("pk"))
-        .order_by("sub_account_id", "coupon_id")
-    ]
-    MonthlyCouponDeduction.objects.bulk_create(per_coupon, batch_size=1000)
+        for row in sums.coupons
+    ], batch_size=1000)
     return len(bills)

@@ -3,8 +3,9 @@ accounts, one transaction each; and the publishing of those batches as tasks.
 
 Locking, in the one order every billing writer follows so two of them never deadlock:
 coupons (pk order) → daily bills (pk order) → their lines; a posting's coupon lock (all the
-account's available coupons) is the per-account lock. Which coupon pays is the pure rule of
-billing/allocation.py (docs/WHICH_COUPON_PAYS.md).
+account's available coupons) is the per-account lock. Which bills a coupon can pay is
+billing/payable.py, which coupon pays a line the pure rule of billing/allocation.py
+(docs/WHICH_COUPON_PAYS.md).
 """
 import logging
 from collections import defaultdict
@@ -19,11 +20,12 @@ from django.utils import timezone
 from billing.allocation import DISCOUNT, Allocation, CouponIn, LineIn, allocate
 from billing.locks import daily_bills_for_update
 from billing.models import DailyBill, DailyBillLine, Deduction
+from billing.payable import bill_open, bill_payable
 from billing.periods import closed_months, month_start
 from couponplatform import dispatch
 from couponplatform.db import IN_CHUNK, bulk_insert, chunks, update_from_values
 from couponplatform.exceptions import ApplicationError
-from couponplatform.money import ZERO, quantize
+from couponplatform.money import ZERO
 from coupons.locks import coupons_for_update
 from coupons.models import Coupon
 from coupons.transitions import coupons_move
@@ -73,16 +75,13 @@ class PostingResult:
 
 
 def coupon_in(coupon: Coupon) -> CouponIn:
-    """The allocation's view of a coupon; a discount's cap per use is its amount per use."""
-    cap = None
-    if coupon.kind == DISCOUNT and coupon.uses_total:
-        cap = quantize(coupon.amount / coupon.uses_total)
+    """The allocation's view of a coupon."""
     return CouponIn(
         id=coupon.pk, kind=coupon.kind, currency=coupon.currency, balance=coupon.balance,
         valid_from=coupon.valid_from, valid_until=coupon.valid_until,
         released_at=coupon.released_at, all_products=coupon.all_products,
         products=frozenset(coupon.product_codes or ()), min_amount=coupon.min_bill_amount,
-        rate=coupon.discount_rate, cap=cap, uses_left=coupon.uses_left,
+        rate=coupon.discount_rate, cap=coupon.cap_per_use, uses_left=coupon.uses_left,
     )
 
 
@@ -173,8 +172,12 @@ def _post(
         locked = list(daily_bills_for_update().filter(wanted))
 
         whole_set = set(whole)
+        # A closed month is final: its bills are no longer offered to coupons.
+        closed = closed_months(month_start(b.date) for b in locked)
 
         def chosen(bill: DailyBill) -> bool:
+            if not bill_open(bill_date=bill.date, closed=closed):
+                return False
             if bill.pk in given:
                 return True
             if bill.sub_account_id not in whole_set:
@@ -183,15 +186,12 @@ def _post(
                 return True
             own = coupons_of[bill.sub_account_id]
             return bill.payable_amount > 0 and any(
-                c.valid_from <= bill.date <= c.valid_until for c in own
+                bill_payable(bill_date=bill.date, valid_from=c.valid_from,
+                             valid_until=c.valid_until, closed=closed)
+                for c in own
             )
 
-        # A closed month is final: its bills are no longer offered to coupons.
-        bills = [b for b in locked if chosen(b)]
-        closed = closed_months(month_start(b.date) for b in bills)
-        bills = sorted(
-            (b for b in bills if month_start(b.date) not in closed), key=lambda b: (b.date, b.pk),
-        )
+        bills = sorted((b for b in locked if chosen(b)), key=lambda b: (b.date, b.pk))
         if not bills:
             return result
         owing = {b.pk: b for b in bills if b.payable_amount > 0 and coupons_of[b.sub_account_id]}

@@ -9,7 +9,8 @@ from django.utils.timezone import template_localtime
 from django_tables2.templatetags.django_tables2 import table_page_range
 from django_tables2.utils import AttributeDict
 
-from couponplatform.money import fmt
+from couponplatform.templatetags.money import amount_html
+from coupons import terms
 from coupons.models import Coupon
 from coupons.tables import LeanHeaderMixin, querystring
 
@@ -42,9 +43,10 @@ class CouponUsageTable(LeanHeaderMixin, tables.Table):
     used = tables.Column(attrs={"td": {"class": "money"}, "th": {"class": "money"}})
     balance = tables.Column(verbose_name="Remaining",
                             attrs={"td": {"class": "money"}, "th": {"class": "money"}})
-    valid_until = tables.Column(verbose_name="Validity", attrs={"td": {"class": "nowrap"}})
+    valid_until = tables.Column(verbose_name="Validity")
     status = tables.Column()
-    released_at = tables.DateTimeColumn(format="Y-m-d", verbose_name="Released")
+    released_at = tables.DateTimeColumn(format="Y-m-d", verbose_name="Released",
+                                        attrs={"td": {"class": "nowrap"}})
     actions = tables.Column(empty_values=(), orderable=False, verbose_name="")
 
     class Meta:
@@ -67,25 +69,28 @@ class CouponUsageTable(LeanHeaderMixin, tables.Table):
         return format_html('<a class="btn btn-sm btn-outline-danger" href="{}">Void</a>',
                            reverse("coupon_void", args=[record.pk]))
 
-    def render_code(self, value):
-        return format_html("<code>{}</code>", value)
+    def render_code(self, record):
+        return format_html('<a href="{}"><code>{}</code></a>',
+                           reverse("coupon_detail", args=[record.pk]), record.code)
 
     def render_sub_account(self, record):
         return format_html("<code>{}</code> {}", record.sub_account.account_id,
                            record.sub_account.name)
 
     def render_amount(self, record):
-        return fmt(record.amount, record.currency)
+        return terms.value_html(record)  # a discount as its rate and cap, not cap × uses
 
     def render_used(self, record):
         # SQLite hands back the computed column as a number without places.
-        return fmt(Decimal(str(record.used)))
+        return amount_html(Decimal(str(record.used)), record.currency)
 
     def render_balance(self, record):
-        return fmt(record.balance)
+        return terms.remaining_html(record)
 
     def render_valid_until(self, record):
-        return f"{record.valid_from:%Y-%m-%d} → {record.valid_until:%Y-%m-%d}"
+        # Two dates that may stack at a narrow width, each on one line.
+        return format_html('<span class="nowrap">{} →</span> <span class="nowrap">{}</span>',
+                           f"{record.valid_from:%Y-%m-%d}", f"{record.valid_until:%Y-%m-%d}")
 
     def render_status(self, record):
         return format_html('<span class="badge text-bg-{}">{}</span>',
@@ -134,7 +139,7 @@ class CouponUsageTable(LeanHeaderMixin, tables.Table):
             day = template_localtime(released_at)  # the platform's day, as the filter shows
             released_at = f"{day.year:04d}-{day.month:02d}-{day.day:02d}"
         return {
-            "code": defaults["code"] if code in EMPTY else self.render_code(code),
+            "code": defaults["code"] if code in EMPTY else self.render_code(record),
             "sub_account": (defaults["sub_account"] if sub_account in EMPTY
                             else self.render_sub_account(record)),
             "template": defaults["template"] if template in EMPTY else str(template),

@@ -1,6 +1,6 @@
 from django.urls import path, register_converter
 
-from billing import views
+from billing import account_views as views
 
 
 class DayConverter:

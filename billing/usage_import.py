@@ -10,6 +10,7 @@ from typing import IO
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import ngettext
 
 from accounts.models import Product, SubAccount
 from billing.models import DailyBill, UsageImport, UsageRecord
@@ -17,6 +18,7 @@ from billing.periods import closed_months, days_lock, month_start
 from couponplatform.db import IN_CHUNK, bulk_insert, chunks
 from couponplatform.exceptions import ApplicationError
 from couponplatform.money import AmountFormatError, has_at_most_two_places, parse_amount
+from couponplatform.times import moment_text
 
 # Biggest usage amount a record may carry: what Decimal(18, 2) holds.
 MAX_USAGE_AMOUNT = Decimal("9999999999999999.99")
@@ -34,7 +36,8 @@ class UsageImportError(ApplicationError):
         more = len(self.errors) - self.SHOWN
         rows = len({line for line, _ in self.errors})
         message = (
-            f"Nothing was imported: {rows} bad row{'s' if rows != 1 else ''}. {shown}"
+            ngettext("Nothing was imported: %(n)s bad row.", "Nothing was imported: %(n)s bad "
+                     "rows.", rows) % {"n": f"{rows:,}"} + f" {shown}"
             + (f" … and {more} more." if more > 0 else "")
         )
         super().__init__(message, extra={"errors": self.errors})
@@ -109,9 +112,10 @@ def _usage_parse(text: str) -> tuple[list[_UsageRow], list[tuple[int, str]]]:
     columns = [name.strip().lower() for name in header]
     missing = [name for name in USAGE_COLUMNS if name not in columns]
     if missing:
-        return [], [(1, f"missing column{'s' if len(missing) > 1 else ''}: "
-                        f"{', '.join(missing)} (expected {', '.join(USAGE_COLUMNS)}"
-                        f"[, currency])")]
+        return [], [(1, ngettext("missing column: %(names)s (expected %(all)s[, currency])",
+                                 "missing columns: %(names)s (expected %(all)s[, currency])",
+                                 len(missing))
+                        % {"names": ", ".join(missing), "all": ", ".join(USAGE_COLUMNS)})]
     index = {name: columns.index(name) for name in (*USAGE_COLUMNS, "currency")
              if name in columns}
     rows: list[_UsageRow] = []
@@ -234,7 +238,7 @@ def usage_import(
         if previous is not None:
             errors.append((
                 1, f"this file was imported already (import #{previous.pk} on "
-                   f"{timezone.localtime(previous.created_at):%Y-%m-%d %H:%M})",
+                   f"{moment_text(previous.created_at)})",
             ))
         if errors:
             raise UsageImportError(errors)

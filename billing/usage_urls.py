@@ -6,5 +6,6 @@ from billing import views
 
 urlpatterns = [
     path("", views.CouponUsageView.as_view(), name="coupon_usage"),
+    path("<int:pk>/", views.CouponDetailView.as_view(), name="coupon_detail"),
     path("<int:pk>/void/", views.CouponVoidView.as_view(), name="coupon_void"),
 ]

@@ -1,33 +1,47 @@
-"""Billing pages: the partner's Coupon Usage and the sub-account's Billing Management."""
-from datetime import date, datetime
+"""The partner's Coupon Usage: the list with its filters, totals, chart and exports, a
+coupon's page and the void. The sub-account's pages are in account_views.py."""
 from decimal import Decimal
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import EmptyPage, Paginator
-from django.http import Http404
 from django.shortcuts import redirect
-from django.urls import reverse
 from django.utils import timezone
 from django.views.generic import FormView, TemplateView
 from django_filters.views import FilterView
 from django_tables2.paginators import LazyPaginator
 
-from accounts.mixins import PartnerMixin, SubAccountMixin
+from accounts.mixins import PartnerMixin
 from accounts.models import PartnerMembership
 from billing import coupon_status, selectors
+from billing.chart import daily_series
 from billing.exports import csv_response, xlsx_response
 from billing.filters import CouponUsageFilter
 from billing.forms import CouponVoidForm
 from billing.tables import CouponUsageTable
+from couponplatform.db import keyset_iterate
 from couponplatform.exceptions import ApplicationError, PermissionDeniedError
 from couponplatform.money import fmt, quantize
 from couponplatform.paging import BoundedTableMixin
-from coupons.models import Coupon
+from coupons.models import Coupon, CouponKind
 
 EXPORT_HEADER = ["Code", "Sub-account ID", "Sub-account", "Template", "Cost bearer",
                  "Currency", "Amount", "Used", "Remaining", "Voided", "Valid from",
-                 "Valid until", "Status", "Released"]
+                 "Valid until", "Status", "Released", "Kind", "Discount rate (%)",
+                 "Cap per use", "Uses left", "Voided at", "Voided by", "Void reason"]
+
+
+def export_row(c: Coupon) -> list:
+    """One coupon as the exports write it, typed (billing/exports.py writes each type)."""
+    voided_by = c.voided_by.get_full_name() or c.voided_by.username if c.voided_by else ""
+    # `used` to the cent (SQLite hands back 12.5), and the release day in the platform's
+    # time zone, as the page and its date filters show it. A discount's amount is its most
+    # (cap per use × uses); its rate, cap and uses are in their own columns.
+    return [c.code, c.sub_account.account_id, c.sub_account.name, c.template.name,
+            c.get_cost_bearer_display(), c.currency, c.amount, quantize(Decimal(str(c.used))),
+            c.balance, c.voided_amount, c.valid_from, c.valid_until, c.get_status_display(),
+            timezone.localtime(c.released_at).date(), c.get_kind_display(), c.discount_rate,
+            c.cap_per_use, c.uses_available, c.voided_at, voided_by, c.void_reason]
 
 
 class BoundedLazyPaginator(LazyPaginator):
@@ -54,6 +68,7 @@ class CouponUsageView(PartnerMixin, BoundedTableMixin, FilterView):
     table_class = CouponUsageTable
     filterset_class = CouponUsageFilter
     template_name = "billing/coupon_usage.html"
+    page_action = "usage_view"
     # Paging is the table's alone: a view-level paginate_by would also run ListView's
     # Paginator, a COUNT(*) over the filtered rows per page and a 404 past the last page.
     table_pagination = {"paginator_class": BoundedLazyPaginator, "per_page": 25}
@@ -62,14 +77,23 @@ class CouponUsageView(PartnerMixin, BoundedTableMixin, FilterView):
         request.partner = self.partner  # scopes the template filter's choices
         export = request.GET.get("_export")
         if export in ("csv", "xlsx"):
+            if not self.may("usage_export"):
+                raise PermissionDenied("Your role can not export Coupon Usage.")
             return self.export(export)
         return super().get(request, *args, **kwargs)
 
     def get_queryset(self):
         return selectors.coupon_usage_list(partner=self.partner)
 
+    def get_table_data(self):
+        filterset = self.filterset
+        cleaned = (filterset.form.cleaned_data
+                   if filterset.is_bound and filterset.is_valid() else None)
+        return selectors.coupon_usage_narrowed(self.object_list, partner=self.partner,
+                                               cleaned=cleaned)
+
     def get_table_kwargs(self):
-        return {"can_void": self.membership.role == PartnerMembership.Role.ADMIN}
+        return {"can_void": self.may("coupon_void")}
 
     def filtered(self):
         data = self.request.GET.copy()
@@ -81,22 +105,13 @@ class CouponUsageView(PartnerMixin, BoundedTableMixin, FilterView):
         return filterset.qs
 
     def export(self, fmt: str):
-        qs = self.filtered().order_by("-released_at", "-id")
+        qs = self.filtered().select_related("voided_by")
+        rows = (export_row(c) for c in keyset_iterate(qs, key="released_at", size=2000))
 
-        def rows():
-            for c in qs.iterator(chunk_size=2000):
-                # `used` to the cent (SQLite hands back 12.5), and the release day in the
-                # platform's time zone, as the page and its date filters show it.
-                yield [c.code, c.sub_account.account_id, c.sub_account.name, c.template.name,
-                       c.get_cost_bearer_display(), c.currency, c.amount,
-                       quantize(Decimal(str(c.used))), c.balance,
-                       c.voided_amount, c.valid_from, c.valid_until, c.get_status_display(),
-                       timezone.localtime(c.released_at).date()]
-
-        stamp = datetime.now().strftime("%Y%m%d-%H%M")
+        stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
         if fmt == "csv":
-            return csv_response(f"coupon-usage-{stamp}.csv", EXPORT_HEADER, rows())
-        return xlsx_response(f"coupon-usage-{stamp}.xlsx", EXPORT_HEADER, rows())
+            return csv_response(f"coupon-usage-{stamp}.csv", EXPORT_HEADER, rows)
+        return xlsx_response(f"coupon-usage-{stamp}.xlsx", EXPORT_HEADER, rows)
 
     def summary(self) -> tuple[list[dict], list[dict]]:
         """Totals and chart of the filtered coupons, from the usage statistics (rows per
@@ -119,12 +134,35 @@ class CouponUsageView(PartnerMixin, BoundedTableMixin, FilterView):
     def get_context_data(self, **kwargs):
         ctx = super().get_context_data(**kwargs)
         totals, days = self.summary()
-        peak = max((d["total"] for d in days), default=Decimal("0"))
+        first, last = selectors.chart_window()
+        series = daily_series(days, first=first, last=last)
         ctx.update(
             totals=totals,
-            chart=[{**d, "pct": float(d["total"] / peak * 100) if peak else 0} for d in days],
-            chart_total=sum((d["total"] for d in days), Decimal("0")),
+            chart=days,  # the days with deductions, as the statistics give them
+            series=series,
+            chart_data=series.as_json(),
+            chart_tables=[(s, series.table(s)) for s in series.series],
             query=self.request.GET.copy(),
+        )
+        return ctx
+
+
+class CouponDetailView(PartnerMixin, TemplateView):
+    """One coupon of the partner's: its terms, what it paid, and who voided it, when and
+    why."""
+
+    template_name = "billing/coupon_detail.html"
+    page_action = "usage_view"
+
+    def get_context_data(self, **kwargs):
+        ctx = super().get_context_data(**kwargs)
+        coupon = selectors.coupon_get(partner=self.partner, pk=self.kwargs["pk"])
+        deductions = Paginator(selectors.coupon_deductions(coupon=coupon), 50)
+        ctx.update(
+            coupon=coupon, used=coupon.used_amount,
+            deductions=deductions.get_page(self.request.GET.get("page")),
+            can_void=(self.membership.role == PartnerMembership.Role.ADMIN
+                      and coupon.status == Coupon.Status.AVAILABLE),
         )
         return ctx
 
@@ -134,7 +172,7 @@ class CouponVoidView(PartnerMixin, FormView):
 
     template_name = "billing/coupon_void.html"
     form_class = CouponVoidForm
-    roles = (PartnerMembership.Role.ADMIN,)
+    page_action = "coupon_void"
 
     def get_coupon(self) -> Coupon:
         return selectors.coupon_get(partner=self.partner, pk=self.kwargs["pk"])
@@ -154,70 +192,7 @@ class CouponVoidView(PartnerMixin, FormView):
         except ApplicationError as exc:
             form.add_error(None, exc.message)
             return self.form_invalid(form)
-        messages.success(self.request, f"Coupon {voided.code} is voided: "
-                                       f"{fmt(voided.voided_amount, voided.currency)} withdrawn.")
-        return redirect(f"{reverse('coupon_usage')}?sub_account={voided.sub_account.account_id}")
-
-
-class SubAccountCouponsView(SubAccountMixin, TemplateView):
-    template_name = "billing/coupons.html"
-
-    def get_context_data(self, **kwargs):
-        ctx = super().get_context_data(**kwargs)
-        status = self.request.GET.get("status") or Coupon.Status.AVAILABLE
-        if status not in Coupon.Status.values:
-            status = Coupon.Status.AVAILABLE
-        coupons = selectors.sub_account_coupons(sub_account=self.sub_account, status=status)
-        page = Paginator(coupons, 20).get_page(self.request.GET.get("page"))
-        counts = selectors.sub_account_coupon_counts(sub_account=self.sub_account)
-        ctx.update(page=page, status=status, statuses=[
-            (value, label, counts.get(value, 0)) for value, label in Coupon.Status.choices
-        ])
-        return ctx
-
-
-class BillListView(SubAccountMixin, TemplateView):
-    template_name = "billing/bills.html"
-
-    def get_context_data(self, **kwargs):
-        ctx = super().get_context_data(**kwargs)
-        daily = Paginator(selectors.sub_account_daily_bills(sub_account=self.sub_account), 31)
-        ctx.update(
-            daily=daily.get_page(self.request.GET.get("page")),
-            monthly=selectors.sub_account_monthly_bills(sub_account=self.sub_account)[:24],
-        )
-        return ctx
-
-
-class DailyBillView(SubAccountMixin, TemplateView):
-    template_name = "billing/daily_bill.html"
-
-    def get_context_data(self, **kwargs):
-        ctx = super().get_context_data(**kwargs)
-        try:
-            day = date.fromisoformat(self.kwargs["day"])
-        except ValueError as exc:
-            raise Http404("Not a date") from exc
-        bill = selectors.daily_bill_get(sub_account=self.sub_account, day=day)
-        if bill is None:
-            raise Http404("No bill for that day")
-        ctx.update(bill=bill)
-        return ctx
-
-
-class MonthlyBillView(SubAccountMixin, TemplateView):
-    template_name = "billing/monthly_bill.html"
-
-    def get_context_data(self, **kwargs):
-        ctx = super().get_context_data(**kwargs)
-        try:
-            month = datetime.strptime(self.kwargs["month"], "%Y-%m").date()
-        except ValueError as exc:
-            raise Http404("Not a month") from exc
-        bill = selectors.monthly_bill_get(sub_account=self.sub_account, month=month)
-        if bill is None:
-            raise Http404("No bill for that month")
-        daily = selectors.sub_account_daily_bills_of_month(sub_account=self.sub_account,
-                                                           month=month)
-        ctx.update(bill=bill, daily=daily)  # a list: the template takes daily|last
-        return ctx
+        withdrawn = ("its unused uses" if voided.kind == CouponKind.DISCOUNT
+                     else fmt(voided.voided_amount, voided.currency))
+        messages.success(self.request, f"Coupon {voided.code} is voided: {withdrawn} withdrawn.")
+        return redirect("coupon_detail", pk=voided.pk)

@@ -1,10 +1,10 @@
 """Database helpers shared by the apps: a lean bulk insert, a set-based update, IN-list
-chunks and the engine test."""
+chunks, keyset paging and the engine test."""
 import json
 from collections.abc import Iterator, Sequence
 
 from django.db import connection
-from django.db.models import Field, ForeignObject, Lookup
+from django.db.models import Field, ForeignObject, Lookup, Q, QuerySet
 
 # Values per IN list: SQLite refuses more than ~32k parameters in one statement.
 IN_CHUNK = 10_000
@@ -18,6 +18,31 @@ def chunks(items: Sequence, size: int = IN_CHUNK) -> Iterator[Sequence]:
     """`items` in slices of at most `size`."""
     for start in range(0, len(items), size):
         yield items[start:start + size]
+
+
+def keyset_iterate(queryset: QuerySet, *, key: str, size: int = 2000) -> Iterator:
+    """Every row of `queryset` newest `key` first (then highest pk), fetched `size` rows a
+    query, each query starting after the last row of the one before (keyset paging).
+
+    Memory stays flat without a server-side cursor, which PgBouncer's transaction pooling
+    can not serve outside a transaction (docs/SCALING.md), and no query holds a
+    transaction open while the client downloads. `key` must not be null; with an index on
+    (…, -key, -id) each page is an index range.
+    """
+    queryset = queryset.order_by(f"-{key}", "-pk")
+    last = None
+    while True:
+        page = queryset
+        if last is not None:
+            value = getattr(last, key)
+            # The redundant `key <= value` makes the index range; the Q settles the ties.
+            page = page.filter(**{f"{key}__lte": value}).filter(
+                Q(**{f"{key}__lt": value}) | Q(pk__lt=last.pk))
+        rows = list(page[:size])
+        yield from rows
+        if len(rows) < size:
+            return
+        last = rows[-1]
 
 
 def bulk_insert(model, fields: list[str], rows: list[tuple]) -> None:

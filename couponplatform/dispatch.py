@@ -6,12 +6,16 @@ Every task a service may enqueue is named in TASKS; a test checks each one is re
 """
 from django.db import transaction
 
+from couponplatform import logs
 from couponplatform.celery import app
 
 BILLS_POST = "billing.tasks.bills_post_task"
 ACCOUNTS_POST_OUTSTANDING = "billing.tasks.accounts_post_outstanding_batch_task"
 REQUEST_RELEASE = "approvals.tasks.release_request"
-TASKS = frozenset({BILLS_POST, ACCOUNTS_POST_OUTSTANDING, REQUEST_RELEASE})
+NOTIFY_BD_PENDING = "approvals.tasks.notify_bd_pending_task"
+NOTIFY_PARTNER = "approvals.tasks.notify_partner_task"
+TASKS = frozenset({BILLS_POST, ACCOUNTS_POST_OUTSTANDING, REQUEST_RELEASE, NOTIFY_BD_PENDING,
+                   NOTIFY_PARTNER})
 
 
 def enqueue(name: str, *args) -> None:
@@ -25,7 +29,10 @@ def enqueue(name: str, *args) -> None:
             app.loader.import_default_modules()  # the apps' tasks modules, by autodiscovery
         app.tasks[name].apply_async(args=args)
         return
-    app.send_task(name, args=args)
+    # The request id goes along, so the worker's log lines and audit rows name the request
+    # that asked for the work (couponplatform/logs.py).
+    request_id = logs.current_request_id()
+    app.send_task(name, args=args, headers={logs.TASK_HEADER: request_id} if request_id else None)
 
 
 def enqueue_on_commit(name: str, *args) -> None:

@@ -1,10 +1,6 @@
-"""Wording helpers for messages shown to people."""
-
-
-def count(n: int, singular: str, plural: str | None = None) -> str:
-    """count(1, "account") → "1 account"; count(3, "account") → "3 accounts"."""
-    word = singular if n == 1 else (plural or singular + "s")
-    return f"{n:,} {word}"
+"""Wording helpers for messages shown to people. A counted noun is written with
+`ngettext` where the message is (its two forms literal, so the catalogs can hold them),
+not pluralised here."""
 
 
 # The longest value `named` shows whole: an account ID's length (accounts.SubAccount).

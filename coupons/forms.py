@@ -3,17 +3,26 @@ import re
 
 from crispy_forms.bootstrap import InlineRadios
 from crispy_forms.helper import FormHelper
-from crispy_forms.layout import Column, Fieldset, Layout, Row
+from crispy_forms.layout import Column, Div, Field, Fieldset, Layout, Row
 from django import forms
 from django.conf import settings
+from django.utils.timezone import localdate
+from django.utils.translation import ngettext
 
 from accounts.models import Product, SubAccount
+from couponplatform.dates import PlatformDateField
 from couponplatform.fields import AmountField
 from couponplatform.money import CURRENCIES
-from couponplatform.text import count, named
+from couponplatform.text import named
 from coupons.models import CostBearer, CouponKind, CouponTemplate
 from coupons.rules import ACCOUNT_ID_MAX
-from coupons.validators import template_terms_errors
+from coupons.validators import (
+    KIND_TERMS,
+    LABELS,
+    VALIDITY_TERMS,
+    form_field,
+    template_terms_errors,
+)
 
 
 class MoneyInput(AmountField):
@@ -28,63 +37,86 @@ class CountInput(forms.IntegerField):
         super().__init__(**kwargs)
 
 
+def _label(field: str) -> str:
+    return LABELS[field]
+
+
 class CouponTemplateForm(forms.Form):
-    name = forms.CharField(max_length=120)
+    """The template's terms. Which of them apply (and are required) follows the kind and
+    the validity (coupons/validators KIND_TERMS, VALIDITY_TERMS): their rows carry
+    `data-kinds` / `data-validity`, which static/js/template_form.js reads to show only
+    those, and `cp-required` marks them; the server checks the same whatever is shown."""
+
+    name = forms.CharField(max_length=120, label=_label("name"))
     description = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False,
                                   max_length=2000)
     kind = forms.ChoiceField(choices=CouponKind.choices, widget=forms.RadioSelect,
-                             initial=CouponKind.CASH)
-    currency = forms.ChoiceField(choices=CURRENCIES, initial="USD")
+                             initial=CouponKind.CASH, label=_label("kind"))
+    currency = forms.ChoiceField(choices=CURRENCIES, initial="USD", label=_label("currency"))
+    FACE_VALUE_HELP = {
+        CouponKind.CASH: "What the coupon is worth, spent down across bills until used up.",
+        CouponKind.THRESHOLD: "What the coupon takes off a bill line that reaches the "
+                              "minimum amount.",
+    }
     face_value = MoneyInput(
-        label="Face value", required=False,
-        help_text="What the coupon is worth, spent down across bills until used up.",
+        label=_label("face_value"), required=False, help_text=FACE_VALUE_HELP[CouponKind.CASH],
+        # static/js/template_form.js shows the chosen kind's help.
+        widget=forms.TextInput(attrs={
+            "inputmode": "decimal", **{f"data-help-{kind}": text
+                                       for kind, text in FACE_VALUE_HELP.items()}}),
+    )
+    upper_limit = MoneyInput(
+        label=_label("upper_limit"), required=False,
+        help_text="The most one use can take off a bill line.",
     )
     discount_rate = MoneyInput(
-        label="Discount rate (%)", required=False, help_text="1–99 % off a bill line.",
+        label=_label("discount_rate"), required=False, help_text="1–99 % off a bill line.",
     )
     discount_uses = CountInput(
-        label="Number of uses", required=False,
+        label=_label("discount_uses"), required=False,
         help_text="How many bill lines it can discount (one use per line).",
     )
     min_bill_amount = MoneyInput(
-        label="Minimum bill line amount", required=False,
+        label=_label("min_bill_amount"), required=False,
         help_text="The coupon applies only to a bill line of at least this amount.",
     )
     validity_type = forms.ChoiceField(
         choices=CouponTemplate.ValidityType.choices, widget=forms.RadioSelect,
-        initial=CouponTemplate.ValidityType.RELATIVE, label="Counted as",
+        initial=CouponTemplate.ValidityType.RELATIVE, label=_label("validity_type"),
     )
-    valid_from = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
-    valid_until = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    valid_from = PlatformDateField(required=False, label=_label("valid_from"))
+    valid_until = PlatformDateField(required=False, label=_label("valid_until"))
     valid_days = CountInput(
-        required=False, label="Valid for (days from release)",
-        help_text="1–1095 days; the release day counts as day 1.",
+        required=False, label=_label("valid_days"),
+        help_text="1–1,095 days; the release day counts as day 1.",
     )
     all_products = forms.BooleanField(required=False, initial=True, label="All products")
     products = forms.ModelMultipleChoiceField(
-        queryset=Product.objects.all(), required=False,
+        queryset=Product.objects.all(), required=False, label=_label("products"),
         widget=forms.SelectMultiple(attrs={"size": 6}),
-        help_text="When not all products: the products the coupon applies to.",
+        help_text="The products the coupon applies to.",
     )
     cost_bearer = forms.ChoiceField(
         choices=CostBearer.choices, widget=forms.RadioSelect, initial=CostBearer.PARTNER,
+        label=_label("cost_bearer"),
     )
     issue_limit = forms.ChoiceField(
         choices=CouponTemplate.IssueLimit.choices, widget=forms.RadioSelect,
-        initial=CouponTemplate.IssueLimit.ONE,
+        initial=CouponTemplate.IssueLimit.ONE, label=_label("issue_limit"),
         help_text="Limited to 1: a sub-account can receive a coupon from this template once.",
     )
     release_cap_count = CountInput(
-        required=False, label="Release cap (coupons)",
+        required=False, label=_label("release_cap_count"),
         help_text="Optional: at most this many coupons released from the template.",
     )
     release_cap_amount = MoneyInput(
-        required=False, label="Release cap (amount)",
+        required=False, label=_label("release_cap_amount"),
         help_text="Optional: at most this total amount (in the template's currency) released "
         "from the template.",
     )
 
-    def __init__(self, *args, platform_allowed: bool = True, frozen: bool = False, **kwargs):
+    def __init__(self, *args, platform_allowed: bool = True, frozen: bool = False,
+                 today=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.frozen = frozen
         if not platform_allowed:
@@ -94,9 +126,16 @@ class CouponTemplateForm(forms.Form):
                 "the BD."
             )
         if frozen:
-            for name in CouponTemplate.MONEY_FIELDS + ("products",):
+            for name in CouponTemplate.MONEY_FIELDS + ("products", "upper_limit"):
                 if name in self.fields:
                     self.fields[name].disabled = True
+        for name in self.conditional_fields():
+            self.fields[name].widget.attrs["aria-required"] = "true"
+        kind = self.data.get("kind") if self.is_bound else None
+        if kind in self.FACE_VALUE_HELP:
+            self.fields["face_value"].help_text = self.FACE_VALUE_HELP[kind]
+        # The platform's today, for the page's note on a window that starts in the past.
+        self.fields["valid_from"].widget.attrs["data-today"] = f"{today or localdate():%Y-%m-%d}"
         self.helper = FormHelper()
         self.helper.form_tag = False
         self.helper.layout = Layout(
@@ -105,19 +144,23 @@ class CouponTemplateForm(forms.Form):
                 "Value",
                 InlineRadios("kind"),
                 Row(Column("currency", css_class="col-md-3"),
-                    Column("face_value", css_class="col-md-4"),
-                    Column("min_bill_amount", css_class="col-md-5 kind-threshold")),
-                Row(Column("discount_rate", css_class="col-md-4"),
-                    Column("discount_uses", css_class="col-md-4"), css_class="kind-discount"),
+                    self._term("face_value", "col-md-4"),
+                    self._term("upper_limit", "col-md-4"),
+                    self._term("min_bill_amount", "col-md-5")),
+                Row(self._term("discount_rate", "col-md-4"),
+                    self._term("discount_uses", "col-md-4")),
             ),
             Fieldset(
                 "Validity",
                 InlineRadios("validity_type"),
-                Row(Column("valid_from", css_class="col-md-4"),
-                    Column("valid_until", css_class="col-md-4"), css_class="validity-fixed"),
-                Row(Column("valid_days", css_class="col-md-4"), css_class="validity-relative"),
+                # Wide enough for YYYY-MM-DD and the time zone's name beside it.
+                Row(self._term("valid_from", "col-md-6 col-xl-5"),
+                    self._term("valid_until", "col-md-6 col-xl-5")),
+                Row(self._term("valid_days", "col-md-4")),
             ),
-            Fieldset("Products", "all_products", "products"),
+            Fieldset("Products", "all_products",
+                     Div(Field("products", wrapper_class="cp-required"),
+                         data_unless="all_products")),
             Fieldset(
                 "Distribution",
                 InlineRadios("cost_bearer"),
@@ -127,13 +170,66 @@ class CouponTemplateForm(forms.Form):
             ),
         )
 
+    @staticmethod
+    def conditional_fields() -> list[str]:
+        """Fields required only for some kinds or validities (or without all products)."""
+        terms = [t for ts in (*KIND_TERMS.values(), *VALIDITY_TERMS.values()) for t in ts]
+        return list(dict.fromkeys(terms)) + ["products"]
+
+    def hidden_terms(self, data: dict) -> list[str]:
+        """The terms that do not apply to the chosen kind and validity (none while either
+        is missing or unknown: then everything is shown and checked)."""
+        kind, validity = self.data.get("kind"), self.data.get("validity_type")
+        if kind not in KIND_TERMS or validity not in VALIDITY_TERMS:
+            return []
+        shown = {*KIND_TERMS[kind], *VALIDITY_TERMS[validity]}
+        hidden = [name for name in self.conditional_fields()
+                  if name not in shown and name != "products"]
+        if data.get("all_products"):
+            hidden.append("products")
+        return hidden
+
+    @staticmethod
+    def _term(name: str, css_class: str) -> Column:
+        """A term's column, saying which kinds or validities it applies to."""
+        attrs = {}
+        kinds = [k for k, terms in KIND_TERMS.items() if name in terms]
+        if kinds:
+            attrs["data_kinds"] = " ".join(kinds)
+        validities = [v for v, terms in VALIDITY_TERMS.items() if name in terms]
+        if validities:
+            attrs["data_validity"] = " ".join(validities)
+        return Column(Field(name, wrapper_class="cp-required"), css_class=css_class, **attrs)
+
     def clean(self):
         data = super().clean()
         if self.frozen:
             return data
-        for field, message in template_terms_errors(data).items():
-            if field not in self.errors:
-                self.add_error(field if field in self.fields else None, message)
+        # What a term the page hides holds (typed before the kind or validity changed) is
+        # neither checked nor kept: an error under a hidden field could not be fixed.
+        for name in self.hidden_terms(data):
+            self._errors.pop(name, None)
+            data[name] = None
+        if data.get("kind") == CouponKind.DISCOUNT:
+            # A discount's upper limit per use is its face value (validators.LABELS).
+            data["face_value"] = data.get("upper_limit")
+        self.add_terms_errors(template_terms_errors(data))
+        return data
+
+    def add_terms_errors(self, errors: dict[str, str]) -> None:
+        """Put each term's message under the field the page shows for it."""
+        kind = self.cleaned_data.get("kind") if hasattr(self, "cleaned_data") else None
+        for term, message in errors.items():
+            field = form_field(term, kind)
+            if field not in self.fields:
+                self.add_error(None, message)
+            elif field not in self.errors:
+                self.add_error(field, message)
+
+    def service_kwargs(self) -> dict:
+        """The cleaned terms as the template services take them."""
+        data = {k: v for k, v in self.cleaned_data.items() if k != "upper_limit"}
+        data["products"] = list(data.get("products") or [])
         return data
 
 
@@ -175,11 +271,12 @@ class PasteAccountsForm(forms.Form):
             raise forms.ValidationError("Paste at least one account ID.")
         too_long = [part for part in ids if len(part) > ACCOUNT_ID_MAX]
         if too_long:
-            raise forms.ValidationError(
-                f"An account ID has at most {ACCOUNT_ID_MAX} characters; "
-                f"{count(len(too_long), 'pasted value')} {'is' if len(too_long) == 1 else 'are'}"
-                f" longer: {named(too_long)}. Nothing was added.",
-            )
+            raise forms.ValidationError(ngettext(
+                "An account ID has at most %(max)s characters; %(n)s pasted value is longer: "
+                "%(values)s. Nothing was added.",
+                "An account ID has at most %(max)s characters; %(n)s pasted values are longer: "
+                "%(values)s. Nothing was added.", len(too_long),
+            ) % {"max": ACCOUNT_ID_MAX, "n": f"{len(too_long):,}", "values": named(too_long)})
         return ids
 
 

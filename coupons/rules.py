@@ -8,6 +8,7 @@ from enum import Enum
 
 from django.conf import settings
 from django.utils import timezone
+from django.utils.translation import ngettext
 
 from accounts.models import Partner, PlatformBudget, SubAccount
 from accounts.permissions import COUPON_FUNCTION_OFF
@@ -20,16 +21,51 @@ from coupons.selectors import template_cap_left, template_holders
 ACCOUNT_ID_MAX = SubAccount._meta.get_field("account_id").max_length
 
 
+def window_ended(*, validity_type: str, valid_until: date | None,
+                 today: date | None = None) -> bool:
+    """Whether a fixed validity window is over: its last day (in the platform's time zone)
+    is before today, so it can issue nothing. A relative validity never ends."""
+    return (validity_type == CouponTemplate.ValidityType.FIXED and valid_until is not None
+            and valid_until < (today or timezone.localdate()))
+
+
+def template_window_refusal(*, validity_type: str, valid_until: date | None,
+                            today: date | None = None) -> str | None:
+    """Why a template with this validity may not be created (or changed to it), or None:
+    a fixed window that has already ended could never issue a coupon."""
+    today = today or timezone.localdate()
+    if window_ended(validity_type=validity_type, valid_until=valid_until, today=today):
+        return (
+            f"This window ended on {valid_until:%Y-%m-%d}, before today ({today:%Y-%m-%d}): "
+            "no coupon could be issued from it. Choose a valid until of today or later."
+        )
+    return None
+
+
+def template_window_warning(*, validity_type: str, valid_from: date | None,
+                            valid_until: date | None, today: date | None = None) -> str | None:
+    """What to tell the partner about a fixed window that started before today (allowed),
+    or None: the days already gone count toward it."""
+    today = today or timezone.localdate()
+    if (validity_type != CouponTemplate.ValidityType.FIXED or valid_from is None
+            or valid_until is None or valid_from >= today or valid_until < today):
+        return None
+    days_left = (valid_until - today).days + 1
+    return (
+        f"The validity window started on {valid_from:%Y-%m-%d}, before today "
+        f"({today:%Y-%m-%d}): coupons issued from it now are valid until "
+        f"{valid_until:%Y-%m-%d}, {days_left} day{'s' if days_left != 1 else ''} counting today."
+    )
+
+
 def template_issuable_problem(template: CouponTemplate, *, today: date | None = None) -> str | None:
     """Why the template can not be issued now, or None."""
-    today = today or timezone.localdate()
     if not template.partner.coupon_enabled:
         return COUPON_FUNCTION_OFF
     if template.status != CouponTemplate.Status.ACTIVE:
         return "This template is disabled; coupons can not be issued from it."
-    if template.validity_type == CouponTemplate.ValidityType.FIXED and (
-        template.valid_until < today
-    ):
+    if window_ended(validity_type=template.validity_type, valid_until=template.valid_until,
+                    today=today):
         return (
             f"This template's validity ended on {template.valid_until:%Y-%m-%d}; "
             "coupons can not be issued from it."
@@ -118,6 +154,12 @@ class SelectionCheck:
     holding: list[str] = field(default_factory=list)
     wrong_currency: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    # The problems that name accounts, by rule: (code, account IDs, the problem's message).
+    refused_groups: list[tuple[str, list[str], str]] = field(default_factory=list)
+
+    def _refuse(self, code: str, ids: list[str], message: str) -> None:
+        self.problems.append(message)
+        self.refused_groups.append((code, ids, message))
 
     @property
     def count(self) -> int:
@@ -166,9 +208,10 @@ def issuance_selection_check(
             seen.add(account_id)
             unique.append(account_id)
     if len(unique) > limit:
-        check.problems.append(
-            f"{len(unique):,} accounts were selected; one request can hold at most {limit:,}.",
-        )
+        check.problems.append(ngettext(
+            "%(n)s account was selected; one request can hold at most %(max)s.",
+            "%(n)s accounts were selected; one request can hold at most %(max)s.", len(unique),
+        ) % {"n": f"{len(unique):,}", "max": f"{limit:,}"})
         return check
     # An ID no account can have (a NUL byte, which PostgreSQL refuses in any text: a 500 on
     # Issue Coupon's pick list; or longer than the column) is unknown without asking.
@@ -188,14 +231,15 @@ def issuance_selection_check(
             check.refused(refusal).append(account.account_id)
     check.accounts = accounts
     if check.duplicates:
-        check.problems.append(f"These account IDs are listed twice: {named(check.duplicates)}.")
+        check._refuse("duplicate", check.duplicates,
+                      f"These account IDs are listed twice: {named(check.duplicates)}.")
     if check.unknown:
-        check.problems.append(
-            f"These account IDs are not among your sub-accounts: {named(check.unknown)}.",
-        )
+        check._refuse("unknown", check.unknown,
+                      f"These account IDs are not among your sub-accounts: "
+                      f"{named(check.unknown)}.")
     for refusal in Refusal:
         if ids := check.refused(refusal):
-            check.problems.append(refusal.problem.format(
+            check._refuse(refusal.field, ids, refusal.problem.format(
                 ids=named(ids), template_currency=template.currency,
             ))
     if not check.problems and template.is_platform_borne:
@@ -216,10 +260,12 @@ def release_cap_problem(template: CouponTemplate, count: int, total: Decimal) ->
     """Why `count` more coupons totalling `total` would break the template's release caps."""
     count_left, amount_left = template_cap_left(template)
     if count_left is not None and count > count_left:
-        return (
-            f"This template may release at most {template.release_cap_count:,} coupons; "
-            f"{count_left:,} are left and {count:,} were selected."
-        )
+        return ngettext(
+            "This template may release at most %(cap)s coupon; %(left)s left, %(n)s selected.",
+            "This template may release at most %(cap)s coupons; %(left)s left, %(n)s selected.",
+            template.release_cap_count,
+        ) % {"cap": f"{template.release_cap_count:,}", "left": f"{count_left:,}",
+             "n": f"{count:,}"}
     if amount_left is not None and total > amount_left:
         return (
             f"This template may release at most "

@@ -85,10 +85,15 @@ def template_cap_left(template: CouponTemplate) -> tuple[int | None, Decimal | N
     return count_left, amount_left
 
 
+# The partner's own number of a request (`IssuanceRequest.number`) is approvals' row,
+# reached by its reverse relation: read along wherever requests are listed.
+REQUEST_NUMBER = "partner_number"
+
+
 def issuance_request_list(*, partner: Partner) -> QuerySet[IssuanceRequest]:
     return (
         IssuanceRequest.objects.filter(partner=partner)
-        .select_related("template", "submitted_by", "decided_by", "partner__bd")
+        .select_related("template", "submitted_by", "decided_by", "partner__bd", REQUEST_NUMBER)
         .order_by("-submitted_at", "-id")
     )
 
@@ -106,7 +111,7 @@ def issuance_request_for_submission(*, user, submission_key: str) -> IssuanceReq
         return None
     return IssuanceRequest.objects.filter(
         submitted_by=user, submission_key=submission_key[:64],
-    ).first()
+    ).select_related(REQUEST_NUMBER).first()
 
 
 def template_request_stats(template: CouponTemplate) -> dict:
@@ -121,6 +126,6 @@ def template_request_stats(template: CouponTemplate) -> dict:
 
 
 def template_recent_requests(template: CouponTemplate, *, limit: int = 10):
-    return template.requests.select_related("submitted_by").order_by(
+    return template.requests.select_related("submitted_by", REQUEST_NUMBER).order_by(
         "-submitted_at", "-id",
     )[:limit]

@@ -28,6 +28,7 @@ from coupons.rules import (
     issuance_selection_check,
     needs_bd_approval,
     platform_borne_problem,
+    template_window_refusal,
 )
 from coupons.selectors import issuance_request_for_submission, template_is_frozen
 from coupons.validators import template_terms_errors
@@ -53,14 +54,17 @@ class AlreadySubmittedError(ApplicationError):
     """This selection's token was confirmed before; `request` is what it made."""
 
     def __init__(self, request: IssuanceRequest):
-        super().__init__(f"This selection was already submitted as request #{request.pk}.",
+        super().__init__(f"This selection was already submitted as request {request.number}.",
                          extra={"request": request})
         self.request = request
 
 
-def _require_writer(*, partner: Partner, acting_user) -> None:
+def _require_writer(*, partner: Partner, acting_user, action: str) -> None:
     partner_writer_require(
-        acting_user, partner, wrong_role="Your role can view coupons but not change them.",
+        acting_user, partner, action=action,
+        wrong_role=("Only a partner admin can disable a template."
+                    if action == "template_disable"
+                    else "Your role can view coupons but not change them."),
     )
 
 
@@ -94,7 +98,7 @@ def coupon_template_create(
     release_cap_count: int | None = None,
     release_cap_amount: Decimal | None = None,
 ) -> CouponTemplate:
-    _require_writer(partner=partner, acting_user=acting_user)
+    _require_writer(partner=partner, acting_user=acting_user, action="template_create")
     products = list(products or [])
     terms = dict(
         kind=kind, currency=currency, face_value=face_value, discount_rate=discount_rate,
@@ -108,6 +112,10 @@ def coupon_template_create(
     name = (name or "").strip()
     if not name:
         errors["name"] = "Enter a name."
+    if "valid_until" not in errors and (msg := template_window_refusal(
+        validity_type=validity_type, valid_until=valid_until,
+    )):
+        errors["valid_until"] = msg
     if "cost_bearer" not in errors and (
         msg := platform_borne_problem(partner=partner, cost_bearer=cost_bearer, currency=currency)
     ):
@@ -147,7 +155,7 @@ def coupon_template_update(
     *, template: CouponTemplate, acting_user, **changes,
 ) -> CouponTemplate:
     """Change name and description always; money terms only while nothing was issued."""
-    _require_writer(partner=template.partner, acting_user=acting_user)
+    _require_writer(partner=template.partner, acting_user=acting_user, action="template_edit")
     allowed = {"name", "description", *CouponTemplate.MONEY_FIELDS, "products"}
     unknown = set(changes) - allowed
     if unknown:
@@ -185,6 +193,13 @@ def coupon_template_update(
             errors["cost_bearer"] = msg
         if "name" in changes and not (changes["name"] or "").strip():
             errors["name"] = "Enter a name."
+        # A window may have ended since the template was made; only a change of it is
+        # refused for that (a rename of an old template is not).
+        if {"validity_type", "valid_until"} & changed_money and "valid_until" not in errors and (
+            msg := template_window_refusal(validity_type=terms["validity_type"],
+                                           valid_until=terms["valid_until"])
+        ):
+            errors["valid_until"] = msg
         if errors:
             raise TemplateTermsError(errors)
         products = changes.pop("products", None)
@@ -201,7 +216,7 @@ def coupon_template_update(
 
 
 def coupon_template_disable(*, template: CouponTemplate, acting_user) -> CouponTemplate:
-    _require_writer(partner=template.partner, acting_user=acting_user)
+    _require_writer(partner=template.partner, acting_user=acting_user, action="template_disable")
     with transaction.atomic():
         locked = coupon_templates_for_update().get(pk=template.pk)
         if locked.status == CouponTemplate.Status.DISABLED:
@@ -244,7 +259,7 @@ def issuance_request_submit(
     happen once: a second submit with it raises AlreadySubmittedError naming the first's
     request, also when the two race (the unique constraint on (submitted_by,
     submission_key) refuses the loser's row)."""
-    _require_writer(partner=template.partner, acting_user=acting_user)
+    _require_writer(partner=template.partner, acting_user=acting_user, action="issue_confirm")
     if submission_key:
         _raise_if_submitted(acting_user, submission_key)
     try:

@@ -4,6 +4,7 @@ from django.urls import reverse
 from django.utils.html import escape, format_html
 from django.utils.http import urlencode
 from django.utils.safestring import mark_safe
+from django.utils.translation import ngettext
 from django_tables2.templatetags.django_tables2 import table_page_range
 
 from accounts.models import SubAccount
@@ -11,41 +12,56 @@ from couponplatform.money import fmt
 from coupons.models import CouponKind, CouponTemplate
 from coupons.rules import account_refusals
 
+NOWRAP = {"td": {"class": "nowrap"}}
+
+
+def unbroken(text: str) -> str:
+    """A piece of a cell that must not wrap (an amount, a date); the cell may wrap
+    between such pieces."""
+    return format_html('<span class="nowrap">{}</span>', text)
+
 
 class CouponTemplateTable(tables.Table):
+    """Fits 1,280 px without a sideways scroll: headers, dates, amounts, cost bearers and
+    the button never wrap; the name and the terms wrap between their pieces."""
+
     id = tables.Column(verbose_name="ID")
     name = tables.LinkColumn("coupons:template_detail", args=[tables.A("pk")])
     kind = tables.Column()
     value = tables.Column(empty_values=(), orderable=False, verbose_name="Value")
-    cost_bearer = tables.Column(verbose_name="Cost bearer")
-    issue_limit = tables.Column(verbose_name="Issue limit")
+    cost_bearer = tables.Column(verbose_name="Cost bearer", attrs=NOWRAP)
+    issue_limit = tables.Column(verbose_name="Issue limit", attrs=NOWRAP)
     validity = tables.Column(empty_values=(), orderable=False)
     released_count = tables.Column(verbose_name="Issued", attrs={"td": {"class": "money"}})
     status = tables.Column()
-    created_at = tables.DateTimeColumn(format="Y-m-d", verbose_name="Created")
-    actions = tables.Column(empty_values=(), orderable=False, verbose_name="")
+    created_at = tables.DateTimeColumn(format="Y-m-d", verbose_name="Created", attrs=NOWRAP)
+    actions = tables.Column(empty_values=(), orderable=False, verbose_name="", attrs=NOWRAP)
 
     class Meta:
         model = CouponTemplate
         fields = ("id", "name", "kind", "value", "cost_bearer", "issue_limit", "validity",
                   "released_count", "status", "created_at")
         order_by = ("-created_at",)
-        attrs = {"class": "table table-sm table-hover align-middle"}
+        attrs = {"class": "table table-sm table-hover align-middle", "th": {"class": "nowrap"}}
 
     def render_value(self, record):
+        amount = unbroken(fmt(record.face_value, record.currency))
         if record.kind == CouponKind.DISCOUNT:
-            cap = fmt(record.face_value, record.currency)
             rate = record.discount_rate.normalize()
-            return f"{rate:f} % off, up to {cap}, {record.discount_uses} uses"
-        text = fmt(record.face_value, record.currency)
+            uses = ngettext("%(n)s use", "%(n)s uses", record.discount_uses) % {
+                "n": record.discount_uses}
+            return format_html("{} off, up to {}, {}", unbroken(f"{rate:f} %"), amount, uses)
         if record.kind == CouponKind.THRESHOLD:
-            text += f" on lines ≥ {fmt(record.min_bill_amount, record.currency)}"
-        return text
+            return format_html("{} on lines ≥ {}", amount,
+                               unbroken(fmt(record.min_bill_amount, record.currency)))
+        return amount
 
     def render_validity(self, record):
         if record.validity_type == CouponTemplate.ValidityType.FIXED:
-            return f"{record.valid_from:%Y-%m-%d} → {record.valid_until:%Y-%m-%d}"
-        return f"{record.valid_days} days from release"
+            return format_html("{} → {}", unbroken(f"{record.valid_from:%Y-%m-%d}"),
+                               unbroken(f"{record.valid_until:%Y-%m-%d}"))
+        return ngettext("%(n)s day from release", "%(n)s days from release",
+                        record.valid_days) % {"n": record.valid_days}
 
     def render_released_count(self, record):
         if record.release_cap_count:
@@ -77,7 +93,6 @@ SELECT_ALL = mark_safe(  # noqa: S308 - a constant, no user data
     '<input type="checkbox" class="form-check-input" id="pick-all" '
     'aria-label="Tick every selectable account on this page">'
 )
-SELECTED_MARK = mark_safe('<span class="text-success" title="Selected">✓</span>')
 SELECTED_BADGE = mark_safe('<span class="badge text-bg-success">Selected</span>')
 NOT_SELECTABLE_BOX = mark_safe(
     '<input type="checkbox" class="form-check-input" disabled aria-label="Not selectable">'
@@ -172,14 +187,20 @@ class AccountTable(LeanHeaderMixin, tables.Table):
         name = record.name or self.default
         kind = TYPE_LABELS.get(record.type, record.type) or self.default
         if account_id in self.selected:
-            return SELECTED_MARK, code, name, kind, SELECTED_BADGE
+            # Ticked and, until static/js/issue.js enables it, not to be unticked: without
+            # JavaScript, Selected Accounts' Remove takes an account out.
+            pick = format_html(
+                '<input type="checkbox" class="form-check-input pick" value="{}" checked '
+                'disabled aria-label="Selected: untick to remove {}">', account_id, account_id,
+            )
+            return pick, code, name, kind, SELECTED_BADGE
         reason = self.blocked_reason(record)
         if reason:
             state = format_html('<span class="badge text-bg-secondary">Not selectable</span> '
                                 '<small class="text-muted">{}</small>', reason)
             return NOT_SELECTABLE_BOX, code, name, kind, state
         pick = format_html(
-            '<input type="checkbox" class="form-check-input" name="pick" value="{}" '
+            '<input type="checkbox" class="form-check-input pick" name="pick" value="{}" '
             'aria-label="Select {}">',
             account_id, account_id,
         )

@@ -12,7 +12,8 @@ VERBS = {Status.USED_UP: "used up", Status.EXPIRED: "expired", Status.VOIDED: "v
          Status.AVAILABLE: "made available again"}
 
 
-def _refusal(coupon: Coupon, to: str) -> str:
+def coupon_move_refusal(coupon: Coupon, to: str) -> str:
+    """Why `coupon` can not move to `to`, in the words every caller shows."""
     sources = [Status(s).label.lower() for s, targets in Coupon.TRANSITIONS.items()
                if to in targets]
     if not sources:
@@ -44,7 +45,7 @@ def coupons_move(
     """
     for coupon in coupons:
         if not coupon.can_move_to(to):
-            raise InvalidTransitionError(_refusal(coupon, to))
+            raise InvalidTransitionError(coupon_move_refusal(coupon, to))
     if not coupons:
         return
     for chunk in chunks(sorted(coupon.pk for coupon in coupons)):

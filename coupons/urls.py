@@ -1,6 +1,6 @@
 from django.urls import path
 
-from coupons import views
+from coupons import issue_views, views
 
 app_name = "coupons"
 
@@ -11,5 +11,7 @@ urlpatterns = [
     path("templates/<int:pk>/", views.TemplateDetailView.as_view(), name="template_detail"),
     path("templates/<int:pk>/disable/", views.TemplateDisableView.as_view(),
          name="template_disable"),
-    path("templates/<int:pk>/issue/", views.IssueCouponView.as_view(), name="issue"),
+    path("templates/<int:pk>/issue/", issue_views.IssueCouponView.as_view(), name="issue"),
+    path("templates/<int:pk>/issue/selection/", issue_views.IssueSelectionView.as_view(),
+         name="issue_selection"),
 ]

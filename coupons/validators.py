@@ -8,8 +8,57 @@ from coupons.models import CouponKind, CouponTemplate
 MAX_RELATIVE_DAYS = 1095
 MAX_RELEASE_CAP_COUNT = 2_147_483_647  # a PositiveIntegerField
 
+# What each term is called where people enter it; the messages below name a term by its
+# label, so an error reads the way the field it stands under is labelled. A discount keeps
+# its upper limit per use in `face_value` (the most one use deducts), so the form shows that
+# term as "upper_limit" (FORM_FIELD).
+LABELS = {
+    "name": "Name",
+    "kind": "Kind",
+    "currency": "Currency",
+    "face_value": "Face value",
+    "upper_limit": "Upper limit per use",
+    "discount_rate": "Discount rate (%)",
+    "discount_uses": "Number of uses",
+    "min_bill_amount": "Minimum bill amount",
+    "validity_type": "Counted as",
+    "valid_from": "Valid from",
+    "valid_until": "Valid until",
+    "valid_days": "Valid for (days from release)",
+    "products": "Products",
+    "cost_bearer": "Cost bearer",
+    "issue_limit": "Issue limit",
+    "release_cap_count": "Release cap (coupons)",
+    "release_cap_amount": "Release cap (amount)",
+}
 
-def _amount_error(value, label: str) -> str | None:
+# The terms each kind and each validity asks for (the others do not apply and are
+# cleared): the form shows and marks only these, and the rules below ask only for them.
+KIND_TERMS = {
+    CouponKind.CASH: ("face_value",),
+    CouponKind.THRESHOLD: ("face_value", "min_bill_amount"),
+    CouponKind.DISCOUNT: ("upper_limit", "discount_rate", "discount_uses"),
+}
+VALIDITY_TERMS = {
+    CouponTemplate.ValidityType.FIXED: ("valid_from", "valid_until"),
+    CouponTemplate.ValidityType.RELATIVE: ("valid_days",),
+}
+
+
+def form_field(term: str, kind: str | None) -> str:
+    """The form's field for a term of the template: a discount's `face_value` is its
+    upper limit per use."""
+    return "upper_limit" if term == "face_value" and kind == CouponKind.DISCOUNT else term
+
+
+def _named(field: str) -> str:
+    """A label inside a sentence: "The minimum bill amount must …"."""
+    label = LABELS[field]
+    return label[0].lower() + label[1:]
+
+
+def _amount_error(value, field: str) -> str | None:
+    label = _named(field)
     if value is None:
         return f"Enter the {label}."
     try:
@@ -36,8 +85,7 @@ def template_terms_errors(data: dict) -> dict[str, str]:
         return errors
     if data.get("currency") not in {code for code, _label in CURRENCIES}:
         errors["currency"] = "Choose one of the platform's currencies."
-    label = "upper limit per use" if kind == CouponKind.DISCOUNT else "face value"
-    if msg := _amount_error(data.get("face_value"), label):
+    if msg := _amount_error(data.get("face_value"), form_field("face_value", kind)):
         errors["face_value"] = msg
     if kind == CouponKind.DISCOUNT:
         rate = data.get("discount_rate")
@@ -55,7 +103,7 @@ def template_terms_errors(data: dict) -> dict[str, str]:
         if uses is None or uses < 1 or uses > 1000:
             errors["discount_uses"] = "A discount coupon can be used from 1 to 1,000 times."
     if kind == CouponKind.THRESHOLD:
-        if msg := _amount_error(data.get("min_bill_amount"), "minimum bill amount"):
+        if msg := _amount_error(data.get("min_bill_amount"), "min_bill_amount"):
             errors["min_bill_amount"] = msg
     validity = data.get("validity_type")
     if validity == CouponTemplate.ValidityType.FIXED:
@@ -69,7 +117,7 @@ def template_terms_errors(data: dict) -> dict[str, str]:
     elif validity == CouponTemplate.ValidityType.RELATIVE:
         days = data.get("valid_days")
         if days is None or days < 1 or days > MAX_RELATIVE_DAYS:
-            errors["valid_days"] = "Relative validity must be between 1 and 1095 days."
+            errors["valid_days"] = f"Enter a number of days from 1 to {MAX_RELATIVE_DAYS:,}."
     else:
         errors["validity_type"] = "Choose a fixed window or a number of days from release."
     if not data.get("all_products") and not data.get("products"):
@@ -82,7 +130,7 @@ def template_terms_errors(data: dict) -> dict[str, str]:
         errors["release_cap_count"] = (
             f"The release cap can be at most {MAX_RELEASE_CAP_COUNT:,} coupons.")
     cap_amount = data.get("release_cap_amount")
-    if cap_amount is not None and (msg := _amount_error(cap_amount, "release cap amount")):
+    if cap_amount is not None and (msg := _amount_error(cap_amount, "release_cap_amount")):
         errors["release_cap_amount"] = msg
     if data.get("cost_bearer") not in ("platform", "partner"):
         errors["cost_bearer"] = "Choose who bears the cost."

@@ -3,6 +3,7 @@ thousands of sub-accounts, products and templates. Safe to run again: it creates
 is missing."""
 import os
 import random
+from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
 
@@ -42,6 +43,42 @@ COMPANY_WORDS = [
 COMPANY_KINDS = ["Labs", "Retail", "Logistics", "Games", "Media", "Health", "Foods", "Systems",
                  "Studios", "Analytics", "Travel", "Robotics"]
 
+
+
+@dataclass(frozen=True)
+class DemoFigures:
+    """What seed_demo makes, in one place: the seeding reads it, and the README's figures
+    are checked against it (tests/test_readme.py)."""
+
+    customers: int = 2400  # Northwind's own customers (seed_demo --accounts)
+    tier2_resellers: tuple[str, ...] = ("Harbor IT", "Cedar Cloud Services", "Summit Networks",
+                                        "Lumen Hosting", "Raven Digital")
+    tier2_customers: int = 40  # each tier-2 reseller's own customers
+    bluebird_customers: int = 300
+    quiet_customers: int = 20
+    usage_northwind: int = 60  # Northwind customers with usage (NW000001 …)
+    usage_bluebird: int = 10
+    usage_days: int = 60
+    seconds: int = 10  # about how long seeding takes, the first time
+
+    def northwind_accounts(self, customers: int | None = None) -> int:
+        """Northwind's selectable sub-accounts: its customers and its tier-2 resellers'
+        own accounts (never those resellers' customers)."""
+        return (self.customers if customers is None else customers) + len(self.tier2_resellers)
+
+    def sub_accounts(self, customers: int | None = None) -> int:
+        """Every sub-account of the demo, all partners together."""
+        return (self.northwind_accounts(customers)
+                + len(self.tier2_resellers) * self.tier2_customers
+                + self.bluebird_customers + self.quiet_customers)
+
+    @property
+    def usage_accounts(self) -> int:
+        return self.usage_northwind + self.usage_bluebird
+
+
+DEMO = DemoFigures()
+
 LOGINS = [
     ("distributor", "admin of Northwind Distribution (distributor, coupon function on)"),
     ("operator", "operator of Northwind Distribution"),
@@ -51,7 +88,8 @@ LOGINS = [
     ("nocoupons", "admin of Quiet Partners (coupon function off)"),
     ("customer", "user of Acme Labs, a sub-account of Northwind (Billing Management)"),
     ("bd", "BD of Northwind Distribution and Bluebird Cloud (Django admin)"),
-    ("bd2", "BD of no partner above (Django admin)"),
+    ("bd2", "BD of Quiet Partners and Southgate Distribution, not of Northwind or Bluebird "
+            "(Django admin)"),
     ("root", "platform operator (superuser)"),
 ]
 
@@ -93,14 +131,15 @@ def _sub_accounts(partner: Partner, prefix: str, count: int, seed: int, currency
     SubAccount.objects.bulk_create(rows, batch_size=1000)
 
 
-def seed(*, password: str, accounts: int = 2400, log=print) -> None:
+def seed(*, password: str, accounts: int = DEMO.customers, log=print) -> None:
     _seed_core(password=password, accounts=accounts, log=log)
     # Outside the transaction above: each day's postings run when that day's bills commit,
     # so the months can be closed after them.
     from demo.usage import seed_usage
 
-    seed_usage(account_ids=[f"NW{i:06d}" for i in range(1, 61)]
-               + [f"BB{i:06d}" for i in range(1, 11)], log=log)
+    seed_usage(account_ids=[f"NW{i:06d}" for i in range(1, DEMO.usage_northwind + 1)]
+               + [f"BB{i:06d}" for i in range(1, DEMO.usage_bluebird + 1)],
+               days=DEMO.usage_days, log=log)
     log(f"Demo data ready: {SubAccount.objects.count():,} sub-accounts, "
         f"{CouponTemplate.objects.count()} templates, {Product.objects.count()} products.")
 
@@ -110,10 +149,13 @@ def _seed_core(*, password: str, accounts: int, log) -> None:
     for code, name in PRODUCTS:
         Product.objects.get_or_create(code=code, defaults={"name": name})
 
-    root = _user("root", password, is_staff=True, is_superuser=True, email="root@example.com")
+    root = _user("root", password, is_staff=True, is_superuser=True, email="root@example.com",
+                 first_name="Robin", last_name="Ops")
     bd_group, _ = Group.objects.get_or_create(name=BD_GROUP)
-    bd = _user("bd", password, is_staff=True, email="bd@example.com")
-    bd2 = _user("bd2", password, is_staff=True, email="bd2@example.com")
+    bd = _user("bd", password, is_staff=True, email="bd@example.com", first_name="Bea",
+               last_name="Dalton")
+    bd2 = _user("bd2", password, is_staff=True, email="bd2@example.com", first_name="Ben",
+                last_name="Dutta")
     bd.groups.add(bd_group)
     bd2.groups.add(bd_group)
 
@@ -132,8 +174,7 @@ def _seed_core(*, password: str, accounts: int, log) -> None:
 
     # Tier-2 resellers under Northwind: each is a partner and an account of Northwind.
     tier2_partners = []
-    for i, name in enumerate(["Harbor IT", "Cedar Cloud Services", "Summit Networks",
-                              "Lumen Hosting", "Raven Digital"], start=1):
+    for i, name in enumerate(DEMO.tier2_resellers, start=1):
         t2 = _partner(name, kind=Partner.Kind.RESELLER, tier=2, parent=northwind, bd=bd,
                       coupon_enabled=True, requires_bd_approval=True)
         tier2_partners.append(t2)
@@ -142,11 +183,11 @@ def _seed_core(*, password: str, accounts: int, log) -> None:
             defaults={"partner": northwind, "name": name, "type": SubAccount.Type.TIER2_RESELLER,
                       "reseller": t2},
         )
-        _sub_accounts(t2, f"T{i}C", 40, seed=100 + i)
+        _sub_accounts(t2, f"T{i}C", DEMO.tier2_customers, seed=100 + i)
 
     _sub_accounts(northwind, "NW", accounts, seed=1)
-    _sub_accounts(bluebird, "BB", 300, seed=2)
-    _sub_accounts(quiet, "QP", 20, seed=3)
+    _sub_accounts(bluebird, "BB", DEMO.bluebird_customers, seed=2)
+    _sub_accounts(quiet, "QP", DEMO.quiet_customers, seed=3)
 
     _member(_user("distributor", password, email="distributor@example.com"), northwind,
             PartnerMembership.Role.ADMIN)

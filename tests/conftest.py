@@ -22,12 +22,55 @@ def pytest_configure(config):
             cache["KEY_PREFIX"] = f"{cache.get('KEY_PREFIX', '')}-{worker}"
 
 
+def _sessions_elsewhere() -> dict[str, str]:
+    """Markers whose tests need a service this session does not have, and the make target
+    whose session has it (`make test` runs both after the main session)."""
+    from django.conf import settings
+
+    elsewhere = {}
+    if "replica" not in settings.DATABASES:
+        elsewhere["replica"] = "make test-replica (DATABASE_REPLICA_URL)"
+    if not settings.DATABASE_TRANSACTION_POOLING:
+        elsewhere["pooling"] = "make test-pgbouncer (DATABASE_TRANSACTION_POOLING)"
+    return elsewhere
+
+
 def pytest_collection_modifyitems(config, items):
     """Race tests open up to 64 connections each: under xdist they run one after another
-    on one worker (`--dist loadgroup`), so two of them never exceed PostgreSQL's 100."""
+    on one worker (`--dist loadgroup`), so two of them never exceed PostgreSQL's 100.
+    Tests of a replica or of PgBouncer are left to the session that has one: deselected
+    here (not skipped: they are not missing, they run there)."""
+    elsewhere = _sessions_elsewhere()
+    kept, deselected = [], []
     for item in items:
         if item.get_closest_marker("race"):
             item.add_marker(pytest.mark.xdist_group("race"))
+        if any(item.get_closest_marker(marker) for marker in elsewhere):
+            deselected.append(item)
+        else:
+            kept.append(item)
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+        items[:] = kept
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """Behind PgBouncer (DATABASE_TRANSACTION_POOLING), its idle server connections to the
+    test database would make the runner's DROP DATABASE fail: they are ended first."""
+    yield
+    from django.conf import settings
+
+    if not settings.DATABASE_TRANSACTION_POOLING:
+        return
+    from django.db import connections
+
+    with django_db_blocker.unblock(), connections["default"]._nodb_cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = %s AND pid <> pg_backend_pid()",
+            [connections["default"].settings_dict["NAME"]],
+        )
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -42,7 +85,11 @@ def pytest_runtest_makereport(item, call):
 
 
 def pytest_report_header(config):
-    return f"pinned clock: {clock.parse_moment(os.environ.get('TESTS_NOW') or clock.PINNED_NOW)}"
+    lines = [f"pinned clock: "
+             f"{clock.parse_moment(os.environ.get('TESTS_NOW') or clock.PINNED_NOW)}"]
+    lines += [f"-m {marker} tests deselected: they run in {where}"
+              for marker, where in _sessions_elsewhere().items()]
+    return lines
 
 
 @pytest.fixture(autouse=True, scope="session")

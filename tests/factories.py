@@ -149,6 +149,16 @@ def fixed_window(days_from_today=0, length=30) -> dict:
     return dict(validity_type="fixed", valid_from=start, valid_until=start + timedelta(days=length))
 
 
+def ended(template: CouponTemplate, *, days: int) -> CouponTemplate:
+    """A fixed-window template as it is once its window ended `days` ago: its dates moved
+    back (no service makes a window that has already ended, coupons/rules.py)."""
+    shift = timedelta(days=(timezone.localdate() - template.valid_until).days + days)
+    CouponTemplate.objects.filter(pk=template.pk).update(
+        valid_from=template.valid_from - shift, valid_until=template.valid_until - shift)
+    template.refresh_from_db()
+    return template
+
+
 # ---------------------------------------------------------------------------------------
 # Requests through their statuses
 

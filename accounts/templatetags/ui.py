@@ -33,3 +33,11 @@ def money(value, currency=""):
         return fmt(Decimal(str(value)), currency or "")
     except InvalidOperation:
         return value
+
+
+@register.filter
+def moment(value, default="—"):
+    """A datetime in the platform's time zone, to the minute, in the one format."""
+    from couponplatform.times import moment_text
+
+    return moment_text(value or None, default)

@@ -198,7 +198,7 @@ def test_bd_approves_from_the_change_page_button(client, demo):
     # The request left the pending queue, so the BD lands on the page listing every status.
     assert response.url == reverse("admin:coupons_issuancerequest_change", args=[target.pk])
     assert messages_of(response) == [
-        f"Request #{target.pk} approved; its coupons are being released.",
+        f"Request {target.number} (#{target.pk}) approved; its coupons are being released.",
     ]
     target.refresh_from_db()
     assert (target.status, target.decided_by) == (Status.ISSUED, demo.bd)
@@ -219,7 +219,7 @@ def test_change_page_of_a_decided_request_is_read_only_and_a_second_approve_is_r
         client.post(reverse(f"{ALL}_change", args=[target.pk]), {"status": "pending"})
     assert response.status_code == 302
     assert messages_of(response) == [
-        f"Request #{target.pk} is issued; it can not be approved.",
+        f"Request {target.number} is issued; it can not be approved.",
     ]
 
 
@@ -296,7 +296,8 @@ def test_approve_selected_reports_what_it_approved_and_what_it_skipped(client, d
     done = sorted(r.pk for r in pending)
     assert messages_of(response) == [
         f"Approved 3 requests: {', '.join(f'#{pk}' for pk in done)}.",
-        f"Skipped #{cancelled.pk}: Request #{cancelled.pk} is cancelled; it can not be approved.",
+        f"Skipped #{cancelled.pk}: Request {cancelled.number} is cancelled; it can not be "
+        "approved.",
     ]
     assert {status_of(r) for r in pending} == {Status.ISSUED}
     assert status_of(cancelled) == Status.CANCELLED
@@ -340,7 +341,7 @@ def test_reject_selected_asks_for_a_reason_then_reports_done_and_skipped(client,
     done = sorted(r.pk for r in pending)
     assert messages_of(response) == [
         f"Rejected 2 requests: #{done[0]}, #{done[1]}.",
-        f"Skipped #{issued.pk}: Request #{issued.pk} is issued; it can not be rejected.",
+        f"Skipped #{issued.pk}: Request {issued.number} is issued; it can not be rejected.",
     ]
     for request in pending:
         request.refresh_from_db()

@@ -61,7 +61,7 @@ def test_no_status_move_outside_the_table_is_possible_and_a_refused_move_writes_
             request.status = source  # in memory only: the mover must refuse before any write
             with f.nothing_written(), pytest.raises(InvalidTransitionError) as exc:
                 transitions.issuance_request_move(request=request, to=target, actor=None)
-            assert f"Request #{request.pk} is" in exc.value.message
+            assert f"Request {request.number} is" in exc.value.message
             assert "can not be" in exc.value.message
             refused += 1
     assert refused == 49 - 7
@@ -255,7 +255,7 @@ def test_action_not_allowed_from_a_status_raises_a_clear_error_and_writes_nothin
         with pytest.raises(InvalidTransitionError) as exc:
             _act(action, request, bd=bd, partner_user=dist_admin)
     assert exc.value.message == (
-        f"Request #{request.pk} is {request.get_status_display().lower()}; it can not be "
+        f"Request {request.number} is {request.get_status_display().lower()}; it can not be "
         f"{VERB[action]}."
     )
 
@@ -794,7 +794,7 @@ def test_bd_is_emailed_when_a_request_waits_for_them(
     assert len(mail.outbox) == 1
     message = mail.outbox[0]
     assert message.to == ["bd@example.com"]
-    assert f"asks for approval of request #{request.pk}" in message.subject
+    assert f"asks for approval of request {request.number} (#{request.pk})" in message.subject
     assert "Dist One" in message.subject
     assert "50.00 × 2 = 100.00 USD" in message.body
 
@@ -806,8 +806,8 @@ def test_partner_users_are_emailed_when_approved_and_when_issued(
     mail.outbox.clear()
     f.approve(request, bd_mail)
     subjects = [m.subject for m in mail.outbox]
-    assert subjects == [f"[Coupons] Request #{request.pk} is approved",
-                        f"[Coupons] Request #{request.pk} is issued"]
+    assert subjects == [f"[Coupons] Request {request.number} is approved",
+                        f"[Coupons] Request {request.number} is issued"]
     for message in mail.outbox:
         assert sorted(message.to) == sorted(partner_mail)
 
@@ -819,7 +819,7 @@ def test_partner_users_are_emailed_the_reason_when_rejected(
     mail.outbox.clear()
     f.reject(request, bd_mail, reason="Budget is for Q3.")
     assert len(mail.outbox) == 1
-    assert mail.outbox[0].subject == f"[Coupons] Request #{request.pk} is rejected"
+    assert mail.outbox[0].subject == f"[Coupons] Request {request.number} is rejected"
     assert "Reason: Budget is for Q3." in mail.outbox[0].body
     assert sorted(mail.outbox[0].to) == sorted(partner_mail)
 
@@ -831,8 +831,8 @@ def test_partner_users_are_emailed_the_reason_when_a_release_fails(
     mail.outbox.clear()
     request = f.approve_and_fail(request, bd_mail, dist_admin)
     assert [m.subject for m in mail.outbox] == [
-        f"[Coupons] Request #{request.pk} is approved",
-        f"[Coupons] Request #{request.pk} is approved but failed to issue",
+        f"[Coupons] Request {request.number} is approved",
+        f"[Coupons] Request {request.number} is approved but failed to issue",
     ]
     assert f"Reason: {request.reason}" in mail.outbox[1].body
 
@@ -845,7 +845,7 @@ def test_auto_approved_request_sends_no_bd_email_and_tells_the_partner_it_is_iss
     mail.outbox.clear()
     request = f.submitted(partner_template, dist_admin, customers[:2])
     assert [(m.subject, sorted(m.to)) for m in mail.outbox] == [
-        (f"[Coupons] Request #{request.pk} is issued", sorted(partner_mail)),
+        (f"[Coupons] Request {request.number} is issued", sorted(partner_mail)),
     ]
 
 

@@ -162,7 +162,7 @@ def test_detail_of_an_auto_approved_request_names_the_system_as_approver(
                                    requires_bd_approval=False)
     request = f.submitted(partner_template, dist_admin, customers[:1])
     html = admin_client.get(url("detail", request)).content.decode()
-    assert "the system (auto-approved)" in html
+    assert "Auto-approved by <strong>the system</strong>" in html
     assert "Issued" in html
 
 
@@ -195,7 +195,7 @@ def test_cancel_asks_for_confirmation_on_get_and_cancels_on_post(
     with f.committed():
         response = admin_client.post(url("cancel", pending))
     assert response.status_code == 302 and response.url == url("detail", pending)
-    assert messages_of(response) == [f"Request #{pending.pk} was cancelled."]
+    assert messages_of(response) == [f"Request {pending.number} was cancelled."]
     assert status_of(pending) == Status.CANCELLED
     assert h.budget_of(distributor).reserved == Decimal("0.00")
 
@@ -213,7 +213,7 @@ def test_cancel_of_a_decided_request_says_why_and_writes_nothing(admin_client, s
             response = admin_client.post(url("cancel", spread[key]))
         assert response.status_code == 302
         assert messages_of(response)[-1] == (
-            f"Request #{spread[key].pk} is {key}; it can not be cancelled."
+            f"Request {spread[key].number} is {key}; it can not be cancelled."
         )
 
 
@@ -231,7 +231,7 @@ def test_retry_of_a_failed_request_after_the_cause_is_fixed_issues_it(
     with f.committed():
         response = admin_client.post(url("retry", request))
     assert response.status_code == 302
-    assert messages_of(response) == [f"Request #{request.pk} was sent to issuing again."]
+    assert messages_of(response) == [f"Request {request.number} was sent to issuing again."]
     assert status_of(request) == Status.ISSUED
     assert Coupon.objects.filter(request=request).count() == 2
 
@@ -245,7 +245,7 @@ def test_withdraw_of_a_failed_request_frees_it(
     assert page.status_code == 200 and "Yes, withdraw" in page.content.decode()
     with f.committed():
         response = admin_client.post(url("withdraw", request))
-    assert messages_of(response) == [f"Request #{request.pk} was withdrawn."]
+    assert messages_of(response) == [f"Request {request.number} was withdrawn."]
     assert status_of(request) == Status.WITHDRAWN
     assert h.budget_of(distributor).reserved == Decimal("0.00")
 
@@ -258,7 +258,7 @@ def test_retry_or_withdraw_of_a_pending_request_says_why_and_writes_nothing(
         with f.nothing_written(), f.committed():
             response = admin_client.post(url(action, pending))
         assert messages_of(response)[-1] == (
-            f"Request #{pending.pk} is pending approval; it can not be {verb}."
+            f"Request {pending.number} is pending approval; it can not be {verb}."
         )
 
 

@@ -77,7 +77,7 @@ def test_expired_coupons_no_longer_pay(account):
 def test_expire_coupons_command(account, capsys):
     make_coupon(account, valid_until=date(2025, 1, 31))
     call_command("expire_coupons", "--today", "2025-02-01")
-    assert "1 coupons expired" in capsys.readouterr().out
+    assert "1 coupon expired" in capsys.readouterr().out
 
 
 def test_expiry_batches_cover_every_coupon(account):
@@ -100,6 +100,11 @@ def test_a_partner_admin_voids_the_unused_balance_and_deductions_stay(account, d
     audit = AuditLog.objects.get(action="coupon.void", object_id=str(coupon.pk))
     assert (audit.actor, audit.reason) == (dist_admin, "Customer left")
     assert audit.before["balance"] == "70.00" and audit.after["voided_amount"] == "70.00"
+    # Who and when are kept on the coupon beside the reason, as the audit row has them.
+    stored = Coupon.objects.get(pk=coupon.pk)
+    assert (stored.voided_by, stored.void_reason) == (dist_admin, "Customer left")
+    assert stored.voided_at == voided.voided_at
+    assert abs(stored.voided_at - audit.created_at).total_seconds() < 5
 
 
 def test_a_voided_coupon_pays_nothing_more(account, dist_admin):

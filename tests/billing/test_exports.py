@@ -1,6 +1,10 @@
 """Coupon Usage exports (CSV and XLSX): the filtered rows exactly, the partner's own rows
 only, and names that look like spreadsheet formulas neutralised; names with HTML escaped on
 the pages (QUALITY.md, Security: bad input, tenant isolation)."""
+import io
+import re
+from datetime import date, datetime, time
+
 import pytest
 from django.utils import timezone
 
@@ -15,7 +19,10 @@ pytestmark = pytest.mark.django_db
 USAGE = "/coupons/usage/"
 HEADER = ["Code", "Sub-account ID", "Sub-account", "Template", "Cost bearer", "Currency",
           "Amount", "Used", "Remaining", "Voided", "Valid from", "Valid until", "Status",
-          "Released"]
+          "Released", "Kind", "Discount rate (%)", "Cap per use", "Uses left", "Voided at",
+          "Voided by", "Void reason"]
+AMOUNT_COLUMNS = ("Amount", "Used", "Remaining", "Voided")
+DATE_COLUMNS = ("Valid from", "Valid until", "Released")
 FORMULA_NAMES = ['=HYPERLINK("http://x")', "@SUM(1)", "+1+2", "-3-4"]
 HTML_NAME = '<script>alert("x")</script><b>bold</b>'
 HTML_ESCAPED = "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;&lt;b&gt;bold&lt;/b&gt;"
@@ -44,6 +51,9 @@ def xlsx_export(client, **params):
 
 
 def expected_row(coupon: Coupon) -> list[str]:
+    """The coupon's row as the CSV writes it: text."""
+    voided_at = (f"{timezone.localtime(coupon.voided_at):%Y-%m-%d %H:%M}"
+                 if coupon.voided_at else "")
     return [
         coupon.code, coupon.sub_account.account_id, coupon.sub_account.name,
         coupon.template.name, coupon.get_cost_bearer_display(), coupon.currency,
@@ -51,6 +61,31 @@ def expected_row(coupon: Coupon) -> list[str]:
         f"{coupon.voided_amount}", f"{coupon.valid_from:%Y-%m-%d}",
         f"{coupon.valid_until:%Y-%m-%d}", coupon.get_status_display(),
         f"{timezone.localtime(coupon.released_at).date():%Y-%m-%d}",
+        coupon.get_kind_display(), f"{coupon.discount_rate or ''}",
+        f"{coupon.cap_per_use or ''}",
+        "" if coupon.uses_available is None else f"{coupon.uses_available}",
+        voided_at, coupon.voided_by.username if coupon.voided_by else "", coupon.void_reason,
+    ]
+
+
+def expected_cells(coupon: Coupon) -> list:
+    """The coupon's row as openpyxl reads the XLSX back: amounts as numbers, dates and
+    times as datetimes (a date cell has no time of day), empty cells as None."""
+    def day(value: date) -> datetime:
+        return datetime.combine(value, time())
+
+    voided_at = timezone.localtime(coupon.voided_at).replace(
+        tzinfo=None, second=0, microsecond=0) if coupon.voided_at else None
+    return [
+        coupon.code, coupon.sub_account.account_id, coupon.sub_account.name,
+        coupon.template.name, coupon.get_cost_bearer_display(), coupon.currency,
+        *(float(v) for v in (coupon.amount, ph.used(coupon), coupon.balance,
+                             coupon.voided_amount)),
+        day(coupon.valid_from), day(coupon.valid_until), coupon.get_status_display(),
+        day(timezone.localtime(coupon.released_at).date()), coupon.get_kind_display(),
+        *(None if v is None else float(v) for v in (coupon.discount_rate, coupon.cap_per_use)),
+        coupon.uses_available, voided_at,
+        coupon.voided_by.username if coupon.voided_by else None, coupon.void_reason or None,
     ]
 
 
@@ -108,7 +143,47 @@ class TestExports:
                             .order_by("-released_at", "-id"))
             values, _ = xlsx_export(client, **params)
             assert values[0] == HEADER, params
-            assert values[1:] == [expected_row(c) for c in expected], params
+            assert values[1:] == [expected_cells(c) for c in expected], params
+
+    def test_xlsx_stores_amounts_as_two_decimal_numbers_and_dates_as_date_cells(
+        self, client, world,
+    ):
+        """A spreadsheet can sum the amounts and sort the dates: numeric cells written from
+        the Decimal (format 0.00), date cells (yyyy-mm-dd; the void's time to the minute),
+        text as text. The CSV keeps writing text, amounts with two decimals."""
+        from openpyxl import load_workbook
+
+        client.force_login(world.admin)
+        book = load_workbook(io.BytesIO(ph.body(export(client, "xlsx"))))
+        rows = list(book.worksheets[0].iter_rows())
+        column = {cell.value: i for i, cell in enumerate(rows[0])}
+        assert len(rows) > 3
+        voided = 0
+        for row in rows[1:]:
+            for name in AMOUNT_COLUMNS:
+                cell = row[column[name]]
+                assert (cell.data_type, cell.number_format) == ("n", "0.00"), name
+                assert isinstance(cell.value, int | float), name
+            for name in DATE_COLUMNS:
+                cell = row[column[name]]
+                assert cell.is_date and cell.number_format == "yyyy-mm-dd", name
+                assert isinstance(cell.value, datetime), name
+            for name in ("Code", "Sub-account", "Status", "Kind"):
+                assert row[column[name]].data_type == "s", name
+            at = row[column["Voided at"]]
+            if at.value is not None:
+                voided += 1
+                assert at.is_date and at.number_format == "yyyy-mm-dd hh:mm"
+                assert row[column["Void reason"]].value == "Issued by mistake"
+                assert row[column["Voided by"]].value == world.admin.username
+        assert voided == 1
+        # The amounts sum to the totals the page shows, to the cent.
+        totals = {t["currency"]: t for t in client.get(USAGE).context["totals"]}
+        assert D(str(round(sum(r[column["Amount"]].value for r in rows[1:]), 2))) == (
+            totals["USD"]["amount"])
+        csv_rows = csv_export(client)[1:]
+        assert all(re.fullmatch(r"\d+\.\d\d", r[HEADER.index(name)])
+                   for r in csv_rows for name in AMOUNT_COLUMNS)
 
 
     def test_exports_of_an_invalid_filter_hold_only_the_header(self, client, world):
@@ -167,7 +242,8 @@ def test_formula_like_names_are_neutralised_with_an_apostrophe_in_csv_and_xlsx(
         assert templates == {"'@SUM(1)", "'=HYPERLINK(\"http://x\")"}
         for row in exported:
             assert not any(str(cell).startswith(("=", "+", "-", "@")) for cell in row), row
-    assert all(t == "s" for row in types for t in row), "no cell may be stored as a formula"
+    assert not any(t == "f" for row in types for t in row), "no cell may be stored as a formula"
+    assert all(row[i] == "s" for row in types for i in (2, 3))  # the names stay text
 
 
 @pytest.mark.parametrize(("value", "expected"), [

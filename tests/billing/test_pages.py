@@ -153,7 +153,7 @@ class TestSubAccountPages:
             links = [a.attrs["href"] for a in card.find("table").find_all("a")]
             assert links == [daily_url(day) for day, _, _ in expected[key]]
             assert all(client.get(link).status_code == 200 for link in links)
-            figures = re.search(r"([\d.,]+) USD of ([\d.,]+) · used ([\d.,]+)",
+            figures = re.search(r"([\d.,]+) USD of ([\d.,]+) USD · used ([\d.,]+) USD",
                                 card.find("div", cls="text-end").text())
             assert figures.groups() == (f"{coupon.balance}", f"{coupon.amount}",
                                         f"{ph.used(coupon)}")  # to the cent on both DBs
@@ -298,6 +298,7 @@ def test_bad_dates_and_months_in_bill_urls_are_404_not_500(client, distributor):
            "/billing/bills/daily/yesterday/", "/billing/bills/monthly/2025-13/",
            "/billing/bills/monthly/2025-00/", "/billing/bills/monthly/0000-01/",
            "/billing/bills/monthly/2025-1/", "/billing/bills/monthly/2025-03-01/",
+           "/billing/bills/monthly/9999-12/", "/billing/bills/monthly/0001-01/",
            # well-formed, but no bill: still 404
            "/billing/bills/daily/2025-03-01/", "/billing/bills/monthly/2025-03/"]
     for url in bad:
@@ -427,7 +428,7 @@ class TestCouponUsage:
         promo = w.coupons["a_promo"]
         assert rows[promo.code] == [
             promo.code, "CA-0001 Alpha Co", "Platform promo", "Platform-borne", "100.00 USD",
-            "12.50", "87.50", f"{promo.valid_from:%Y-%m-%d} → {promo.valid_until:%Y-%m-%d}",
+            "12.50 USD", "87.50 USD", f"{promo.valid_from:%Y-%m-%d} → {promo.valid_until:%Y-%m-%d}",
             "Available", f"{w.d1 - timedelta(days=1):%Y-%m-%d}", "Void"]
 
         response = as_user(client, w.rival_admin).get(USAGE)
@@ -513,7 +514,7 @@ class TestCouponUsage:
                        {"valid_until_from": "2025-02-30"}, {"valid_until_to": "99999-01-01"}):
             response = client.get(USAGE, params)
             assert response.status_code == 200, params
-            assert "Enter a valid date." in response.content.decode(), params
+            assert "as YYYY-MM-DD" in response.content.decode(), params
             assert usage_codes(response) == [], params
 
     def test_sorting_by_each_column_is_stable_and_ends_on_id(self, client, world):
@@ -548,8 +549,8 @@ class TestCouponUsage:
 
         response = client.get(USAGE)
         assert ph.table_rows(ph.parse(response), id="usage-totals") == [
-            ["EUR", "33.33", "0.00", "33.33", "0.00"],
-            ["USD", "210.00", "64.84", "125.16", "20.00"],
+            ["EUR", "33.33 EUR", "0.00 EUR", "33.33 EUR", "0.00 EUR"],
+            ["USD", "210.00 USD", "64.84 USD", "125.16 USD", "20.00 USD"],
         ]
         filters = [{}, {"template": w.templates["welcome"].pk}, {"status": "available"},
                    {"sub_account": "CA-"}, {"cost_bearer": "partner"},
@@ -586,10 +587,12 @@ class TestCouponUsage:
         chart = {d["bill_date"]: d["total"] for d in response.context["chart"]}
         assert chart == per_day(coupon__partner=w.partner)
         assert chart == {w.d1: D("37.34"), w.d2: D("27.50")}  # not Rival's 9.99
-        assert response.context["chart_total"] == D("64.84")
-        numbers = ph.parse(response).find("details").find("table")
-        assert ph.table_rows(numbers, table=numbers) == [
+        assert [s.total for s in response.context["series"].series] == [D("64.84")]
+        # The table under the chart: every day of the window, zeros included.
+        numbers = ph.table_rows(ph.parse(response), id="usage-chart-table-USD")
+        assert [row for row in numbers if row[1] != "0.00 USD"] == [
             [f"{w.d1:%Y-%m-%d}", "37.34 USD"], [f"{w.d2:%Y-%m-%d}", "27.50 USD"]]
+        assert len(numbers) == len(response.context["series"].days)
 
         response = client.get(USAGE, {"sub_account": "CB-"})
         assert {d["bill_date"]: d["total"] for d in response.context["chart"]} == per_day(
@@ -672,8 +675,15 @@ class TestVoid:
         assert page.status_code == 200 and "87.50 USD" in page.content.decode()
 
         response = client.post(void_url(coupon), {"reason": "  Customer left  "}, follow=True)
-        assert response.redirect_chain[-1][0] == f"{USAGE}?sub_account=CA-0001"
+        # Back on the coupon's detail, which says who voided it, when and why.
+        assert response.redirect_chain[-1][0] == reverse("coupon_detail", args=[coupon.pk])
         assert f"Coupon {coupon.code} is voided: 87.50 USD withdrawn." in ph.messages_of(response)
+        details = ph.parse(response).find(id="void-details").text()
+        stored = Coupon.objects.get(pk=coupon.pk)
+        when = timezone.localtime(stored.voided_at)
+        assert details == (f"Voided on {when:%Y-%m-%d %H:%M} {when.tzname()} by "
+                           f"{w.admin.username}; 87.50 USD withdrawn. Reason: Customer left")
+        assert stored.voided_by == w.admin
         coupon.refresh_from_db()
         assert (coupon.status, coupon.balance, coupon.voided_amount, coupon.void_reason) == (
             Coupon.Status.VOIDED, D("0.00"), D("87.50"), "Customer left")

@@ -145,5 +145,5 @@ def test_the_command_imports_a_good_file(accounts, tmp_path, capsys):
     path = tmp_path / "usage.csv"
     path.write_bytes(usage_csv([(accounts[0], "2025-03-01", "ecs", "1.00")]).getvalue())
     call_command("import_usage", str(path))
-    assert "Imported 1 usage records" in capsys.readouterr().out
+    assert "Imported 1 usage record " in capsys.readouterr().out
     assert UsageRecord.objects.count() == 1

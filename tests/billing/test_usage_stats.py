@@ -480,6 +480,35 @@ class TestThePage:
             seen_chart += bool(chart)
         assert seen_totals > 50 and seen_chart > 20  # the combinations select something
 
+    def test_a_status_filter_bounded_by_the_statistics_keeps_the_same_rows(self, world):
+        w = world
+        templates = [None, *(t.pk for t in w.templates.values())]
+        bearers = ["", "partner", "platform"]
+        released = [{}, {"released_from": w.d1 - timedelta(days=1)},
+                    {"released_to": w.d1 - timedelta(days=2)}]
+        narrowed = 0
+        for tpl, status, bearer, rel in itertools.product(
+                templates, Coupon.Status.values, bearers, released):
+            params = {"template": tpl or "", "status": status, "cost_bearer": bearer,
+                      **{k: v.isoformat() for k, v in rel.items()}}
+            filterset = _filter(w, params)
+            rows = selectors.coupon_usage_narrowed(
+                filterset.qs, partner=w.partner, cleaned=filterset.form.cleaned_data)
+            assert sorted(rows.values_list("pk", flat=True)) == sorted(
+                filterset.qs.values_list("pk", flat=True)), params
+            bound = '"coupons_coupon"."released_at" < '
+            narrowed += str(rows.query).count(bound) > str(filterset.qs.query).count(bound)
+        assert narrowed > 50  # the bound was added, not only left out
+
+    def test_the_page_bounds_a_status_filter_by_release_days(self, client, world):
+        w = world
+        client.force_login(w.admin)
+        with CaptureQueriesContext(connection) as ctx:
+            client.get(USAGE, {"status": "expired", "cost_bearer": "platform"})
+        rows = [q["sql"] for q in ctx.captured_queries
+                if 'FROM "coupons_coupon"' in q["sql"] and "LIMIT" in q["sql"]]
+        assert rows and all('"coupons_coupon"."released_at" >=' in sql for sql in rows)
+
     def test_the_page_reads_the_statistics_not_the_coupons(self, client, world):
         w = world
         client.force_login(w.admin)

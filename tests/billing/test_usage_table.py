@@ -180,7 +180,8 @@ def test_sort_and_page_links_keep_the_filters(client, world):
     lean, generic = render_both(client, world.admin, params)
     assert lean == generic
     links = [re.search(r'href="([^"]*)"', line).group(1) for line in lean if "href=" in line]
-    links = [link for link in links if "/void/" not in link]
+    # Row links (void, the coupon's detail) are not the table's own navigation.
+    links = [link for link in links if not re.fullmatch(r"/coupons/usage/\d+/(void/)?", link)]
     assert len(links) > 10
     for link in links:
         assert "status=available" in link and "cost_bearer=partner" in link, link

@@ -105,7 +105,7 @@ def test_bd_approves_a_platform_borne_request_in_the_admin_and_the_partner_sees_
     login(browser, "distributor")
     request_obj = _issue(browser, PLATFORM_TEMPLATE, accounts)
     text = page_text(browser)
-    assert (f"Request #{request_obj.pk} for 2 accounts was submitted and waits for your BD's "
+    assert (f"Request {request_obj.number} for 2 accounts was submitted and waits for your BD's "
             "approval.") in text
     assert browser.find_element(By.ID, "request-status").text == "Pending approval"
     assert "500.00 × 2 = 1,000.00 USD" in text
@@ -178,7 +178,7 @@ def test_bd_approves_a_platform_borne_request_in_the_admin_and_the_partner_sees_
     # The BD lands on a page that says what happened (not on a "Not found" page: the
     # request has left the pending queue).
     text = page_text(browser)
-    assert f"Request #{request_obj.pk} approved" in text, text[:600]
+    assert f"Request {request_obj.number} (#{request_obj.pk}) approved" in text, text[:600]
     assert "Not found" not in text, f"{path_of(browser)}: {text[:600]}"
     shot(browser, "admin_request_approved")
     logout(browser)
@@ -188,7 +188,7 @@ def test_bd_approves_a_platform_borne_request_in_the_admin_and_the_partner_sees_
     open_page(browser, f"/approvals/{request_obj.pk}/")
     assert browser.find_element(By.ID, "request-status").text == "Issued"
     summary = browser.find_element(By.CSS_SELECTOR, "dl.summary").text
-    assert "Approver\nbd" in summary
+    assert "Decision\nApproved by Bea Dalton · " in summary  # the BD by full name
     assert not browser.find_elements(By.ID, "release-progress")
     assert not browser.find_elements(By.LINK_TEXT, "Cancel request")
     shot(browser, "request_issued")
@@ -196,7 +196,7 @@ def test_bd_approves_a_platform_borne_request_in_the_admin_and_the_partner_sees_
     open_page(browser, "/approvals/")
     row = next(
         r for r in browser.find_elements(By.CSS_SELECTOR, "table tbody tr")
-        if r.find_elements(By.LINK_TEXT, f"#{request_obj.pk}")
+        if r.find_elements(By.LINK_TEXT, request_obj.number)
     )
     assert "Issued" in row.text
 
@@ -217,12 +217,12 @@ def test_partner_borne_request_of_a_partner_without_bd_approval_is_issued_at_onc
     assert coupon.balance == coupon.amount == request_obj.unit_value
 
     text = page_text(browser)
-    assert (f"Request #{request_obj.pk} for 1 account was approved at once (no BD approval "
+    assert (f"Request {request_obj.number} for 1 account was approved at once (no BD approval "
             "needed) and issued.") in text
     assert "waits for your BD" not in text
     assert browser.find_element(By.ID, "request-status").text == "Issued"
     summary = browser.find_element(By.CSS_SELECTOR, "dl.summary").text
-    assert "Approver\nthe system (auto-approved)" in summary
+    assert "Decision\nAuto-approved by the system · " in summary
     assert "25.00 × 1 = 25.00 USD" in summary
     shot(browser, "request_auto_issued")
 

@@ -33,7 +33,8 @@ COUPON_TEMPLATE = "Autumn promo 100"
 # The export's columns, as partners' spreadsheets read them (PRODUCT §8).
 EXPORT_HEADER = ["Code", "Sub-account ID", "Sub-account", "Template", "Cost bearer",
                  "Currency", "Amount", "Used", "Remaining", "Voided", "Valid from",
-                 "Valid until", "Status", "Released"]
+                 "Valid until", "Status", "Released", "Kind", "Discount rate (%)",
+                 "Cap per use", "Uses left", "Voided at", "Voided by", "Void reason"]
 
 
 def _seed(monkeypatch):

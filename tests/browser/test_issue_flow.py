@@ -16,6 +16,7 @@ from tests.browser.helpers import (
     scroll_to,
     shot,
     submit_and_wait,
+    wait_for,
 )
 
 pytestmark = pytest.mark.browser
@@ -45,22 +46,28 @@ def _fill(browser, name, text):
 
 
 def _search_and_pick(browser, query: str, account_id: str) -> None:
-    """Search the sub-accounts for `query`, tick `account_id` in the results and move it
-    to Selected Accounts."""
+    """Search the sub-accounts for `query` and tick `account_id` in the results: the tick
+    adds it to Selected Accounts at once (static/js/issue.js), with no reload."""
     _fill(browser, "q", query)
     submit_and_wait(browser, browser.find_element(By.CSS_SELECTOR, "#search-form [type=submit]"))
     rows = browser.find_elements(By.CSS_SELECTOR, "#pick-form tbody tr")
     assert any(account_id in row.text for row in rows), (
         f"searching {query!r} did not list {account_id}: {[r.text for r in rows]}"
     )
-    tick = browser.find_element(By.CSS_SELECTOR, f"#pick-form input[value='{account_id}']")
+    assert not browser.find_element(By.ID, "move-ticked").is_displayed()
+    tick_and_wait(browser, account_id)
+
+
+def tick_and_wait(browser, account_id: str, *, on: bool = True) -> None:
+    """Tick (or untick) the account's box and wait until Selected Accounts shows it (or no
+    longer does): the page itself does not reload."""
+    browser.execute_script("window.__cpSamePage = true")
+    tick = browser.find_element(By.CSS_SELECTOR, f"#pick-form input.pick[value='{account_id}']")
     scroll_to(browser, tick)
+    assert tick.is_selected() != on
     tick.click()
-    assert tick.is_selected()
-    submit_and_wait(
-        browser, browser.find_element(By.CSS_SELECTOR, "#pick-form button[value=add]"),
-    )
-    assert "Added 1 account to Selected Accounts." in page_text(browser)
+    wait_for(browser, lambda b: (account_id in b.find_element(By.ID, "selected-list").text) == on)
+    assert browser.execute_script("return window.__cpSamePage === true")
 
 
 def test_distributor_creates_template_issues_to_three_searched_accounts_and_sees_it_pending(
@@ -91,7 +98,7 @@ def test_distributor_creates_template_issues_to_three_searched_accounts_and_sees
     submit_and_wait(browser, browser.find_element(By.CSS_SELECTOR, "#template-form [type=submit]"))
     text = page_text(browser)
     assert "The face value can have at most 2 decimal places." in text
-    assert "Relative validity must be between 1 and 1095 days." in text
+    assert "Enter a number of days from 1 to 1,095." in text
     assert browser.find_elements(By.CSS_SELECTOR, "#template-form .is-invalid")
     assert not CouponTemplate.objects.filter(name=TEMPLATE_NAME).exists()
     shot(browser, "template_form_error")
@@ -143,7 +150,7 @@ def test_distributor_creates_template_issues_to_three_searched_accounts_and_sees
     request_obj = IssuanceRequest.objects.get(template=template)
     assert path_of(browser) == f"/approvals/{request_obj.pk}/"
     text = page_text(browser)
-    assert (f"Request #{request_obj.pk} for 3 accounts was submitted and waits for your "
+    assert (f"Request {request_obj.number} for 3 accounts was submitted and waits for your "
             "BD's approval.") in text
     assert browser.find_element(By.ID, "request-status").text == "Pending approval"
     assert "25.00 × 3 = 75.00 USD" in text
@@ -160,7 +167,7 @@ def test_distributor_creates_template_issues_to_three_searched_accounts_and_sees
     )
     assert "Pending approval" in row.text
     assert "75.00 USD" in row.text
-    assert row.find_element(By.LINK_TEXT, f"#{request_obj.pk}")
+    assert row.find_element(By.LINK_TEXT, request_obj.number)
     shot(browser, "approval_status")
 
 
@@ -174,3 +181,37 @@ def test_partner_without_coupon_function_is_told_to_contact_its_bd(browser):
     open_page(browser, "/coupons/templates/new/")
     assert "Contact your BD to enable the Coupon Function" in page_text(browser)
     assert not browser.find_elements(By.ID, "template-form")
+
+
+def test_ticks_are_kept_across_pages_and_the_summary_follows_each_tick(browser):
+    """Tick on page 1, page 2 and a search; untick one; every tick is in Selected Accounts
+    and the summary at once, and still there after paging back and reloading."""
+    _seed()
+    template = CouponTemplate.objects.get(name="Welcome cash 50")
+    login(browser, "distributor")
+    open_page(browser, f"/coupons/templates/{template.pk}/issue/?sort=account_id")
+    rows = browser.find_elements(By.CSS_SELECTOR, "#pick-form input.pick[name=pick]")
+    first, second = rows[0].get_attribute("value"), rows[1].get_attribute("value")
+    tick_and_wait(browser, first)
+    tick_and_wait(browser, second)
+    submit_and_wait(browser, browser.find_element(By.LINK_TEXT, "2"))
+    on_page_two = browser.find_element(
+        By.CSS_SELECTOR, "#pick-form input.pick[name=pick]").get_attribute("value")
+    tick_and_wait(browser, on_page_two)
+    assert browser.find_element(By.ID, "summary-count").text == "3"
+    assert browser.find_element(By.ID, "summary-total").text == "50.00 × 3 = 150.00 USD"
+    assert browser.find_element(By.ID, "confirm-button").text == "Confirm 3 accounts"
+    tick_and_wait(browser, on_page_two, on=False)
+    assert browser.find_element(By.ID, "summary-count").text == "2"
+    assert browser.find_element(By.ID, "selected-count").text == "2 selected"
+    submit_and_wait(browser, browser.find_element(By.LINK_TEXT, "1"))
+    for account_id in (first, second):
+        box = browser.find_element(By.CSS_SELECTOR, f"input.pick[value='{account_id}']")
+        assert box.is_selected() and box.is_enabled()
+    browser.refresh()
+    assert browser.find_element(By.ID, "summary-total").text == "50.00 × 2 = 100.00 USD"
+    confirm = browser.find_element(By.ID, "confirm-button")
+    submit_and_wait(browser, confirm)
+    request_obj = IssuanceRequest.objects.get(template=template, recipient_count=2)
+    assert sorted(request_obj.recipients.values_list("sub_account__account_id", flat=True)) == (
+        sorted([first, second]))

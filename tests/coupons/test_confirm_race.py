@@ -117,5 +117,5 @@ def test_a_confirm_sent_again_later_is_told_it_was_submitted_with_a_link(postgre
     assert again.redirect_chain[-1][0] == request.get_absolute_url()
     html = again.content.decode()
     assert (f'already submitted: <a href="{request.get_absolute_url()}">request '
-            f"#{request.pk}</a>") in html
+            f"{request.number}</a>") in html
     assert IssuanceRequest.objects.filter(template=template).count() == 1

@@ -33,14 +33,18 @@ class GenericAccountTable(AccountTable):
 
     def render_pick(self, record):
         if record.account_id in self.selected:
-            return mark_safe('<span class="text-success" title="Selected">✓</span>')
+            return format_html(
+                '<input type="checkbox" class="form-check-input pick" value="{}" checked '
+                'disabled aria-label="Selected: untick to remove {}">',
+                record.account_id, record.account_id,
+            )
         if self.blocked_reason(record):
             return mark_safe(
                 '<input type="checkbox" class="form-check-input" disabled '
                 'aria-label="Not selectable">'
             )
         return format_html(
-            '<input type="checkbox" class="form-check-input" name="pick" value="{}" '
+            '<input type="checkbox" class="form-check-input pick" name="pick" value="{}" '
             'aria-label="Select {}">',
             record.account_id, record.account_id,
         )
@@ -127,7 +131,8 @@ def test_lean_table_matches_for_a_platform_borne_template(platform_template, acc
 def test_every_kind_of_row_is_covered(template, accounts):
     lean, _generic = render_both(template, {"per_page": "100"}, {accounts[5].account_id})
     html = "\n".join(lean)
-    assert 'title="Selected">✓' in html and ">Selected</span>" in html
+    assert (f'value="{accounts[5].account_id}" checked disabled' in html
+            and ">Selected</span>" in html)
     assert "Already holds this coupon or waits for it (Limited to 1)" in html
     assert "Billed in EUR" in html
     assert 'name="pick" value="TBL-000010"' in html

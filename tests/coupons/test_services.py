@@ -200,7 +200,7 @@ def test_create_refuses_threshold_without_a_valid_minimum(distributor, dist_admi
 @pytest.mark.parametrize("days", [None, 0, -1, 1096, 5000])
 def test_create_refuses_relative_days_outside_1_to_1095(distributor, dist_admin, days):
     errors = refused_terms(distributor, dist_admin, valid_days=days)
-    assert "between 1 and 1095 days" in errors["valid_days"]
+    assert "from 1 to 1,095" in errors["valid_days"]
 
 
 @pytest.mark.parametrize("days", [1, 1095])
@@ -259,7 +259,7 @@ def test_create_refuses_release_cap_of_zero_coupons(distributor, dist_admin):
 @pytest.mark.parametrize("cap", ["0", "-1", "0.001", "1000000.01", "NaN"])
 def test_create_refuses_bad_release_cap_amount(distributor, dist_admin, cap):
     errors = refused_terms(distributor, dist_admin, release_cap_amount=Decimal(cap))
-    assert "release cap amount" in errors["release_cap_amount"]
+    assert "release cap (amount)" in errors["release_cap_amount"]
 
 
 @pytest.mark.parametrize(
@@ -466,15 +466,24 @@ def test_tier1_with_budget_may_turn_a_template_platform_borne_before_requests(
 # Disabling
 
 
-def test_disable_sets_status_and_writes_audit_before_after(distributor, dist_operator):
+def test_disable_sets_status_and_writes_audit_before_after(distributor, dist_admin,
+                                                          dist_operator):
     template = create(distributor, dist_operator)
-    coupon_template_disable(template=template, acting_user=dist_operator)
+    coupon_template_disable(template=template, acting_user=dist_admin)
     template.refresh_from_db()
     assert template.status == CouponTemplate.Status.DISABLED
     assert template.disabled_at is not None
     row = AuditLog.objects.get(action="template.disable", object_id=str(template.pk))
-    assert row.actor == dist_operator and row.partner == distributor
+    assert row.actor == dist_admin and row.partner == distributor
     assert row.before == {"status": "active"} and row.after == {"status": "disabled"}
+
+
+def test_an_operator_may_not_disable_a_template(distributor, dist_operator):
+    """Disabling stops a programme: the partner admin's act (docs/ROLES.md)."""
+    template = create(distributor, dist_operator)
+    with nothing_written(), pytest.raises(PermissionDeniedError,
+                                          match="Only a partner admin can disable"):
+        coupon_template_disable(template=template, acting_user=dist_operator)
 
 
 def test_disable_twice_is_refused_and_writes_nothing(distributor, dist_admin):
@@ -768,7 +777,7 @@ def test_submit_refuses_a_disabled_template(distributor, dist_admin, customers):
 
 
 def test_submit_refuses_an_expired_fixed_window(distributor, dist_admin, customers):
-    template = create(distributor, dist_admin, **f.fixed_window(-30, 29))
+    template = f.ended(create(distributor, dist_admin, **f.fixed_window(-30, 30)), days=1)
     assert template.valid_until == timezone.localdate() - timedelta(days=1)
     with nothing_written(), pytest.raises(ApplicationError, match="validity ended on"):
         f.submit(template, dist_admin, customers[:1])
@@ -891,7 +900,7 @@ def test_release_cap_count_counts_pending_requests(distributor, dist_admin, cust
     f.submit(template, dist_admin, customers[:2])
     with nothing_written(), pytest.raises(ApplicationError) as exc:
         f.submit(template, dist_admin, customers[2:4])
-    assert "at most 3 coupons; 1 are left and 2 were selected" in exc.value.message
+    assert "at most 3 coupons; 1 left, 2 selected" in exc.value.message
     assert f.submit(template, dist_admin, customers[2:3]).recipient_count == 1
 
 

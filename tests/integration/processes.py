@@ -87,7 +87,9 @@ class Worker:
             "DJANGO_SETTINGS_MODULE": "couponplatform.settings",
             "DATABASE_URL": self.database_url,
             "CELERY_BROKER_URL": self.broker_url,
-            "CELERY_TASK_DEFAULT_QUEUE": self.queue,
+            # Every task on the run's one queue, not on production's queues by kind.
+            "CELERY_ONE_QUEUE": self.queue,
+            "LOG_FORMAT": "text",  # Celery's own lines: succeeded() and results() read them
             "CELERY_VISIBILITY_TIMEOUT": str(self.visibility_timeout),
             "EMAIL_BACKEND": "django.core.mail.backends.locmem.EmailBackend",
             "PYTHONUNBUFFERED": "1",
@@ -213,13 +215,15 @@ def _reset_celery_connections() -> None:
 @contextmanager
 def producing_to(broker_url: str, queue: str) -> Iterator[None]:
     """`.delay()` in this process publishes to broker_url's `queue` instead of running
-    eagerly (tests/conftest.py makes every other test eager)."""
+    eagerly (tests/conftest.py makes every other test eager); no routes, as a worker with
+    CELERY_ONE_QUEUE has none."""
     conf = celery_app.conf
-    keys = ("task_always_eager", "broker_url", "task_default_queue")
+    keys = ("task_always_eager", "broker_url", "task_default_queue", "task_routes")
     saved = {key: conf[key] for key in keys}
     saved_env = {name: os.environ.pop(name, None) for name in BROKER_ENV}
     os.environ["CELERY_BROKER_URL"] = broker_url
-    conf.update(task_always_eager=False, broker_url=broker_url, task_default_queue=queue)
+    conf.update(task_always_eager=False, broker_url=broker_url, task_default_queue=queue,
+                task_routes={})
     _reset_celery_connections()
     try:
         assert conf.broker_write_url == broker_url, conf.broker_write_url

@@ -26,7 +26,8 @@ def test_with_a_broker_the_task_is_published_by_name(monkeypatch):
     ran = []
     monkeypatch.setattr(app.tasks[dispatch.BILLS_POST], "run", ran.append)
     published = []
-    monkeypatch.setattr(app, "send_task", lambda name, args: published.append((name, args)))
+    monkeypatch.setattr(app, "send_task",
+                        lambda name, args, headers: published.append((name, args)))
     app.conf.task_always_eager = False
     try:
         dispatch.enqueue(dispatch.BILLS_POST, [3, 5])

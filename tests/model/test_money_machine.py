@@ -1253,6 +1253,7 @@ class MoneyMachine(RuleBasedStateMachine):
 
 
 @pytest.mark.django_db
+@pytest.mark.money
 # CI's 200 × 50 takes about 3 minutes on PostgreSQL on 2 cores, up to 7 on a loaded machine;
 # a failure's shrinking adds at most 5 more. In SHARDS tests of EXAMPLES / SHARDS examples
 # each (hypothesis draws each shard's examples afresh), so xdist's workers share the run.

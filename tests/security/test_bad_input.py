@@ -179,6 +179,8 @@ TEMPLATE_FIELDS = {
                       {"kind": "discount", "discount_uses": "3"}),
     "discount_uses": (bad_int.filter(lambda t: not (t.isdigit() and 1 <= int(t) <= 1000)),
                       {"kind": "discount", "discount_rate": "10"}),
+    "upper_limit": (bad_money, {"kind": "discount", "discount_rate": "10",
+                                "discount_uses": "3"}),
     "min_bill_amount": (bad_money, {"kind": "threshold"}),
     "valid_days": (bad_int.filter(lambda t: not (t.isdigit() and 1 <= int(t) <= 1095)), {}),
     "valid_from": (bad_date, {"validity_type": "fixed", "valid_until": "2030-01-01"}),

@@ -1,5 +1,6 @@
-"""The roles table of tests/security/test_roles.py, walked at the service layer: each write
-action's service called directly as each role, on the same rows, against the same TABLE.
+"""The roles table (accounts/permissions.ACTIONS, walked over HTTP by test_roles.py),
+walked at the service layer: each write action's service called directly as each role, on
+the same rows.
 
 A view may refuse before its service is reached (the void page checks the role itself),
 which hides the service's own check from the request walk; here nothing stands in front of
@@ -8,8 +9,8 @@ and nothing written.
 
 Not walked here, because no service with a role check of its own does them: the reads
 (a selector scopes them to the user; the request walk and the isolation walker cover them),
-"issue: add accounts" (a selection kept in the session, nothing written), and "upload usage
-in the admin" (`usage_import` is also the management command's; the admin is its gate).
+"issue_select" (a selection kept in the session, nothing written), and "usage_upload"
+(`usage_import` is also the management command's; the admin is its gate).
 """
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ from coupons.models import Coupon, CouponTemplate, IssuanceRequest
 from coupons.services import (
     coupon_template_create,
     coupon_template_disable,
+    coupon_template_update,
     issuance_request_submit,
 )
 from tests import factories as f
@@ -51,6 +53,13 @@ def disable_template(user) -> bool:
     coupon_template_disable(template=tpl, acting_user=user)
     tpl.refresh_from_db()
     return tpl.status == CouponTemplate.Status.DISABLED
+
+
+def edit_template(user) -> bool:
+    tpl = roles.template("Spend 200 save 20 on ECS")
+    coupon_template_update(template=tpl, acting_user=user, name="Roles table renamed")
+    tpl.refresh_from_db()
+    return tpl.name == "Roles table renamed"
 
 
 def issue_confirm(user) -> bool:
@@ -112,24 +121,23 @@ def assign_bd(user) -> bool:
 
 
 SERVICES = {
-    "create template": create_template,
-    "disable template": disable_template,
-    "issue: confirm": issue_confirm,
-    "cancel request": _request_action(approvals.issuance_request_cancel, "pending"),
-    "retry request": _request_action(approvals.issuance_request_retry, "failed"),
-    "withdraw request": _request_action(approvals.issuance_request_withdraw, "failed"),
-    "void coupon": void_coupon,
-    "approve in the admin": _bd_decision(approvals.approval_approve),
-    "reject in the admin": _bd_decision(approvals.approval_reject,
-                                        reason="Roles table says no"),
-    "change coupon settings in the admin": change_settings,
-    "change platform budget in the admin": change_budget,
-    "assign BD in the admin": assign_bd,
+    "template_create": create_template,
+    "template_edit": edit_template,
+    "template_disable": disable_template,
+    "issue_confirm": issue_confirm,
+    "request_cancel": _request_action(approvals.issuance_request_cancel, "pending"),
+    "request_retry": _request_action(approvals.issuance_request_retry, "failed"),
+    "request_withdraw": _request_action(approvals.issuance_request_withdraw, "failed"),
+    "coupon_void": void_coupon,
+    "request_approve": _bd_decision(approvals.approval_approve),
+    "request_reject": _bd_decision(approvals.approval_reject, reason="Roles table says no"),
+    "partner_settings": change_settings,
+    "partner_budget": change_budget,
+    "partner_assign_bd": assign_bd,
 }
 NOT_AT_THE_SERVICE_LAYER = {
-    "view templates", "view approvals", "view coupon usage", "export coupon usage",
-    "view billing pages", "view templates in the admin", "issue: add accounts",
-    "upload usage in the admin",
+    "templates_view", "requests_view", "usage_view", "usage_export", "billing_view",
+    "admin_templates_view", "issue_select", "usage_upload",
 }
 assert set(SERVICES) | NOT_AT_THE_SERVICE_LAYER == set(roles.TABLE)
 assert not set(SERVICES) & NOT_AT_THE_SERVICE_LAYER

@@ -263,6 +263,16 @@ def _build_html_names() -> tuple[SubAccount, SubAccount]:
     return html, formula
 
 
+def _build_api_keys() -> None:
+    """A key of each tenant, made by its admin: the console's API keys page has rows."""
+    from api.keys import api_key_create
+
+    for username in ("distributor", "zeta_admin"):
+        admin = User.objects.get(username=username)
+        api_key_create(partner=admin.partner_membership.partner, acting_user=admin,
+                       name=f"{username} key", role="operator")
+
+
 def build_world() -> World:
     today = timezone.localdate()
     build_demo()
@@ -274,6 +284,7 @@ def build_world() -> World:
     _build_tier2_own()
     _build_northwind_failed()
     html_account, formula_account = _build_html_names()
+    _build_api_keys()
 
     users = {u.username: u for u in User.objects.filter(
         username__in=DEMO_ROLES + ZETA_ROLES + ("zeta_operator",))}

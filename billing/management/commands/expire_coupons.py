@@ -3,6 +3,7 @@ from datetime import date
 
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
+from django.utils.translation import ngettext
 
 from billing.coupon_status import coupons_expire
 
@@ -21,4 +22,6 @@ class Command(BaseCommand):
             day = date.fromisoformat(today) if today else timezone.localdate()
         except ValueError:
             raise CommandError(f"'{today}' is not a date; write it as YYYY-MM-DD.") from None
-        self.stdout.write(f"{coupons_expire(today=day)} coupons expired.")
+        expired = coupons_expire(today=day)
+        self.stdout.write(ngettext("%(n)s coupon expired.", "%(n)s coupons expired.", expired)
+                          % {"n": f"{expired:,}"})

@@ -2,6 +2,7 @@
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
+from django.utils.translation import ngettext
 
 from billing.usage_import import UsageImportError, usage_import
 
@@ -25,7 +26,10 @@ class Command(BaseCommand):
                 for line, why in exc.errors:
                     self.stderr.write(f"{file.name}:{line}: {why}")
                 rows = len({line for line, _ in exc.errors})
-                raise CommandError(
-                    f"Nothing was imported: {rows} bad row{'s' if rows != 1 else ''}.",
-                ) from exc
-        self.stdout.write(f"Imported {batch.record_count} usage records (import #{batch.pk}).")
+                raise CommandError(ngettext(
+                    "Nothing was imported: %(n)s bad row.", "Nothing was imported: %(n)s bad rows.",
+                    rows) % {"n": f"{rows:,}"}) from exc
+        self.stdout.write(ngettext(
+            "Imported %(n)s usage record (import #%(id)s).",
+            "Imported %(n)s usage records (import #%(id)s).", batch.record_count,
+        ) % {"n": f"{batch.record_count:,}", "id": batch.pk})

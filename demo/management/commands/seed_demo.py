@@ -3,7 +3,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.test.utils import override_settings
 
-from demo.seeding import demo_password, print_logins, seed
+from demo.seeding import DEMO, demo_password, print_logins, seed
 
 
 class Command(BaseCommand):
@@ -12,10 +12,11 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--force", action="store_true",
                             help="Run even with DEBUG off (never on a real platform).")
-        parser.add_argument("--accounts", type=int, default=2400,
-                            help="Customers under the demo distributor (default 2400).")
+        parser.add_argument("--accounts", type=int, default=DEMO.customers,
+                            help=f"Customers under the demo distributor (default "
+                                 f"{DEMO.customers}).")
 
-    def handle(self, *args, force=False, accounts=2400, **options):
+    def handle(self, *args, force=False, accounts=DEMO.customers, **options):
         if not settings.DEBUG and not force:
             raise CommandError(
                 "seed_demo creates users with a known password; it refuses to run with DEBUG "

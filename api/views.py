@@ -1,0 +1,94 @@
+"""The console's API keys page (a partner admin makes, sees and revokes keys; a new key's
+secret is shown once), and the JSON 404 of unknown paths under /api/."""
+from datetime import datetime, time, timedelta
+
+from django import forms
+from django.contrib import messages
+from django.http import JsonResponse
+from django.shortcuts import get_object_or_404, redirect
+from django.utils import timezone
+from django.views import View
+from django.views.generic import FormView
+
+from accounts.mixins import PartnerMixin
+from accounts.models import PartnerMembership
+from api.errors import error_body
+from api.keys import NAME_MAX, api_key_create, api_key_revoke
+from api.models import ApiKey
+from api.selectors import api_key_list
+from couponplatform.exceptions import ApplicationError
+
+ADMIN_ONLY = (PartnerMembership.Role.ADMIN,)
+
+
+def not_found(request, *args, **kwargs):
+    return JsonResponse(error_body(request, status=404, code="route_not_found",
+                                   message="No such route in the API; see /api/v1/docs."),
+                        status=404)
+
+
+class ApiKeyForm(forms.Form):
+    name = forms.CharField(max_length=NAME_MAX, help_text="What the key is for, e.g. “CRM”.")
+    role = forms.ChoiceField(choices=ApiKey.Role.choices, initial=ApiKey.Role.READ_ONLY,
+                             widget=forms.RadioSelect,
+                             help_text="Read-only keys only read; operator keys also create "
+                             "templates, submit, cancel and void.")
+    expires_on = forms.DateField(required=False, label="Expires after",
+                                 widget=forms.DateInput(attrs={"type": "date"}),
+                                 help_text="Optional: the last day the key works.")
+
+    def clean_expires_on(self):
+        day = self.cleaned_data.get("expires_on")
+        if day is not None and day < timezone.localdate():
+            raise forms.ValidationError("The last day can not be in the past.")
+        return day
+
+
+def _end_of(day):
+    if day is None:
+        return None
+    return timezone.make_aware(datetime.combine(day + timedelta(days=1), time.min))
+
+
+class ApiKeyListView(PartnerMixin, FormView):
+    page_action = "api_keys_manage"
+    form_class = ApiKeyForm
+    template_name = "api/keys.html"
+
+    def get_context_data(self, **kwargs):
+        ctx = super().get_context_data(**kwargs)
+        ctx["keys"] = api_key_list(partner=self.partner)
+        ctx["new_token"] = kwargs.get("new_token")
+        ctx["new_key"] = kwargs.get("new_key")
+        return ctx
+
+    def form_valid(self, form):
+        try:
+            key, token = api_key_create(
+                partner=self.partner, acting_user=self.request.user,
+                name=form.cleaned_data["name"], role=form.cleaned_data["role"],
+                expires_at=_end_of(form.cleaned_data["expires_on"]),
+            )
+        except ApplicationError as exc:
+            for field, message in (exc.extra.get("errors") or {None: exc.message}).items():
+                form.add_error(field if field in form.fields else None, message)
+            return self.form_invalid(form)
+        # Shown in this answer only: the secret is not kept anywhere to show again.
+        response = self.render_to_response(self.get_context_data(
+            form=self.form_class(), new_token=token, new_key=key))
+        return response
+
+
+class ApiKeyRevokeView(PartnerMixin, View):
+    page_action = "api_keys_manage"
+
+    def post(self, request, pk):
+        key = get_object_or_404(api_key_list(partner=self.partner), pk=pk)
+        try:
+            api_key_revoke(key=key, acting_user=request.user)
+        except ApplicationError as exc:
+            messages.error(request, exc.message)
+        else:
+            messages.success(request, f"The key “{key.name}” is revoked; requests with it "
+                             "now answer 401.")
+        return redirect("api_keys")
