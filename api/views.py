@@ -16,6 +16,7 @@ from api.errors import error_body
 from api.keys import NAME_MAX, api_key_create, api_key_revoke
 from api.models import ApiKey
 from api.selectors import api_key_list
+from couponplatform.dates import PlatformDateField
 from couponplatform.exceptions import ApplicationError
 
 ADMIN_ONLY = (PartnerMembership.Role.ADMIN,)
@@ -33,9 +34,8 @@ class ApiKeyForm(forms.Form):
                              widget=forms.RadioSelect,
                              help_text="Read-only keys only read; operator keys also create "
                              "templates, submit, cancel and void.")
-    expires_on = forms.DateField(required=False, label="Expires after",
-                                 widget=forms.DateInput(attrs={"type": "date"}),
-                                 help_text="Optional: the last day the key works.")
+    expires_on = PlatformDateField(required=False, label="Expires after",
+                                   help_text="Optional: the last day the key works.")
 
     def clean_expires_on(self):
         day = self.cleaned_data.get("expires_on")

@@ -51,11 +51,14 @@ def template_window_warning(*, validity_type: str, valid_from: date | None,
             or valid_until is None or valid_from >= today or valid_until < today):
         return None
     days_left = (valid_until - today).days + 1
-    return (
-        f"The validity window started on {valid_from:%Y-%m-%d}, before today "
-        f"({today:%Y-%m-%d}): coupons issued from it now are valid until "
-        f"{valid_until:%Y-%m-%d}, {days_left} day{'s' if days_left != 1 else ''} counting today."
-    )
+    return ngettext(
+        "The validity window started on %(start)s, before today (%(today)s): coupons issued "
+        "from it now are valid until %(end)s, %(days)d day counting today.",
+        "The validity window started on %(start)s, before today (%(today)s): coupons issued "
+        "from it now are valid until %(end)s, %(days)d days counting today.",
+        days_left,
+    ) % {"start": f"{valid_from:%Y-%m-%d}", "today": f"{today:%Y-%m-%d}",
+         "end": f"{valid_until:%Y-%m-%d}", "days": days_left}
 
 
 def template_issuable_problem(template: CouponTemplate, *, today: date | None = None) -> str | None:

@@ -4,6 +4,7 @@ cap × uses as if it were cash. One wording for the pages and the tables."""
 from decimal import Decimal
 
 from django.utils.html import format_html
+from django.utils.translation import ngettext
 
 from couponplatform.templatetags.money import amount_html
 from coupons.models import Coupon, CouponKind, CouponTemplate
@@ -33,6 +34,8 @@ def remaining_html(coupon: Coupon):
     """What a coupon can still pay: its balance; for a discount, its uses left
     (`Coupon.uses_available`)."""
     if coupon.kind == CouponKind.DISCOUNT:
-        return format_html('<span class="nowrap">{} of {} uses</span>', coupon.uses_available,
-                           coupon.uses_total or 0)
+        total = coupon.uses_total or 0
+        return format_html('<span class="nowrap">{}</span>', ngettext(
+            "%(left)s of %(total)s use", "%(left)s of %(total)s uses", total,
+        ) % {"left": coupon.uses_available, "total": total})
     return amount_html(coupon.balance, coupon.currency)

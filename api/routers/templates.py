@@ -62,22 +62,34 @@ def _form_data(payload: TemplateIn) -> dict:
                        f"products: no such product codes: {', '.join(unknown[:20])}.",
                        param="products")
     data["products"] = [str(products[c]) for c in codes]
+    if payload.kind == "discount" and "face_value" in data:
+        # The API's one face_value is a discount's upper limit per use: the form's field.
+        data[DISCOUNT_FORM_FIELD] = data.pop("face_value")
     return data
+
+
+# The form's field for a discount's face value (its upper limit per use); the API calls it
+# face_value for every kind (docs/API.md), and so do its errors.
+DISCOUNT_FORM_FIELD = "upper_limit"
+
+
+def _param(field: str) -> str | None:
+    if field == "__all__":
+        return None
+    return "face_value" if field == DISCOUNT_FORM_FIELD else field
 
 
 def _create(request, payload: TemplateIn) -> tuple[int, dict]:
     partner = partner_of(request)
     form = CouponTemplateForm(data=_form_data(payload), platform_allowed=True)
     if not form.is_valid():
-        errors = [{"param": None if field == "__all__" else field, "message": message}
+        errors = [{"param": _param(field), "message": message}
                   for field, messages in form.errors.items() for message in messages]
         raise ApiError(422, "parameter_invalid",
                        "; ".join(f"{e['param'] or 'template'}: {e['message']}" for e in errors),
                        param=errors[0]["param"], errors=errors)
-    data = dict(form.cleaned_data)
-    data["products"] = list(data.get("products") or [])
     template = services.coupon_template_create(partner=partner, acting_user=user_of(request),
-                                               **data)
+                                               **form.service_kwargs())
     template = _with_products(selectors.coupon_template_list(partner=partner)).get(
         pk=template.pk)
     return 201, dump(TemplateOut, template_out(template))

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import secrets
 import sys
 import time
 from urllib.parse import urlsplit, urlunsplit
@@ -100,7 +101,7 @@ def setup_django(url: str, *, eager: bool = True) -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "couponplatform.settings")
     if eager:
         os.environ.pop("CELERY_BROKER_URL", None)
-    os.environ.setdefault("SECRET_KEY", "load-dataset-build")
+    os.environ.setdefault("SECRET_KEY", "load-dataset-build-" + secrets.token_urlsafe(50))
     os.environ["EMAIL_BACKEND"] = "django.core.mail.backends.locmem.EmailBackend"
     import django
 

@@ -4,6 +4,7 @@ Each runs in a process group of its own, so stopping or killing one takes its ch
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -24,7 +25,7 @@ def production_env(*, database_url: str, broker_url: str, extra: dict | None = N
            if k not in ("CELERY_BROKER_URL", "CACHE_URL", "DJANGO_SETTINGS_MODULE")}
     env.update({
         "DEBUG": "0",
-        "SECRET_KEY": env.get("SECRET_KEY") or "load-test-" + os.urandom(16).hex(),
+        "SECRET_KEY": env.get("SECRET_KEY") or "load-test-" + secrets.token_urlsafe(50),
         "ALLOWED_HOSTS": "127.0.0.1,localhost",
         "DATABASE_URL": database_url,
         "CELERY_BROKER_URL": broker_url,
@@ -107,6 +108,15 @@ def gunicorn(*, port: int, workers: int, threads: int, env: dict, log_dir: Path)
 
     if importlib.util.find_spec("gunicorn") is None:
         raise RuntimeError("gunicorn is not installed: pip install -r requirements.txt")
+    # As the production start-up does: the pages' {% static %} needs collectstatic's
+    # manifest when DEBUG is off. Into the run's own folder.
+    env = {**env, "STATIC_ROOT": str(log_dir / "static")}
+    collected = subprocess.run(
+        [sys.executable, "manage.py", "collectstatic", "--noinput"], cwd=ROOT,
+        env={**env, "DJANGO_SETTINGS_MODULE": "bench.load.settings"}, capture_output=True,
+        text=True, timeout=300)
+    if collected.returncode != 0:
+        raise RuntimeError(f"collectstatic failed: {collected.stderr[-2000:]}")
     command = [sys.executable, "-m", "gunicorn", "couponplatform.wsgi",
                "-w", str(workers), "--threads", str(threads), "-b", f"127.0.0.1:{port}",
                "--timeout", "60", "--graceful-timeout", "10"]

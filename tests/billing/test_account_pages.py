@@ -11,6 +11,7 @@ from django.utils import timezone
 from billing.coupon_status import coupon_void
 from billing.models import MonthlyBill
 from billing.month_close import month_close
+from couponplatform.dates import BAD_DATE
 from coupons.models import Coupon
 from tests import factories as f
 from tests.billing import page_helpers as ph
@@ -143,10 +144,11 @@ def test_bills_filter_by_month_and_by_date_range(client, shop, open_month):
 @pytest.mark.parametrize(("params", "message"), [
     ({"month": "2026-13"}, "Choose a month from the list"),
     ({"month": "1999-01"}, "Choose a month from the list"),
-    ({"date_from": "2026-02-30"}, "Enter a date as YYYY-MM-DD."),
-    ({"date_to": "yesterday"}, "Enter a date as YYYY-MM-DD."),
+    ({"date_from": "2026-02-30"},
+     "There is no such day as 2026-02-30; enter a date as YYYY-MM-DD."),
+    ({"date_to": "yesterday"}, str(BAD_DATE)),
     ({"date_from": "2026-06-10", "date_to": "2026-06-01"}, "The end date is before the start"),
-    ({"date_from": "99999-01-01"}, "Enter a date as YYYY-MM-DD."),
+    ({"date_from": "99999-01-01"}, str(BAD_DATE)),
 ])
 def test_bad_bill_filters_get_a_clear_message_and_no_rows_never_a_500(
     client, shop, open_month, params, message,

@@ -11,6 +11,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 import pytest
 from django.contrib.auth.hashers import make_password
@@ -128,6 +129,16 @@ def test_make_prod_serves_a_signed_in_page_with_workers_and_beat(stack_env, sett
     assert "stopped" in log.read_text()
 
 
+def collect_static(environment: dict) -> dict:
+    """collectstatic into environment's STATIC_ROOT, as the start-up does (a page's
+    {% static %} needs the manifest when DEBUG is off); the manifest."""
+    collected = subprocess.run([sys.executable, "manage.py", "collectstatic", "--noinput"],
+                               cwd=ROOT, env=child_env(**environment), capture_output=True,
+                               text=True, timeout=120)
+    assert collected.returncode == 0, collected.stderr
+    return json.loads((Path(environment["STATIC_ROOT"]) / "staticfiles.json").read_text())
+
+
 def web_alone(tmp_path, **overrides):
     port = free_port()
     log = tmp_path / "web.log"
@@ -146,11 +157,7 @@ def test_web_with_the_database_down_keeps_answering_healthz_and_readyz_says_503(
 ):
     dead = {"DATABASE_URL": f"postgres://postgres@127.0.0.1:{free_port()}/x",
             "CELERY_BROKER_URL": private_redis.url, "STATIC_ROOT": str(tmp_path / "static")}
-    collected = subprocess.run([sys.executable, "manage.py", "collectstatic", "--noinput"],
-                               cwd=ROOT, env=child_env(**dead), capture_output=True, text=True,
-                               timeout=120)
-    assert collected.returncode == 0, collected.stderr  # needs no database
-    manifest = json.loads((tmp_path / "static" / "staticfiles.json").read_text())
+    manifest = collect_static(dead)  # needs no database
     css = "/static/" + manifest["paths"]["css/app.css"]
     proc, base = web_alone(tmp_path, **dead)
     try:
@@ -169,8 +176,11 @@ def test_web_with_the_database_down_keeps_answering_healthz_and_readyz_says_503(
 def test_web_with_the_broker_down_serves_pages_and_readyz_says_503(
     worker_ready_db, tmp_path,
 ):
-    proc, base = web_alone(tmp_path, DATABASE_URL=database_url(connection.settings_dict),
-                           CELERY_BROKER_URL=f"redis://127.0.0.1:{free_port()}/0")
+    down = {"DATABASE_URL": database_url(connection.settings_dict),
+            "CELERY_BROKER_URL": f"redis://127.0.0.1:{free_port()}/0",
+            "STATIC_ROOT": str(tmp_path / "static")}
+    collect_static(down)
+    proc, base = web_alone(tmp_path, **down)
     try:
         plain = urllib.request.build_opener()
         status, _, body = get(plain, f"{base}/readyz")

@@ -24,6 +24,7 @@ from django.utils import timezone
 
 from accounts import permissions as perms
 from accounts.models import Partner, PlatformBudget
+from api.models import ApiKey
 from billing.models import UsageImport
 from coupons.models import Coupon, CouponTemplate, IssuanceRequest
 
@@ -185,6 +186,11 @@ def void_coupon(client, world):
     return Outcome(response, coupon.status == Coupon.Status.VOIDED)
 
 
+def create_api_key(client, world):
+    response = client.post(reverse("api_keys"), {"name": "Roles table", "role": "read_only"})
+    return Outcome(response, ApiKey.objects.filter(name="Roles table").exists())
+
+
 def view_billing_pages(client, world):
     account = world.users["customer"].subaccount_membership.sub_account
     coupon = Coupon.objects.filter(sub_account=account, status="available").first()
@@ -280,6 +286,7 @@ ACTIONS = {
     "usage_view": view_coupon_usage,
     "usage_export": export_coupon_usage,
     "coupon_void": void_coupon,
+    "api_keys_manage": create_api_key,
     "billing_view": view_billing_pages,
     "admin_templates_view": view_templates_admin,
     "request_approve": approve_admin,

@@ -22,6 +22,8 @@ from django.contrib.auth.models import AnonymousUser
 
 from accounts import services as accounts
 from accounts.models import PlatformBudget
+from api.keys import api_key_create
+from api.models import ApiKey
 from approvals import services as approvals
 from billing.coupon_status import coupon_void
 from couponplatform.exceptions import PermissionDeniedError
@@ -120,6 +122,12 @@ def assign_bd(user) -> bool:
     return partner.bd_id == bd2.pk
 
 
+def create_api_key(user) -> bool:
+    api_key_create(partner=roles.northwind(), acting_user=user, name="Roles table",
+                   role=ApiKey.Role.READ_ONLY)
+    return ApiKey.objects.filter(name="Roles table").exists()
+
+
 SERVICES = {
     "template_create": create_template,
     "template_edit": edit_template,
@@ -129,6 +137,7 @@ SERVICES = {
     "request_retry": _request_action(approvals.issuance_request_retry, "failed"),
     "request_withdraw": _request_action(approvals.issuance_request_withdraw, "failed"),
     "coupon_void": void_coupon,
+    "api_keys_manage": create_api_key,
     "request_approve": _bd_decision(approvals.approval_approve),
     "request_reject": _bd_decision(approvals.approval_reject, reason="Roles table says no"),
     "partner_settings": change_settings,

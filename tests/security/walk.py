@@ -180,6 +180,7 @@ APP_PARAMS = {
     ("coupons:template_detail", "pk"): "coupons.coupontemplate",
     ("coupons:template_disable", "pk"): "coupons.coupontemplate",
     ("coupons:issue", "pk"): "coupons.coupontemplate",
+    ("coupons:issue_selection", "pk"): "coupons.coupontemplate",
     ("coupon_detail", "pk"): "coupons.coupon",
     ("coupon_void", "pk"): "coupons.coupon",
     ("approvals:detail", "pk"): "coupons.issuancerequest",
