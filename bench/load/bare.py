@@ -21,6 +21,8 @@ class PartnerBarePage(PartnerMixin, _Bare):
     """What every partner page pays before its own queries: session, user, membership,
     partner, the console's navigation and messages."""
 
+    page_action = "templates_view"  # every partner role's
+
 
 class SubAccountBarePage(SubAccountMixin, _Bare):
     """The same for the sub-account's pages."""

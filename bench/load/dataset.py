@@ -172,6 +172,12 @@ def ensure(url: str, name: str, *, scale_name: str = "full", rebuild: bool = Fal
     return build(url, name, scale_name=scale_name, log=log)
 
 
+def default_name(url: str, scale_name: str) -> str:
+    """DATABASE_URL's name with "_load"; the tiny world's apart ("_load_tiny"), so a check
+    of the harness never replaces the full dataset."""
+    return f"{database_name(url)}_load" + ("" if scale_name == "full" else f"_{scale_name}")
+
+
 def default_url() -> str:
     url = os.environ.get("DATABASE_URL", "")
     if not url.startswith(("postgres://", "postgresql://")):
@@ -189,7 +195,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scale", choices=["full", "tiny"], default="full")
     args = parser.parse_args(argv)
     url = default_url()
-    name = args.database or f"{database_name(url)}_load"
+    name = args.database or default_name(url, args.scale)
     result = ensure(url, name, scale_name=args.scale, rebuild=args.rebuild)
     print(json.dumps({k: v for k, v in result.items() if k != "scale"}, indent=1))
     return 0

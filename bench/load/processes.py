@@ -168,7 +168,9 @@ def celery_workers(*, count: int, concurrency: int, env: dict, queues: list[str]
     from tests.integration.processes import Worker
 
     extra = {k: env[k] for k in ("DEBUG", "SECRET_KEY", "ALLOWED_HOSTS", "CONN_MAX_AGE")}
-    extra["CELERY_TASK_DEFAULT_QUEUE"] = default_queue
+    # Production's routes (couponplatform/queues.py), not the worker tests' one queue: a
+    # task a worker publishes (a bill run's postings) goes to its kind's queue.
+    extra["CELERY_ONE_QUEUE"] = ""
     return [Worker(name=f"load-worker-{n}", broker_url=env["CELERY_BROKER_URL"],
                    queue=",".join(queues), database_url=env["DATABASE_URL"], log_dir=log_dir,
                    concurrency=concurrency, visibility_timeout=visibility_timeout, env=extra)

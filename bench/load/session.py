@@ -25,7 +25,7 @@ class LoadSession:
     def __init__(self, opts):
         self.opts = opts
         self.url = dataset.default_url()
-        self.base = opts.database or f"{dataset.database_name(self.url)}_load"
+        self.base = opts.database or dataset.default_name(self.url, opts.scale)
         self.run_db = f"{self.base}_run"
         self.broker = os.environ.get("CELERY_BROKER_URL", "")
         parts = urlsplit(self.broker)
@@ -44,6 +44,9 @@ class LoadSession:
         for key in ("DEBUG", "SECRET_KEY", "CONN_MAX_AGE", "EMAIL_BACKEND"):
             os.environ[key] = self.env[key]
         os.environ["ALLOWED_HOSTS"] = "127.0.0.1,localhost,testserver"
+        # The page figures render here with DEBUG off: the static files gunicorn's start
+        # collects into the run's folder (processes.gunicorn).
+        os.environ["STATIC_ROOT"] = str(self.out / "static")
         os.environ["DJANGO_SETTINGS_MODULE"] = "bench.load.settings"
         dataset.setup_django(self.env["DATABASE_URL"], eager=False)
 
@@ -75,9 +78,15 @@ class LoadSession:
         web = processes.gunicorn(port=self.opts.port, workers=self.opts.web_workers,
                                  threads=self.opts.web_threads, env=self.env,
                                  log_dir=self.out).start()
-        for w in workers:
-            w.wait_ready(timeout=120)
-        processes.wait_http(f"{self.host}/accounts/login/", timeout=60, process=web)
+        try:
+            for w in workers:
+                w.wait_ready(timeout=120)
+            processes.wait_http(f"{self.host}/accounts/login/", timeout=60, process=web)
+        except BaseException:
+            # Nothing of a failed start is left running (its port, its queues).
+            for p in (web, *workers):
+                p.stop()
+            raise
         log(f"{tag}: gunicorn ({self.opts.web_workers}×{self.opts.web_threads}) and "
             f"{len(workers)} workers on {', '.join(queues)}; logs in {self.out}")
         return web, workers
