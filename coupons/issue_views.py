@@ -217,6 +217,7 @@ class IssueSelectionView(IssueMixin, View):
     same rules as the page's buttons; Confirm checks everything again."""
 
     def post(self, request, pk):
+        self.template  # noqa: B018 — another partner's template is a 404 before anything else
         action = request.POST.get("action", "")
         ids = [a for a in request.POST.getlist("account_id") if a]
         if action not in ("add", "remove") or not ids:
