@@ -7,6 +7,7 @@ from django.db import models
 from django.db.models import ExpressionWrapper, F, Q
 from django.utils.translation import gettext as gettext_now
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from couponplatform.money import CURRENCIES, fmt, money_field
 
@@ -178,9 +179,9 @@ class SubAccount(models.Model):
 
 class PartnerMembership(models.Model):
     class Role(models.TextChoices):
-        ADMIN = "admin", _("Admin")
-        OPERATOR = "operator", _("Operator")
-        VIEWER = "viewer", _("Viewer")
+        ADMIN = "admin", pgettext_lazy("partner role", "Admin")
+        OPERATOR = "operator", pgettext_lazy("partner role", "Operator")
+        VIEWER = "viewer", pgettext_lazy("partner role", "Viewer")
 
     user = models.OneToOneField(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="partner_membership",

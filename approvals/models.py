@@ -4,6 +4,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from accounts.models import Partner
 from coupons.models import IssuanceRequest
@@ -19,11 +20,11 @@ class Approval(models.Model):
     """
 
     class Status(models.TextChoices):
-        OPEN = "open", _("Waiting for the BD")
-        APPROVED = "approved", _("Approved")
-        AUTO_APPROVED = "auto_approved", _("Auto-approved")
-        REJECTED = "rejected", _("Rejected")
-        CANCELLED = "cancelled", _("Cancelled")
+        OPEN = "open", pgettext_lazy("approval status", "Waiting for the BD")
+        APPROVED = "approved", pgettext_lazy("approval status", "Approved")
+        AUTO_APPROVED = "auto_approved", pgettext_lazy("approval status", "Auto-approved")
+        REJECTED = "rejected", pgettext_lazy("approval status", "Rejected")
+        CANCELLED = "cancelled", pgettext_lazy("approval status", "Cancelled")
 
     request = models.ForeignKey(IssuanceRequest, on_delete=models.PROTECT, related_name="approvals",
                                 verbose_name=_("issuance request"))

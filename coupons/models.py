@@ -7,15 +7,16 @@ from django.db import models
 from django.db.models import F, Q
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from accounts.models import Partner, Product, SubAccount
 from couponplatform.money import CURRENCIES, money_field, quantize
 
 
 class CouponKind(models.TextChoices):
-    CASH = "cash", _("Cash")
-    THRESHOLD = "threshold", _("Threshold cash")
-    DISCOUNT = "discount", _("Discount")
+    CASH = "cash", pgettext_lazy("coupon kind", "Cash")
+    THRESHOLD = "threshold", pgettext_lazy("coupon kind", "Threshold cash")
+    DISCOUNT = "discount", pgettext_lazy("coupon kind", "Discount")
 
 
 class CostBearer(models.TextChoices):
@@ -33,8 +34,8 @@ class CouponTemplate(models.Model):
         UNLIMITED = "unlimited", _("Unlimited")
 
     class Status(models.TextChoices):
-        ACTIVE = "active", _("Active")
-        DISABLED = "disabled", _("Disabled")
+        ACTIVE = "active", pgettext_lazy("template status", "Active")
+        DISABLED = "disabled", pgettext_lazy("template status", "Disabled")
 
     # Fields that carry money or its terms; frozen once a coupon has been issued.
     MONEY_FIELDS = (
@@ -151,13 +152,13 @@ class IssuanceRequest(models.Model):
     """
 
     class Status(models.TextChoices):
-        PENDING = "pending", _("Pending approval")
-        APPROVED = "approved", _("Approved")
-        ISSUED = "issued", _("Issued")
-        FAILED = "failed", _("Approved but failed to issue")
-        REJECTED = "rejected", _("Rejected")
-        CANCELLED = "cancelled", _("Cancelled")
-        WITHDRAWN = "withdrawn", _("Withdrawn")
+        PENDING = "pending", pgettext_lazy("request status", "Pending approval")
+        APPROVED = "approved", pgettext_lazy("request status", "Approved")
+        ISSUED = "issued", pgettext_lazy("request status", "Issued")
+        FAILED = "failed", pgettext_lazy("request status", "Approved but failed to issue")
+        REJECTED = "rejected", pgettext_lazy("request status", "Rejected")
+        CANCELLED = "cancelled", pgettext_lazy("request status", "Cancelled")
+        WITHDRAWN = "withdrawn", pgettext_lazy("request status", "Withdrawn")
 
     class Route(models.TextChoices):
         BD = "bd", _("BD approval")
@@ -291,10 +292,10 @@ class Coupon(models.Model):
     coupons/transitions.coupons_move, following TRANSITIONS below."""
 
     class Status(models.TextChoices):
-        AVAILABLE = "available", _("Available")
-        USED_UP = "used_up", _("Used up")
-        EXPIRED = "expired", _("Expired")
-        VOIDED = "voided", _("Voided")
+        AVAILABLE = "available", pgettext_lazy("coupon status", "Available")
+        USED_UP = "used_up", pgettext_lazy("coupon status", "Used up")
+        EXPIRED = "expired", pgettext_lazy("coupon status", "Expired")
+        VOIDED = "voided", pgettext_lazy("coupon status", "Voided")
 
     # The posting marks a coupon used up, expiry expires it, a partner admin voids it.
     # Nothing reopens: a used-up coupon has nothing left to pay with, an expired one's

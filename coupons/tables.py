@@ -6,7 +6,7 @@ from django.utils.html import escape, format_html
 from django.utils.http import urlencode
 from django.utils.safestring import SafeString
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy, ngettext
+from django.utils.translation import gettext_lazy, ngettext, pgettext_lazy
 from django_tables2.templatetags.django_tables2 import table_page_range
 
 from accounts.models import SubAccount
@@ -36,7 +36,8 @@ class CouponTemplateTable(tables.Table):
     issue_limit = tables.Column(verbose_name=gettext_lazy("Issue limit"), attrs=NOWRAP)
     validity = tables.Column(empty_values=(), orderable=False,
                              verbose_name=gettext_lazy("Validity"))
-    released_count = tables.Column(verbose_name=gettext_lazy("Issued"),
+    released_count = tables.Column(verbose_name=pgettext_lazy("coupons released", "Issued"),
+
                                    attrs={"td": {"class": "money"}})
     status = tables.Column(verbose_name=gettext_lazy("Status"))
     created_at = tables.DateTimeColumn(format="Y-m-d", verbose_name=gettext_lazy("Created"),
