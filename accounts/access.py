@@ -218,7 +218,6 @@ def group_save(*, group: Group | None, acting_user, name: str, permissions) -> G
             if locked.name == BD_GROUP and name != BD_GROUP:
                 raise ApplicationError(_("The %(group)s group keeps its name: its members are "
                                          "the BDs.") % {"group": BD_GROUP})
-
             before = {"name": locked.name, "permissions": _permission_names(
                 locked.permissions.select_related("content_type"))}
             if locked.name != name:

@@ -126,7 +126,6 @@ class PartnerAdmin(BDScopedAdminMixin, admin.ModelAdmin):
         (None, {"fields": ["name", "kind", "tier", "parent", "bd"]}),
         (gettext_lazy("Coupon function"), {"fields": ["coupon_enabled",
                                                       "requires_bd_approval"]}),
-
     ]
 
     def get_readonly_fields(self, request, obj=None):

@@ -5,9 +5,8 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractUser
 from django.db import models
 from django.db.models import ExpressionWrapper, F, Q
-from django.utils.translation import gettext as gettext_now
+from django.utils.translation import gettext, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import pgettext_lazy
 
 from couponplatform.money import CURRENCIES, fmt, money_field
 
@@ -127,7 +126,7 @@ class PlatformBudget(models.Model):
         """Why a request of `total` can not reserve this budget (at submit), or None."""
         if total <= self.remaining:
             return None
-        return gettext_now(
+        return gettext(
             "This request totals %(total)s, more than the remaining platform-borne budget of "
             "%(remaining)s.") % {"total": fmt(total, self.currency),
                                  "remaining": fmt(self.remaining, self.currency)}
@@ -138,7 +137,7 @@ class PlatformBudget(models.Model):
         if self.consumed + total <= self.amount:
             return None
         left = max(self.amount - self.consumed, Decimal("0"))
-        return gettext_now(
+        return gettext(
             "The platform-borne budget is used up: %(left)s left, %(needed)s needed.",
         ) % {"left": fmt(left, self.currency), "needed": fmt(total, self.currency)}
 

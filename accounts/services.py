@@ -129,7 +129,6 @@ def platform_budget_set(
     if partner.is_tier2:
         raise ApplicationError(_("Tier-2 resellers issue partner-borne coupons only; they get "
                                  "no platform-borne budget."))
-
     problem = platform_budget_amount_problem(amount)
     if problem:
         raise ApplicationError(problem)

@@ -95,5 +95,4 @@ class ApiKeyRevokeView(PartnerMixin, View):
         else:
             messages.success(request, _("The key “%(name)s” is revoked; requests with it now "
                                         "answer 401.") % {"name": key.name})
-
         return redirect("api_keys")

@@ -335,7 +335,6 @@ class OwnPartnerFilter(admin.SimpleListFilter):
 class PendingRequestAdmin(IssuanceRequestAdminBase):
     changelist_title = gettext_lazy(
         "Pending approval queue: tick requests to approve or reject, or open one")
-
     list_display = ["id", "partner_number_display", "partner_name", "template_link",
                     "accounts_count", "total_display", "budget_left_display", "cost_bearer",
                     "submitted_display"]

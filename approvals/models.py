@@ -109,7 +109,6 @@ class RequestNumber(models.Model):
     class Meta:
         verbose_name = _("request number")
         verbose_name_plural = _("request numbers")
-
         constraints = [
             models.UniqueConstraint(
                 fields=["partner", "number"], name="request_number_once_per_partner",

@@ -83,7 +83,6 @@ def partner_mail_send(*, request_id: int) -> None:
     send_mail(
         subject=_("[Coupons] Request %(number)s is %(status)s")
         % {"number": request.number, "status": status.lower()},
-
         message=body,
         from_email=settings.DEFAULT_FROM_EMAIL,
         recipient_list=recipients,

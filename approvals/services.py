@@ -179,7 +179,6 @@ def issuance_request_retry(*, request_id: int, acting_user) -> IssuanceRequest:
         request = issuance_request_lock(request_id)
         _require_partner_writer(acting_user, request, "request_retry")
         _require_status(request, Status.FAILED, gettext_lazy("retried"))
-
         request.reason = ""
         issuance_request_move(request=request, to=Status.APPROVED, actor=acting_user,
                               reason=RETRIED_REASON, fields=("reason",))

@@ -45,7 +45,6 @@ def issuance_request_move(*, request: IssuanceRequest, to: str, actor, reason: s
                 "status": str(request.get_status_display()).lower(),
                 "verb": VERBS.get(to, to)},
         )
-
     before = request.status
     request.status = to
     request.save(update_fields=["status", *fields])

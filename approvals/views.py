@@ -136,5 +136,4 @@ class RequestActionView(RequestMixin, TemplateView):
             messages.error(request, exc.message)
         else:
             messages.success(request, self.done_messages[self.action] % {"number": req.number})
-
         return redirect(req.get_absolute_url())

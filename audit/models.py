@@ -42,7 +42,6 @@ class AuditLog(models.Model):
         verbose_name = _("audit log")
         verbose_name_plural = _("audit logs")
         ordering = ["-created_at", "-pk"]
-
         indexes = [models.Index(fields=["object_type", "object_id"], name="audit_object")]
 
     def __str__(self) -> str:

@@ -97,7 +97,6 @@ class UsageImportAdmin(ReadOnlyAdmin):
         context = {
             **self.admin_site.each_context(request),
             "title": _("Upload usage CSV"),
-
             "form": form,
             "errors": errors[:500],
             "errors_more": max(len(errors) - 500, 0),

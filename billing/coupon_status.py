@@ -121,7 +121,6 @@ def coupons_void(*, partner, codes: list[str], acting_user, reason: str) -> list
             results.append((code, None, str(LISTED_TWICE)))
         elif coupon is None:
             results.append((code, None, str(NOT_FOUND)))
-
         elif code in fresh:
             results.append((code, fresh[code], ""))
         else:

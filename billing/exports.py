@@ -63,7 +63,6 @@ def csv_response(filename: str, header: Sequence[str], rows: Iterable[Sequence])
     def stream():
         yield "\ufeff"  # BOM: Excel then reads the file as UTF-8
         yield writer.writerow(header)
-
         for row in rows:
             yield writer.writerow([csv_text(v) for v in row])
 
@@ -104,7 +103,6 @@ def xlsx_response(filename: str, header: Sequence[str], rows: Iterable[Sequence]
     workbook = Workbook(write_only=True)
     sheet = workbook.create_sheet(_("Coupon Usage"))
     sheet.append([str(name) for name in header])
-
     cell = _xlsx_cells(sheet)
     for count, row in enumerate(rows, start=1):
         if count > XLSX_MAX_ROWS:

@@ -62,5 +62,4 @@ class UsageUploadForm(forms.Form):
         upload = self.cleaned_data["file"]
         if upload.size > MAX_UPLOAD_BYTES:
             raise forms.ValidationError(_("The file is larger than 50 MB; split it."))
-
         return upload

@@ -155,7 +155,6 @@ def _monthly_bills_make(*, first: date, last: date, account_ids: list[int]) -> i
                 _("Account #%(id)s was billed in two currencies in %(month)s; its monthly bill "
                   "can not be made.") % {"id": row["sub_account_id"], "month": f"{first:%Y-%m}"},
             )
-
         seen.add(row["sub_account_id"])
         bills.append(MonthlyBill(
             sub_account_id=row["sub_account_id"], month=first, currency=row["currency"],

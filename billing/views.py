@@ -207,5 +207,4 @@ class CouponVoidView(PartnerMixin, FormView):
             text = _("Coupon %(code)s is voided: %(amount)s withdrawn.") % {
                 "code": voided.code, "amount": fmt(voided.voided_amount, voided.currency)}
         messages.success(self.request, text)
-
         return redirect("coupon_detail", pk=voided.pk)

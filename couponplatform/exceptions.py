@@ -10,7 +10,6 @@ class ApplicationError(Exception):
     def __init__(self, message: str, *, extra: dict | None = None):
         message = str(message)
         super().__init__(message)
-
         self.message = message
         self.extra = extra or {}
 

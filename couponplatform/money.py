@@ -75,7 +75,6 @@ class AmountFormatError(ValueError):
     def __init__(self, message: str):
         message = str(message)  # read in the language of the request that raised it
         super().__init__(message)
-
         self.message = message
 
 

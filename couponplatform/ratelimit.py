@@ -185,4 +185,3 @@ def wait_text(seconds: int) -> str:
     return ngettext("Try again at %(time)s (in %(n)s minute).",
                     "Try again at %(time)s (in %(n)s minutes).", minutes) % {
         "time": f"{at:%H:%M}", "n": minutes}
-

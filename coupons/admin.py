@@ -32,6 +32,5 @@ class CouponAdmin(BDScopedAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
                               "min_bill_amount", "all_products", "product_codes"]}),
         (_("Validity"), {"fields": ["valid_from", "valid_until", "released_at"]}),
         (_("Voided"), {"fields": ["voided_at", "voided_by", "void_reason"]}),
-
     ]
     show_full_result_count = False

@@ -51,7 +51,6 @@ class CouponTemplateForm(forms.Form):
     name = forms.CharField(max_length=120, label=_label("name"))
     description = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False,
                                   max_length=2000, label=gettext_lazy("Description"))
-
     kind = forms.ChoiceField(choices=CouponKind.choices, widget=forms.RadioSelect,
                              initial=CouponKind.CASH, label=_label("kind"))
     currency = forms.ChoiceField(choices=CURRENCIES, initial="USD", label=_label("currency"))
@@ -248,7 +247,6 @@ class AccountSearchForm(forms.Form):
     type = forms.ChoiceField(
         required=False, choices=[("", gettext_lazy("All types")), *SubAccount.Type.choices],
         label=gettext_lazy("Type"),
-
     )
 
 

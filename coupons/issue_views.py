@@ -152,7 +152,6 @@ class IssueCouponView(IssueMixin, TemplateView):
             _('This selection was already submitted: <a href="{url}">request {number}</a>.'),
             url=request_obj.get_absolute_url(), number=request_obj.number,
         ))
-
         return redirect(request_obj.get_absolute_url())
 
     def _confirm(self):

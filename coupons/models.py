@@ -309,7 +309,6 @@ class Coupon(models.Model):
 
     # Unique by the constraint below, which needs no second (pattern) index.
     code = models.CharField(_("code"), max_length=24)
-
     # The foreign keys' own indexes are left out (db_index=False): the indexes below start
     # with the same column, and a request's coupons are never looked up.
     template = models.ForeignKey(CouponTemplate, on_delete=models.PROTECT, related_name="coupons",
@@ -355,7 +354,6 @@ class Coupon(models.Model):
     class Meta:
         verbose_name = _("coupon")
         verbose_name_plural = _("coupons")
-
         ordering = ["-released_at", "-pk"]
         # Every index is written by every release (one entry per coupon) and, unless the
         # update is HOT, by every change of a coupon; none holds balance, uses_left or status,

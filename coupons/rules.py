@@ -293,5 +293,4 @@ def release_cap_problem(template: CouponTemplate, count: int, total: Decimal) ->
             "totals %(total)s."
         ) % {"cap": fmt(template.release_cap_amount, template.currency),
              "left": fmt(amount_left, template.currency), "total": fmt(total, template.currency)}
-
     return None

@@ -327,7 +327,6 @@ def _submit(
                 "Another request for this template was confirmed at the same time and holds "
                 "some of these accounts now; reload the page and select again.",
             )) from exc
-
         audit_record(
             actor=acting_user, partner=template.partner, action="request.submit", obj=request,
             after={

@@ -216,7 +216,6 @@ class AccountTable(LeanHeaderMixin, tables.Table):
             'aria-label="{}">',
             account_id, _("Select %(id)s") % {"id": account_id},
         )
-
         return pick, code, name, kind, ""
 
     def lean_rows(self) -> list[tuple]:

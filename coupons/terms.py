@@ -40,5 +40,4 @@ def remaining_html(coupon: Coupon):
         return format_html(ngettext('<span class="nowrap">{left} of {total} use</span>',
                                     '<span class="nowrap">{left} of {total} uses</span>', total),
                            left=coupon.uses_available, total=total)
-
     return amount_html(coupon.balance, coupon.currency)

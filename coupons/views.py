@@ -102,5 +102,4 @@ class TemplateDisableView(PartnerMixin, View):
         else:
             messages.success(request, _("Template “%(name)s” is disabled.")
                              % {"name": template.name})
-
         return redirect(template.get_absolute_url())

@@ -62,7 +62,6 @@ def _form_data(payload: TemplateIn) -> dict:
         raise ApiError(422, "parameter_invalid",
                        gettext("products: no such product codes: %(codes)s.")
                        % {"codes": ", ".join(unknown[:20])},
-
                        param="products")
     data["products"] = [str(products[c]) for c in codes]
     return data
