@@ -233,6 +233,5 @@ class Product(models.Model):
         verbose_name_plural = _("products")
         ordering = ["code"]
 
-
     def __str__(self) -> str:
         return f"{self.code} — {self.name}"

@@ -16,7 +16,6 @@ COUPON_FUNCTION_OFF = _("Contact your BD to enable the Coupon Function")
 
 NOT_A_MEMBER = _("You do not act for this partner.")
 
-
 # ---------------------------------------------------------------------------------------
 # Who may do what: the one table (docs/ROLES.md shows it; tests/security walks it)
 

@@ -21,7 +21,6 @@ class IssuanceRequestFilter(django_filters.FilterSet):
         field_name="submitted_at", lookup_expr="date__lte", label=_("Submitted to"),
     )
 
-
     class Meta:
         model = IssuanceRequest
         fields = ["template", "template_name", "status", "submitted_from", "submitted_to"]

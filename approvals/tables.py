@@ -76,7 +76,6 @@ def history_row(entry) -> dict:
             "what": what, "reason": reason}
 
 
-
 def status_badge(request_obj) -> str:
     return format_html(
         '<span class="badge text-bg-{}">{}</span>',

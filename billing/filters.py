@@ -51,7 +51,6 @@ class CouponUsageFilter(django_filters.FilterSet):
         field_name="valid_until", lookup_expr="lte", label=_("Valid until to"),
     )
 
-
     class Meta:
         model = Coupon
         fields = ["template", "sub_account", "status", "cost_bearer"]

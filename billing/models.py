@@ -342,7 +342,6 @@ class MonthlyCouponDeduction(models.Model):
             "bill": self.bill, "coupon": self.coupon_id, "amount": self.amount}
 
 
-
 # ---------------------------------------------------------------------------------------
 # Coupon Usage statistics (docs/ARCHITECTURE.md "Usage statistics")
 

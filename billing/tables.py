@@ -74,7 +74,6 @@ class CouponUsageTable(LeanHeaderMixin, tables.Table):
         return format_html('<a class="btn btn-sm btn-outline-danger" href="{}">{}</a>',
                            reverse("coupon_void", args=[record.pk]), _("Void"))
 
-
     def render_code(self, record):
         return format_html('<a href="{}"><code>{}</code></a>',
                            reverse("coupon_detail", args=[record.pk]), record.code)

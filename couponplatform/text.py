@@ -19,6 +19,5 @@ def named(ids: list[str], limit: int = 20, width: int = NAMED_WIDTH) -> str:
         "shown": shown, "n": more}
 
 
-
 def _shortened(value: str, width: int) -> str:
     return value if len(value) <= width else value[:width] + "…"

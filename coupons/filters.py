@@ -17,7 +17,6 @@ class CouponTemplateFilter(django_filters.FilterSet):
         choices=CouponTemplate.Status.choices, empty_label=_("Any status"), label=_("Status"),
     )
 
-
     class Meta:
         model = CouponTemplate
         fields = ["q", "kind", "cost_bearer", "status"]

@@ -33,7 +33,6 @@ def coupon_move_refusal(coupon: Coupon, to: str) -> str:
     return _("Coupon %(code)s is %(status)s; only a %(which)s coupon can be %(verb)s.") % values
 
 
-
 def coupons_move(
     *,
     coupons: Sequence[Coupon],
