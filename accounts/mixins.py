@@ -44,7 +44,7 @@ class PartnerMixin(LoginRequiredMixin):
         if self.require_coupon_function and not self.partner.coupon_enabled:
             return render(
                 request, "coupons/function_off.html",
-                {"message": COUPON_FUNCTION_OFF, "bd": self.partner.bd}, status=403,
+                {"message": _(COUPON_FUNCTION_OFF), "bd": self.partner.bd}, status=403,
             )
         if membership.role not in partner_roles_for(self.page_action):
             raise PermissionDenied(_("Your role does not allow this page."))

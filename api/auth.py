@@ -49,7 +49,7 @@ class BearerKey(AuthBase):
                            % {"n": max(bucket.retry_after, 1)},
                            headers={"Retry-After": str(max(bucket.retry_after, 1))})
         if not key.partner.coupon_enabled:
-            raise ApiError(403, "coupon_function_off", COUPON_FUNCTION_OFF + ".")
+            raise ApiError(403, "coupon_function_off", gettext(COUPON_FUNCTION_OFF) + ".")
         if request.method not in SAFE_METHODS and not key.can_write:
             raise ApiError(403, "api_key_read_only",
                            gettext("This key is read-only; use an operator key to change "

@@ -39,7 +39,7 @@ class CountInput(forms.IntegerField):
 
 
 def _label(field: str) -> str:
-    return LABELS[field]
+    return gettext_lazy(LABELS[field])  # the words are marked in coupons/validators.py
 
 
 class CouponTemplateForm(forms.Form):

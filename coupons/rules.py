@@ -64,7 +64,7 @@ def template_window_warning(*, validity_type: str, valid_from: date | None,
 def template_issuable_problem(template: CouponTemplate, *, today: date | None = None) -> str | None:
     """Why the template can not be issued now, or None."""
     if not template.partner.coupon_enabled:
-        return str(COUPON_FUNCTION_OFF)
+        return _(COUPON_FUNCTION_OFF)
     if template.status != CouponTemplate.Status.ACTIVE:
         return _("This template is disabled; coupons can not be issued from it.")
     if window_ended(validity_type=template.validity_type, valid_until=template.valid_until,

@@ -3,7 +3,7 @@ from datetime import date
 from decimal import Decimal, InvalidOperation
 
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_noop
 
 from couponplatform.money import CURRENCIES, MAX_AMOUNT, has_at_most_two_places
 from coupons.models import CouponKind, CouponTemplate
@@ -16,23 +16,23 @@ MAX_RELEASE_CAP_COUNT = 2_147_483_647  # a PositiveIntegerField
 # its upper limit per use in `face_value` (the most one use deducts), so the form shows that
 # term as "upper_limit" (FORM_FIELD).
 LABELS = {
-    "name": gettext_lazy("Name"),
-    "kind": gettext_lazy("Kind"),
-    "currency": gettext_lazy("Currency"),
-    "face_value": gettext_lazy("Face value"),
-    "upper_limit": gettext_lazy("Upper limit per use"),
-    "discount_rate": gettext_lazy("Discount rate (%)"),
-    "discount_uses": gettext_lazy("Number of uses"),
-    "min_bill_amount": gettext_lazy("Minimum bill amount"),
-    "validity_type": gettext_lazy("Counted as"),
-    "valid_from": gettext_lazy("Valid from"),
-    "valid_until": gettext_lazy("Valid until"),
-    "valid_days": gettext_lazy("Valid for (days from release)"),
-    "products": gettext_lazy("Products"),
-    "cost_bearer": gettext_lazy("Cost bearer"),
-    "issue_limit": gettext_lazy("Issue limit"),
-    "release_cap_count": gettext_lazy("Release cap (coupons)"),
-    "release_cap_amount": gettext_lazy("Release cap (amount)"),
+    "name": gettext_noop("Name"),
+    "kind": gettext_noop("Kind"),
+    "currency": gettext_noop("Currency"),
+    "face_value": gettext_noop("Face value"),
+    "upper_limit": gettext_noop("Upper limit per use"),
+    "discount_rate": gettext_noop("Discount rate (%)"),
+    "discount_uses": gettext_noop("Number of uses"),
+    "min_bill_amount": gettext_noop("Minimum bill amount"),
+    "validity_type": gettext_noop("Counted as"),
+    "valid_from": gettext_noop("Valid from"),
+    "valid_until": gettext_noop("Valid until"),
+    "valid_days": gettext_noop("Valid for (days from release)"),
+    "products": gettext_noop("Products"),
+    "cost_bearer": gettext_noop("Cost bearer"),
+    "issue_limit": gettext_noop("Issue limit"),
+    "release_cap_count": gettext_noop("Release cap (coupons)"),
+    "release_cap_amount": gettext_noop("Release cap (amount)"),
 }
 
 # The terms each kind and each validity asks for (the others do not apply and are
@@ -56,7 +56,7 @@ def form_field(term: str, kind: str | None) -> str:
 
 def _named(field: str) -> str:
     """A label inside a sentence: "The minimum bill amount must …"."""
-    label = str(LABELS[field])
+    label = _(LABELS[field])
     return label[0].lower() + label[1:]
 
 
