@@ -7,6 +7,7 @@ a partner role or a sub-account's users: every change is an audit row with befor
 
 from django.contrib.auth.models import Group, Permission
 from django.db import transaction
+from django.utils.translation import gettext as _
 
 from accounts.models import (
     BD_GROUP,
@@ -29,7 +30,7 @@ ACCESS_FIELDS = ("is_active", "is_staff", "is_superuser")
 
 def _require_operator(acting_user) -> None:
     if not getattr(acting_user, "is_superuser", False):
-        raise PermissionDeniedError("Only a platform operator changes users' access.")
+        raise PermissionDeniedError(_("Only a platform operator changes users' access."))
 
 
 def _lock_user(user) -> User:
@@ -67,7 +68,8 @@ def user_profile_update(*, user: User, acting_user, fields: dict) -> User:
     allowed = {"username", "first_name", "last_name", "email", "last_login", "date_joined"}
     unknown = set(fields) - allowed
     if unknown:
-        raise ApplicationError(f"Not a profile field: {', '.join(sorted(unknown))}.")
+        raise ApplicationError(_("Not a profile field: %(fields)s.")
+                               % {"fields": ", ".join(sorted(unknown))})
     if not fields:
         return user
     with transaction.atomic():
@@ -86,8 +88,8 @@ def user_access_set(
     One audit row when anything changed."""
     _require_operator(acting_user)
     if user.pk == acting_user.pk and not (is_active and is_superuser):
-        raise ApplicationError("You can not take away your own platform operator rights or "
-                               "deactivate yourself; another platform operator can.")
+        raise ApplicationError(_("You can not take away your own platform operator rights or "
+                                 "deactivate yourself; another platform operator can."))
     groups, permissions = list(groups), list(permissions)
     with transaction.atomic():
         locked = _lock_user(user)
@@ -121,7 +123,7 @@ def partner_membership_set(
     partner or role. Audited for the partner (and, on a move, for the one left)."""
     _require_operator(acting_user)
     if role not in PartnerMembership.Role.values:
-        raise ApplicationError("Choose the role: admin, operator or viewer.")
+        raise ApplicationError(_("Choose the role: admin, operator or viewer."))
     with transaction.atomic():
         locked = _lock_user(user)
         membership = PartnerMembership.objects.select_for_update().filter(user=locked).first()
@@ -206,7 +208,7 @@ def group_save(*, group: Group | None, acting_user, name: str, permissions) -> G
     _require_operator(acting_user)
     name = (name or "").strip()
     if not name:
-        raise ApplicationError("Enter a name.")
+        raise ApplicationError(_("Enter a name."))
     permissions = list(permissions)
     with transaction.atomic():
         if group is None or group.pk is None:
@@ -214,8 +216,8 @@ def group_save(*, group: Group | None, acting_user, name: str, permissions) -> G
         else:
             locked = Group.objects.select_for_update().get(pk=group.pk)
             if locked.name == BD_GROUP and name != BD_GROUP:
-                raise ApplicationError(f"The {BD_GROUP} group keeps its name: its members are "
-                                       "the BDs.")
+                raise ApplicationError(_("The %(group)s group keeps its name: its members are "
+                                         "the BDs.") % {"group": BD_GROUP})
             before = {"name": locked.name, "permissions": _permission_names(
                 locked.permissions.select_related("content_type"))}
             if locked.name != name:

@@ -6,6 +6,7 @@ from django.contrib import admin, messages
 from django.contrib.auth.admin import GroupAdmin as DjangoGroupAdmin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.models import Group
+from django.utils.translation import gettext_lazy
 
 from accounts import access, services
 from accounts.admin_links import UnlinkedUsersMixin
@@ -97,9 +98,10 @@ class PlatformBudgetInline(admin.TabularInline):
     can_delete = False
     fields = ["currency", "amount", "reserved", "consumed", "remaining_display"]
     readonly_fields = ["reserved", "consumed", "remaining_display"]
-    verbose_name = "platform-borne budget"
+    verbose_name = gettext_lazy("platform-borne budget")
+    verbose_name_plural = gettext_lazy("platform-borne budgets")
 
-    @admin.display(description="Remaining")
+    @admin.display(description=gettext_lazy("Remaining"))
     def remaining_display(self, obj):
         return obj.remaining if obj.pk else "—"
 
@@ -122,7 +124,8 @@ class PartnerAdmin(BDScopedAdminMixin, admin.ModelAdmin):
         return super().get_inlines(request, obj)
     fieldsets = [
         (None, {"fields": ["name", "kind", "tier", "parent", "bd"]}),
-        ("Coupon function", {"fields": ["coupon_enabled", "requires_bd_approval"]}),
+        (gettext_lazy("Coupon function"), {"fields": ["coupon_enabled",
+                                                      "requires_bd_approval"]}),
     ]
 
     def get_readonly_fields(self, request, obj=None):

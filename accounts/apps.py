@@ -1,7 +1,8 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class AccountsConfig(AppConfig):
     name = "accounts"
     label = "accounts"
-    verbose_name = "Partners and accounts"
+    verbose_name = _("Partners and accounts")

@@ -6,6 +6,7 @@ request; the selectors they call are scoped to that partner.
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.core.exceptions import ImproperlyConfigured, PermissionDenied
 from django.shortcuts import render
+from django.utils.translation import gettext as _
 
 from accounts.permissions import COUPON_FUNCTION_OFF, partner_roles_for, user_may
 from accounts.selectors import membership_for, subaccount_membership_for
@@ -36,21 +37,21 @@ class PartnerMixin(LoginRequiredMixin):
                 f"{type(self).__name__} names no action of accounts/permissions.ACTIONS")
         membership = membership_for(request.user)
         if membership is None:
-            raise PermissionDenied("Only partner users can open the partner console.")
+            raise PermissionDenied(_("Only partner users can open the partner console."))
         self.membership = membership
         self.partner = membership.partner
         logs.annotate(request, partner=self.partner.pk)
         if self.require_coupon_function and not self.partner.coupon_enabled:
             return render(
                 request, "coupons/function_off.html",
-                {"message": COUPON_FUNCTION_OFF, "bd": self.partner.bd}, status=403,
+                {"message": _(COUPON_FUNCTION_OFF), "bd": self.partner.bd}, status=403,
             )
         if membership.role not in partner_roles_for(self.page_action):
-            raise PermissionDenied("Your role does not allow this page.")
+            raise PermissionDenied(_("Your role does not allow this page."))
         if request.method not in ("GET", "HEAD", "OPTIONS") and membership.role not in (
             partner_roles_for(self.post_action or self.page_action)
         ):
-            raise PermissionDenied("Your role can view but not change this.")
+            raise PermissionDenied(_("Your role can view but not change this."))
         return super().dispatch(request, *args, **kwargs)
 
 
@@ -62,7 +63,7 @@ class SubAccountMixin(LoginRequiredMixin):
             return self.handle_no_permission()
         membership = subaccount_membership_for(request.user)
         if membership is None or not user_may(request.user, "billing_view"):
-            raise PermissionDenied("Only sub-account users can open Billing Management.")
+            raise PermissionDenied(_("Only sub-account users can open Billing Management."))
         self.sub_account = membership.sub_account
         logs.annotate(request, partner=self.sub_account.partner_id,
                       sub_account=self.sub_account.pk)

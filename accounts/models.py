@@ -5,6 +5,8 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractUser
 from django.db import models
 from django.db.models import ExpressionWrapper, F, Q
+from django.utils.translation import gettext, pgettext_lazy
+from django.utils.translation import gettext_lazy as _
 
 from couponplatform.money import CURRENCIES, fmt, money_field
 
@@ -26,31 +28,34 @@ class User(AbstractUser):
 
 class Partner(models.Model):
     class Kind(models.TextChoices):
-        DISTRIBUTOR = "distributor", "Distributor"
-        RESELLER = "reseller", "Reseller"
+        DISTRIBUTOR = "distributor", _("Distributor")
+        RESELLER = "reseller", _("Reseller")
 
     class Tier(models.IntegerChoices):
-        TIER1 = 1, "Tier 1"
-        TIER2 = 2, "Tier 2"
+        TIER1 = 1, _("Tier 1")
+        TIER2 = 2, _("Tier 2")
 
-    name = models.CharField(max_length=200)
-    kind = models.CharField(max_length=20, choices=Kind.choices)
-    tier = models.PositiveSmallIntegerField(choices=Tier.choices, default=Tier.TIER1)
+    name = models.CharField(_("name"), max_length=200)
+    kind = models.CharField(_("kind"), max_length=20, choices=Kind.choices)
+    tier = models.PositiveSmallIntegerField(_("tier"), choices=Tier.choices, default=Tier.TIER1)
     parent = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.PROTECT, related_name="tier2_resellers",
-        help_text="The distributor a tier-2 reseller sits under.",
+        verbose_name=_("parent"), help_text=_("The distributor a tier-2 reseller sits under."),
     )
     bd = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
-        related_name="bd_partners", verbose_name="assigned BD",
+        related_name="bd_partners", verbose_name=_("assigned BD"),
     )
-    coupon_enabled = models.BooleanField("coupon function", default=False)
+    coupon_enabled = models.BooleanField(_("coupon function"), default=False)
     requires_bd_approval = models.BooleanField(
-        default=True, help_text="Partner-borne issuance requests wait for the BD's approval.",
+        _("requires BD approval"), default=True,
+        help_text=_("Partner-borne issuance requests wait for the BD's approval."),
     )
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
     class Meta:
+        verbose_name = _("partner")
+        verbose_name_plural = _("partners")
         ordering = ["name", "pk"]
         constraints = [
             models.CheckConstraint(
@@ -74,13 +79,16 @@ class PlatformBudget(models.Model):
     `reserved` holds pending, approved and failed requests; `consumed` released coupons.
     """
 
-    partner = models.ForeignKey(Partner, on_delete=models.CASCADE, related_name="budgets")
-    currency = models.CharField(max_length=3, choices=CURRENCIES)
-    amount = money_field()
-    reserved = money_field(default=Decimal("0"))
-    consumed = money_field(default=Decimal("0"))
+    partner = models.ForeignKey(Partner, on_delete=models.CASCADE, related_name="budgets",
+                                verbose_name=_("partner"))
+    currency = models.CharField(_("currency"), max_length=3, choices=CURRENCIES)
+    amount = money_field(verbose_name=_("amount"))
+    reserved = money_field(verbose_name=_("reserved"), default=Decimal("0"))
+    consumed = money_field(verbose_name=_("consumed"), default=Decimal("0"))
 
     class Meta:
+        verbose_name = _("platform budget")
+        verbose_name_plural = _("platform budgets")
         constraints = [
             models.UniqueConstraint(fields=["partner", "currency"], name="budget_one_per_currency"),
             models.CheckConstraint(name="budget_amount_gte_0", condition=Q(amount__gte=0)),
@@ -118,8 +126,10 @@ class PlatformBudget(models.Model):
         """Why a request of `total` can not reserve this budget (at submit), or None."""
         if total <= self.remaining:
             return None
-        return (f"This request totals {fmt(total, self.currency)}, more than the remaining "
-                f"platform-borne budget of {fmt(self.remaining, self.currency)}.")
+        return gettext(
+            "This request totals %(total)s, more than the remaining platform-borne budget of "
+            "%(remaining)s.") % {"total": fmt(total, self.currency),
+                                 "remaining": fmt(self.remaining, self.currency)}
 
     def consume_refusal(self, total: Decimal) -> str | None:
         """Why the release of a request of `total` (which reserved it) can not consume
@@ -127,29 +137,35 @@ class PlatformBudget(models.Model):
         if self.consumed + total <= self.amount:
             return None
         left = max(self.amount - self.consumed, Decimal("0"))
-        return (f"The platform-borne budget is used up: {fmt(left, self.currency)} left, "
-                f"{fmt(total, self.currency)} needed.")
+        return gettext(
+            "The platform-borne budget is used up: %(left)s left, %(needed)s needed.",
+        ) % {"left": fmt(left, self.currency), "needed": fmt(total, self.currency)}
 
 
 class SubAccount(models.Model):
     """An account under a partner that receives coupons and bills."""
 
     class Type(models.TextChoices):
-        CUSTOMER = "customer", "Customer"
-        TIER2_RESELLER = "tier2_reseller", "Tier-2 reseller"
+        CUSTOMER = "customer", _("Customer")
+        TIER2_RESELLER = "tier2_reseller", _("Tier-2 reseller")
 
-    partner = models.ForeignKey(Partner, on_delete=models.PROTECT, related_name="sub_accounts")
-    account_id = models.CharField("account ID", max_length=32, unique=True)
-    name = models.CharField(max_length=200)
-    type = models.CharField(max_length=20, choices=Type.choices, default=Type.CUSTOMER)
+    partner = models.ForeignKey(Partner, on_delete=models.PROTECT, related_name="sub_accounts",
+                                verbose_name=_("partner"))
+    account_id = models.CharField(_("account ID"), max_length=32, unique=True)
+    name = models.CharField(_("name"), max_length=200)
+    type = models.CharField(_("type"), max_length=20, choices=Type.choices,
+                            default=Type.CUSTOMER)
     reseller = models.OneToOneField(
         Partner, null=True, blank=True, on_delete=models.PROTECT, related_name="account",
-        help_text="For a tier-2 reseller's account: the reseller it is.",
+        verbose_name=_("reseller"),
+        help_text=_("For a tier-2 reseller's account: the reseller it is."),
     )
-    currency = models.CharField(max_length=3, choices=CURRENCIES, default="USD")
-    created_at = models.DateTimeField(auto_now_add=True)
+    currency = models.CharField(_("currency"), max_length=3, choices=CURRENCIES, default="USD")
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
     class Meta:
+        verbose_name = _("sub-account")
+        verbose_name_plural = _("sub-accounts")
         ordering = ["name", "pk"]
         indexes = [
             models.Index(fields=["partner", "name", "id"], name="subaccount_partner_name"),
@@ -162,15 +178,21 @@ class SubAccount(models.Model):
 
 class PartnerMembership(models.Model):
     class Role(models.TextChoices):
-        ADMIN = "admin", "Admin"
-        OPERATOR = "operator", "Operator"
-        VIEWER = "viewer", "Viewer"
+        ADMIN = "admin", pgettext_lazy("partner role", "Admin")
+        OPERATOR = "operator", pgettext_lazy("partner role", "Operator")
+        VIEWER = "viewer", pgettext_lazy("partner role", "Viewer")
 
     user = models.OneToOneField(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="partner_membership",
+        verbose_name=_("user"),
     )
-    partner = models.ForeignKey(Partner, on_delete=models.CASCADE, related_name="memberships")
-    role = models.CharField(max_length=20, choices=Role.choices)
+    partner = models.ForeignKey(Partner, on_delete=models.CASCADE, related_name="memberships",
+                                verbose_name=_("partner"))
+    role = models.CharField(_("role"), max_length=20, choices=Role.choices)
+
+    class Meta:
+        verbose_name = _("partner membership")
+        verbose_name_plural = _("partner memberships")
 
     def __str__(self) -> str:
         return f"{self.user} — {self.partner} ({self.role})"
@@ -187,8 +209,14 @@ class PartnerMembership(models.Model):
 class SubAccountMembership(models.Model):
     user = models.OneToOneField(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="subaccount_membership",
+        verbose_name=_("user"),
     )
-    sub_account = models.ForeignKey(SubAccount, on_delete=models.CASCADE, related_name="users")
+    sub_account = models.ForeignKey(SubAccount, on_delete=models.CASCADE, related_name="users",
+                                    verbose_name=_("sub-account"))
+
+    class Meta:
+        verbose_name = _("sub-account membership")
+        verbose_name_plural = _("sub-account memberships")
 
     def __str__(self) -> str:
         return f"{self.user} — {self.sub_account}"
@@ -197,10 +225,12 @@ class SubAccountMembership(models.Model):
 class Product(models.Model):
     """An entry of the product catalogue; coupons apply to all or a chosen set."""
 
-    code = models.CharField(max_length=40, unique=True)
-    name = models.CharField(max_length=200)
+    code = models.CharField(_("code"), max_length=40, unique=True)
+    name = models.CharField(_("name"), max_length=200)
 
     class Meta:
+        verbose_name = _("product")
+        verbose_name_plural = _("products")
         ordering = ["code"]
 
     def __str__(self) -> str:

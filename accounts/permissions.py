@@ -5,15 +5,18 @@ all ask here."""
 from dataclasses import dataclass
 
 from django.db.models import Q
+from django.utils.translation import gettext, gettext_noop
+from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Partner, PartnerMembership
 from accounts.selectors import membership_for, subaccount_membership_for
 from couponplatform.exceptions import PermissionDeniedError
 
 # What a partner whose coupon function is off is told, on every page and by every service.
-COUPON_FUNCTION_OFF = "Contact your BD to enable the Coupon Function"
+# In English (marked for the catalog); every place that says it says gettext(COUPON_FUNCTION_OFF).
+COUPON_FUNCTION_OFF = gettext_noop("Contact your BD to enable the Coupon Function")
 
-NOT_A_MEMBER = "You do not act for this partner."
+NOT_A_MEMBER = _("You do not act for this partner.")
 
 # ---------------------------------------------------------------------------------------
 # Who may do what: the one table (docs/ROLES.md shows it; tests/security walks it)
@@ -172,7 +175,7 @@ def partner_write_refusal(
     if membership.role not in partner_roles_for(action):
         return wrong_role
     if needs_coupon_function and not partner.coupon_enabled:
-        return COUPON_FUNCTION_OFF
+        return gettext(COUPON_FUNCTION_OFF)
     return None
 
 

@@ -2,6 +2,7 @@
 from decimal import Decimal
 
 from django.db import transaction
+from django.utils.translation import gettext as _
 
 from accounts.locks import partners_for_update, platform_budgets_for_update
 from accounts.models import (
@@ -29,12 +30,13 @@ def partner_create(
 ) -> Partner:
     """A platform operator adds a partner (the database holds the tier rules)."""
     if not acting_user.is_superuser:
-        raise PermissionDeniedError("Only a platform operator creates partners.")
+        raise PermissionDeniedError(_("Only a platform operator creates partners."))
     name = (name or "").strip()
     if not name:
-        raise ApplicationError("Enter a name.")
+        raise ApplicationError(_("Enter a name."))
     if bd is not None and not bd.is_bd:
-        raise ApplicationError(f"{bd.username} is not a BD (staff in the BD group).")
+        raise ApplicationError(_("%(username)s is not a BD (staff in the BD group).")
+                               % {"username": bd.username})
     with transaction.atomic():
         partner = Partner.objects.create(
             name=name, kind=kind, tier=tier, parent=parent, bd=bd,
@@ -51,7 +53,7 @@ def partner_coupon_settings_update(
     *, partner: Partner, acting_user, coupon_enabled: bool, requires_bd_approval: bool,
 ) -> Partner:
     user_may_require(acting_user, "partner_settings", partner,
-                     refusal="Only the partner's BD can change its coupon settings.")
+                     refusal=_("Only the partner's BD can change its coupon settings."))
     with transaction.atomic():
         locked = partners_for_update().get(pk=partner.pk)
         before = {"coupon_enabled": locked.coupon_enabled,
@@ -69,10 +71,10 @@ def partner_coupon_settings_update(
 
 def partner_rename(*, partner: Partner, acting_user, name: str) -> Partner:
     if not acting_user.is_superuser:
-        raise PermissionDeniedError("Only a platform operator renames partners.")
+        raise PermissionDeniedError(_("Only a platform operator renames partners."))
     name = (name or "").strip()
     if not name:
-        raise ApplicationError("Enter a name.")
+        raise ApplicationError(_("Enter a name."))
     with transaction.atomic():
         locked = partners_for_update().get(pk=partner.pk)
         before = {"name": locked.name}
@@ -87,9 +89,10 @@ def partner_rename(*, partner: Partner, acting_user, name: str) -> Partner:
 
 def partner_bd_assign(*, partner: Partner, acting_user, bd) -> Partner:
     user_may_require(acting_user, "partner_assign_bd", partner,
-                     refusal="Only a platform operator assigns BDs.")
+                     refusal=_("Only a platform operator assigns BDs."))
     if bd is not None and not bd.is_bd:
-        raise ApplicationError(f"{bd.username} is not a BD (staff in the BD group).")
+        raise ApplicationError(_("%(username)s is not a BD (staff in the BD group).")
+                               % {"username": bd.username})
     with transaction.atomic():
         locked = partners_for_update().get(pk=partner.pk)
         if locked.bd_id == (bd.pk if bd else None):
@@ -108,12 +111,12 @@ def platform_budget_amount_problem(
     """Why `amount` can not be a platform-borne budget that has released `consumed`, or
     None. The service checks it under the budget's lock; the admin's form shows it early."""
     if amount is None or not amount.is_finite() or amount < 0 or amount > BUDGET_MAX:
-        return f"The budget must be between 0 and {fmt(BUDGET_MAX)}."
+        return _("The budget must be between 0 and %(max)s.") % {"max": fmt(BUDGET_MAX)}
     if not has_at_most_two_places(amount):
-        return "The budget can have at most 2 decimal places."
+        return _("The budget can have at most 2 decimal places.")
     if amount < consumed:
-        return (f"{fmt(consumed, currency)} of this budget is already released; it can not "
-                "be set lower than that.")
+        return _("%(released)s of this budget is already released; it can not be set lower "
+                 "than that.") % {"released": fmt(consumed, currency)}
     return None
 
 
@@ -122,10 +125,10 @@ def platform_budget_set(
 ) -> PlatformBudget:
     """Grant or change a platform-borne budget. It can not go below what was released."""
     user_may_require(acting_user, "partner_budget", partner,
-                     refusal="Only the partner's BD can change its platform budget.")
+                     refusal=_("Only the partner's BD can change its platform budget."))
     if partner.is_tier2:
-        raise ApplicationError("Tier-2 resellers issue partner-borne coupons only; they get no "
-                               "platform-borne budget.")
+        raise ApplicationError(_("Tier-2 resellers issue partner-borne coupons only; they get "
+                                 "no platform-borne budget."))
     problem = platform_budget_amount_problem(amount)
     if problem:
         raise ApplicationError(problem)

@@ -2,6 +2,7 @@
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import LoginView
 from django.shortcuts import redirect, render
+from django.utils.translation import gettext
 
 from accounts.selectors import membership_for, subaccount_membership_for
 from couponplatform import ratelimit
@@ -59,7 +60,7 @@ class RateLimitedAdminLoginView(RateLimitedLoginView):
         from django.contrib import admin
 
         context = super().get_context_data(**kwargs)
-        context.update(admin.site.each_context(self.request), title="Log in",
+        context.update(admin.site.each_context(self.request), title=gettext("Log in"),
                        app_path=self.request.get_full_path())
         context.setdefault("next", self.request.GET.get("next") or "/admin/")
         return context

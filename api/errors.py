@@ -6,6 +6,7 @@ from http import HTTPStatus
 
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, JsonResponse
+from django.utils.translation import gettext as _
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
 from api.request_id import request_id
@@ -31,6 +32,7 @@ class ApiError(Exception):
     def __init__(self, status: int, code: str, message: str, *, param: str | None = None,
                  type: str | None = None, errors: list[dict] | None = None,
                  headers: dict | None = None):
+        message = str(message)  # a lazy message, read in the request's language
         super().__init__(message)
         self.status, self.code, self.message, self.param = status, code, message, param
         self.type = type or TYPES.get(status, "api_error")
@@ -97,17 +99,17 @@ def install(api) -> None:
 
     @api.exception_handler(ValidationError)
     def _validation_error(request, exc):
-        errors = [{"param": _param(e.get("loc", ())), "message": e.get("msg", "Invalid.")}
+        errors = [{"param": _param(e.get("loc", ())), "message": e.get("msg", _("Invalid."))}
                   for e in exc.errors]
         message = "; ".join(f"{e['param'] or 'body'}: {e['message']}" for e in errors)
         return error_response(request, ApiError(
-            422, "parameter_invalid", message or "The request is not valid.",
+            422, "parameter_invalid", message or _("The request is not valid."),
             param=errors[0]["param"] if errors else None, errors=errors))
 
     @api.exception_handler(AuthenticationError)
     def _unauthenticated(request, exc):
         return error_response(request, ApiError(
-            401, "api_key_missing", "Send your API key as 'Authorization: Bearer <key>'."))
+            401, "api_key_missing", _("Send your API key as 'Authorization: Bearer <key>'.")))
 
     @api.exception_handler(HttpError)
     def _http_error(request, exc):
@@ -118,18 +120,18 @@ def install(api) -> None:
     @api.exception_handler(Http404)
     def _not_found(request, exc):
         return error_response(request, ApiError(
-            404, "resource_missing", "No such object (or it is not your partner's)."))
+            404, "resource_missing", _("No such object (or it is not your partner's).")))
 
     @api.exception_handler(PermissionDenied)
     def _denied(request, exc):
         return error_response(request, ApiError(403, "permission_denied", str(exc) or
-                                                "You may not do this."))
+                                                _("You may not do this.")))
 
     @api.exception_handler(Exception)
     def _unexpected(request, exc):
         log.exception("API error on %s %s (request %s)", request.method, request.path,
                       request_id(request))
         return error_response(request, ApiError(
-            500, "internal_error", "Something went wrong on our side; nothing was changed "
-            "by this request unless its result says so. Quote the request_id when you "
-            "ask us.", type="api_error"))
+            500, "internal_error", _("Something went wrong on our side; nothing was changed "
+                                     "by this request unless its result says so. Quote the "
+                                     "request_id when you ask us."), type="api_error"))

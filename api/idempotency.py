@@ -17,6 +17,7 @@ from django.conf import settings
 from django.db import IntegrityError, OperationalError, connection, transaction
 from django.http import Http404, JsonResponse
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from api.errors import ApiError, error_response, from_application_error
 from api.models import IdempotencyRecord
@@ -50,7 +51,8 @@ def _outcome(request, work: Callable[[], tuple[int, dict]]) -> tuple[int, dict, 
     except ApplicationError as exc:
         err = from_application_error(exc)
     except Http404:
-        err = ApiError(404, "resource_missing", "No such object (or it is not your partner's).")
+        err = ApiError(404, "resource_missing",
+                       _("No such object (or it is not your partner's)."))
     except ApiError as exc:
         err = exc
     response = error_response(request, err)
@@ -88,8 +90,8 @@ def _claim(*, partner, key: str, print_: str, api_key) -> IdempotencyRecord:
         return record
     except OperationalError as exc:  # the first request's row is not committed yet
         raise ApiError(409, "idempotency_key_in_use",
-                       "A request with this Idempotency-Key is still running; retry when "
-                       "it has answered.", param=HEADER) from exc
+                       _("A request with this Idempotency-Key is still running; retry when "
+                         "it has answered."), param=HEADER) from exc
     except IntegrityError:
         earlier = IdempotencyRecord.objects.get(partner=partner, key=key)
         raise _Replay(earlier) from None
@@ -108,7 +110,8 @@ def idempotent_post(request, work: Callable[[], tuple[int, dict]]):
         return _respond(status, body, headers)
     if not key or len(key) > KEY_MAX or not key.isprintable():
         raise ApiError(422, "idempotency_key_invalid",
-                       f"An Idempotency-Key has 1 to {KEY_MAX} printable characters.",
+                       _("An Idempotency-Key has 1 to %(max)s printable characters.")
+                       % {"max": KEY_MAX},
                        param=HEADER)
     api_key = request.api_key
     print_ = fingerprint(request)
@@ -122,8 +125,8 @@ def idempotent_post(request, work: Callable[[], tuple[int, dict]]):
         earlier = replay.record
         if earlier.fingerprint != print_:
             raise ApiError(422, "idempotency_key_mismatch",
-                           "This Idempotency-Key was used for another request; use a new "
-                           "key for a new request.", param=HEADER) from None
+                           _("This Idempotency-Key was used for another request; use a new "
+                             "key for a new request."), param=HEADER) from None
         return _respond(earlier.status_code, earlier.body, replayed=True)
     return _respond(status, body, headers)
 

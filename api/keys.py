@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from accounts.models import Partner, PartnerMembership
 from accounts.permissions import partner_writer_require
@@ -41,7 +42,7 @@ def secret_hash(token: str) -> str:
 def _require_admin(partner: Partner, acting_user) -> None:
     partner_writer_require(
         acting_user, partner, action="api_keys_manage",
-        wrong_role="Only a partner admin can manage API keys.",
+        wrong_role=_("Only a partner admin can manage API keys."),
     )
 
 
@@ -60,13 +61,13 @@ def api_key_create(
     name = (name or "").strip()
     errors = {}
     if not name:
-        errors["name"] = "Enter a name for the key."
+        errors["name"] = _("Enter a name for the key.")
     elif len(name) > NAME_MAX:
-        errors["name"] = f"A key's name has at most {NAME_MAX} characters."
+        errors["name"] = _("A key's name has at most %(max)s characters.") % {"max": NAME_MAX}
     if role not in ApiKey.Role.values:
-        errors["role"] = "Choose read-only or operator."
+        errors["role"] = _("Choose read-only or operator.")
     if expires_at is not None and expires_at <= timezone.now():
-        errors["expires_at"] = "The expiry must be in the future."
+        errors["expires_at"] = _("The expiry must be in the future.")
     if errors:
         raise ApplicationError(" ".join(errors.values()), extra={"errors": errors})
     prefix = "".join(secrets.choice(_PREFIX_ALPHABET) for _ in range(12))
@@ -93,7 +94,7 @@ def api_key_revoke(*, key: ApiKey, acting_user) -> ApiKey:
     with transaction.atomic():
         locked = ApiKey.objects.select_for_update().select_related("partner").get(pk=key.pk)
         if locked.revoked_at is not None:
-            raise ApplicationError("This key is already revoked.")
+            raise ApplicationError(_("This key is already revoked."))
         before = _snapshot(locked)
         locked.revoked_at = timezone.now()
         locked.revoked_by = acting_user

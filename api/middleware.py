@@ -5,6 +5,7 @@ import json
 from http import HTTPStatus
 
 from django.http import JsonResponse
+from django.utils.translation import gettext as _
 
 from api.errors import error_body
 from api.request_id import request_id
@@ -34,8 +35,9 @@ class ApiMiddleware:
         response = self.get_response(request)
         if response.status_code >= 400 and not _is_json(response):
             status = response.status_code
-            message = {404: "No such route in the API; see /api/v1/docs.",
-                       405: f"This route does not take {request.method}."}.get(
+            message = {404: _("No such route in the API; see /api/v1/docs."),
+                       405: _("This route does not take %(method)s.")
+                       % {"method": request.method}}.get(
                 status, HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_
                 else "Error")
             replacement = JsonResponse(
@@ -58,7 +60,8 @@ class ApiMiddleware:
             return None
         return JsonResponse(error_body(
             request, status=500, code="internal_error", type="api_error",
-            message="Something went wrong on our side. Quote the request_id when you ask us.",
+            message=_("Something went wrong on our side. Quote the request_id when you ask "
+                      "us."),
         ), status=500)
 
 

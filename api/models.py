@@ -3,6 +3,7 @@ idempotency records that make a retried POST answer what the first one did."""
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Partner
 
@@ -13,32 +14,38 @@ class ApiKey(models.Model):
     like any partner user: the audit rows' actor names the key."""
 
     class Role(models.TextChoices):
-        READ_ONLY = "read_only", "Read-only"
-        OPERATOR = "operator", "Operator"
+        READ_ONLY = "read_only", _("Read-only")
+        OPERATOR = "operator", _("Operator")
 
-    partner = models.ForeignKey(Partner, on_delete=models.PROTECT, related_name="api_keys")
+    partner = models.ForeignKey(Partner, verbose_name=_("partner"), on_delete=models.PROTECT,
+                                related_name="api_keys")
     user = models.OneToOneField(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="api_key",
+        settings.AUTH_USER_MODEL, verbose_name=_("user"), on_delete=models.PROTECT,
+        related_name="api_key",
     )
-    name = models.CharField(max_length=100)
-    role = models.CharField(max_length=20, choices=Role.choices)
+    name = models.CharField(verbose_name=_("name"), max_length=100)
+    role = models.CharField(verbose_name=_("role"), max_length=20, choices=Role.choices)
     # The visible part of the key ("cpk_<prefix>_…"), by which a request's key is found.
-    prefix = models.CharField(max_length=16, unique=True)
+    prefix = models.CharField(verbose_name=_("prefix"), max_length=16, unique=True)
     # sha256 of the whole key: the key has 256 random bits, so no slow hash is needed.
-    secret_hash = models.CharField(max_length=64)
+    secret_hash = models.CharField(verbose_name=_("secret hash"), max_length=64)
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+",
+        settings.AUTH_USER_MODEL, verbose_name=_("created by"), on_delete=models.PROTECT,
+        related_name="+",
     )
-    created_at = models.DateTimeField(auto_now_add=True)
-    expires_at = models.DateTimeField(null=True, blank=True)
-    last_used_at = models.DateTimeField(null=True, blank=True)
-    revoked_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(verbose_name=_("created at"), auto_now_add=True)
+    expires_at = models.DateTimeField(verbose_name=_("expires at"), null=True, blank=True)
+    last_used_at = models.DateTimeField(verbose_name=_("last used at"), null=True, blank=True)
+    revoked_at = models.DateTimeField(verbose_name=_("revoked at"), null=True, blank=True)
     revoked_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
+        settings.AUTH_USER_MODEL, verbose_name=_("revoked by"), null=True, blank=True,
+        on_delete=models.PROTECT,
         related_name="+",
     )
 
     class Meta:
+        verbose_name = _("API key")
+        verbose_name_plural = _("API keys")
         ordering = ["-created_at", "-pk"]
         indexes = [models.Index(fields=["partner", "-created_at", "-id"], name="apikey_partner")]
 
@@ -71,15 +78,20 @@ class IdempotencyRecord(models.Model):
     guards, and the unique (partner, key) is what lets only one of many racing requests
     do the work (api/idempotency.py)."""
 
-    partner = models.ForeignKey(Partner, on_delete=models.CASCADE, related_name="+")
-    key = models.CharField(max_length=255)
-    fingerprint = models.CharField(max_length=64)
-    api_key = models.ForeignKey(ApiKey, null=True, on_delete=models.SET_NULL, related_name="+")
-    status_code = models.PositiveSmallIntegerField()
-    body = models.JSONField()
-    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    partner = models.ForeignKey(Partner, verbose_name=_("partner"), on_delete=models.CASCADE,
+                                related_name="+")
+    key = models.CharField(verbose_name=_("key"), max_length=255)
+    fingerprint = models.CharField(verbose_name=_("fingerprint"), max_length=64)
+    api_key = models.ForeignKey(ApiKey, verbose_name=_("API key"), null=True,
+                                on_delete=models.SET_NULL, related_name="+")
+    status_code = models.PositiveSmallIntegerField(verbose_name=_("status code"))
+    body = models.JSONField(verbose_name=_("body"))
+    created_at = models.DateTimeField(verbose_name=_("created at"), default=timezone.now,
+                                      db_index=True)
 
     class Meta:
+        verbose_name = _("idempotency record")
+        verbose_name_plural = _("idempotency records")
         constraints = [
             models.UniqueConstraint(fields=["partner", "key"], name="idempotency_once_per_key"),
         ]

@@ -7,6 +7,7 @@ from typing import Any
 
 from django.db.models import F, QuerySet
 from django.db.models.fields.tuple_lookups import TupleGreaterThan, TupleLessThan
+from django.utils.translation import gettext as _
 from ninja import Schema
 from pydantic import Field
 
@@ -39,7 +40,7 @@ def page(
         anchor = next(iter(anchor_rows), None)
         if anchor is None:
             raise ApiError(422, "parameter_invalid",
-                           "starting_after is not the cursor of one of your rows.",
+                           _("starting_after is not the cursor of one of your rows."),
                            param="starting_after")
         compare = TupleLessThan if descending else TupleGreaterThan
         qs = qs.filter(compare(tuple(F(c) for c in columns), tuple(anchor)))
@@ -68,7 +69,7 @@ def _cursor_value(text: str, field: str, qs: QuerySet):
                                           "BigIntegerField"):
         if not text.isascii() or not text.isdigit() or int(text) > 9_223_372_036_854_775_807:
             raise ApiError(422, "parameter_invalid",
-                           "starting_after is not the cursor of one of your rows.",
+                           _("starting_after is not the cursor of one of your rows."),
                            param="starting_after")
         return int(text)
     return text

@@ -7,6 +7,8 @@ from django.contrib import messages
 from django.http import JsonResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views import View
 from django.views.generic import FormView
 
@@ -24,23 +26,25 @@ ADMIN_ONLY = (PartnerMembership.Role.ADMIN,)
 
 def not_found(request, *args, **kwargs):
     return JsonResponse(error_body(request, status=404, code="route_not_found",
-                                   message="No such route in the API; see /api/v1/docs."),
+                                   message=_("No such route in the API; see /api/v1/docs.")),
                         status=404)
 
 
 class ApiKeyForm(forms.Form):
-    name = forms.CharField(max_length=NAME_MAX, help_text="What the key is for, e.g. “CRM”.")
+    name = forms.CharField(max_length=NAME_MAX, label=gettext_lazy("Name"),
+                           help_text=gettext_lazy("What the key is for, e.g. “CRM”."))
     role = forms.ChoiceField(choices=ApiKey.Role.choices, initial=ApiKey.Role.READ_ONLY,
-                             widget=forms.RadioSelect,
-                             help_text="Read-only keys only read; operator keys also create "
-                             "templates, submit, cancel and void.")
-    expires_on = PlatformDateField(required=False, label="Expires after",
-                                   help_text="Optional: the last day the key works.")
+                             widget=forms.RadioSelect, label=gettext_lazy("Role"),
+                             help_text=gettext_lazy("Read-only keys only read; operator keys "
+                                                    "also create templates, submit, cancel "
+                                                    "and void."))
+    expires_on = PlatformDateField(required=False, label=gettext_lazy("Expires after"),
+                                   help_text=gettext_lazy("Optional: the last day the key works."))
 
     def clean_expires_on(self):
         day = self.cleaned_data.get("expires_on")
         if day is not None and day < timezone.localdate():
-            raise forms.ValidationError("The last day can not be in the past.")
+            raise forms.ValidationError(_("The last day can not be in the past."))
         return day
 
 
@@ -89,6 +93,6 @@ class ApiKeyRevokeView(PartnerMixin, View):
         except ApplicationError as exc:
             messages.error(request, exc.message)
         else:
-            messages.success(request, f"The key “{key.name}” is revoked; requests with it "
-                             "now answer 401.")
+            messages.success(request, _("The key “%(name)s” is revoked; requests with it now "
+                                        "answer 401.") % {"name": key.name})
         return redirect("api_keys")

@@ -10,7 +10,8 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
-from django.utils.translation import ngettext
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext
 
 from accounts.admin import BDScopedAdminMixin
 from accounts.models import Partner
@@ -27,18 +28,25 @@ from coupons.models import IssuanceRequest
 class RejectForm(forms.Form):
     reason = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 3, "cols": 60}), max_length=services.REASON_MAX,
-        help_text="Required. The partner sees this reason.",
+        label=gettext_lazy("Reason"),
+        help_text=gettext_lazy("Required. The partner sees this reason."),
     )
 
 
 def decision_text(approval: Approval) -> str:
     """One decision as the BD reads it: what, who, when (couponplatform/times.py), why."""
     if approval.status == Approval.Status.OPEN:
-        who = approval.assigned_bd or "no BD assigned"
-        return f"{approval.get_status_display()}: {who}, since {moment_text(approval.created_at)}"
-    who = approval.decided_by or "the system"
-    text = f"{approval.get_status_display()} by {who}, {moment_text(approval.decided_at)}"
-    return f"{text}: {approval.reason}" if approval.reason else text
+        who = approval.assigned_bd or _("no BD assigned")
+        return _("%(status)s: %(who)s, since %(since)s") % {
+            "status": approval.get_status_display(), "who": who,
+            "since": moment_text(approval.created_at)}
+    who = approval.decided_by or _("the system")
+    text = _("%(status)s by %(who)s, %(when)s") % {
+        "status": approval.get_status_display(), "who": who,
+        "when": moment_text(approval.decided_at)}
+    if approval.reason:
+        return _("%(decision)s: %(reason)s") % {"decision": text, "reason": approval.reason}
+    return text
 
 
 class IssuanceRequestAdminBase(BDScopedAdminMixin, admin.ModelAdmin):
@@ -46,7 +54,7 @@ class IssuanceRequestAdminBase(BDScopedAdminMixin, admin.ModelAdmin):
     (the admin's navigation sidebar is off, couponplatform/urls.py): amounts and times
     never wrap, the headers are short and the budget column is explained above the list."""
 
-    changelist_title = "Issuance requests of your partners"
+    changelist_title = gettext_lazy("Issuance requests of your partners")
     list_display = ["id", "partner_number_display", "partner_name", "template_link",
                     "accounts_count", "total_display", "budget_left_display", "cost_bearer",
                     "status", "submitted_display"]
@@ -81,7 +89,8 @@ class IssuanceRequestAdminBase(BDScopedAdminMixin, admin.ModelAdmin):
     def get_queryset(self, request):
         return selectors.with_budget_left(super().get_queryset(request))
 
-    @admin.display(description="partner's number", ordering="partner_number__number")
+    @admin.display(description=gettext_lazy("partner's number"),
+                   ordering="partner_number__number")
     def partner_number_display(self, obj):
         """What the partner calls the request (approvals/numbers.py); the id is the
         platform's."""
@@ -104,25 +113,25 @@ class IssuanceRequestAdminBase(BDScopedAdminMixin, admin.ModelAdmin):
     def has_module_permission(self, request):
         return user_may_use_bd_admin(request.user)
 
-    @admin.display(description="Partner", ordering="partner__name")
+    @admin.display(description=gettext_lazy("Partner"), ordering="partner__name")
     def partner_name(self, obj):
         # A method, not the field: the admin keeps a related object's name on one line.
         return obj.partner.name
 
-    @admin.display(description="Template", ordering="template__name")
+    @admin.display(description=gettext_lazy("Template"), ordering="template__name")
     def template_link(self, obj):
         return obj.template.name
 
-    @admin.display(description="Accounts", ordering="recipient_count")
+    @admin.display(description=gettext_lazy("Accounts"), ordering="recipient_count")
     def accounts_count(self, obj):
         return f"{obj.recipient_count:,}"
 
-    @admin.display(description="Total", ordering="total_amount")
+    @admin.display(description=gettext_lazy("Total"), ordering="total_amount")
     def total_display(self, obj):
         return format_html('<span class="nowrap">{} × {} = {}</span>', fmt(obj.unit_value),
                            f"{obj.recipient_count:,}", fmt(obj.total_amount, obj.currency))
 
-    @admin.display(description="Budget left")
+    @admin.display(description=gettext_lazy("Budget left"))
     def budget_left_display(self, obj):
         # What the partner's platform budget has left once every pending request's
         # reservation, this one's included, is counted (the list says so above it).
@@ -130,20 +139,22 @@ class IssuanceRequestAdminBase(BDScopedAdminMixin, admin.ModelAdmin):
         if obj.cost_bearer != "platform":
             return "—"
         if left is None:
-            return "none granted"
+            return _("none granted")
         return format_html('<span class="nowrap">{}</span>', fmt(max(left, 0), obj.currency))
 
-    @admin.display(description="Submitted", ordering="submitted_at")
+    @admin.display(description=gettext_lazy("Submitted"), ordering="submitted_at")
     def submitted_display(self, obj):
         return format_html('<span class="nowrap">{}</span>', moment_text(obj.submitted_at))
 
-    @admin.display(description="Waiting for")
+    @admin.display(description=gettext_lazy("Waiting for"))
     def waiting_display(self, obj):
         bd = obj.partner.bd
-        who = f"{bd}, BD of {obj.partner.name}" if bd else "no BD: the partner has none"
-        return f"{who}, since {moment_text(obj.submitted_at)}"
+        who = (_("%(bd)s, BD of %(partner)s") % {"bd": bd, "partner": obj.partner.name}
+               if bd else _("no BD: the partner has none"))
+        return _("%(who)s, since %(since)s") % {"who": who,
+                                                "since": moment_text(obj.submitted_at)}
 
-    @admin.display(description="Accounts")
+    @admin.display(description=gettext_lazy("Accounts"))
     def accounts_display(self, obj):
         recipients = selectors.first_recipients(obj, limit=100)
         rows = format_html_join(
@@ -152,13 +163,14 @@ class IssuanceRequestAdminBase(BDScopedAdminMixin, admin.ModelAdmin):
              for r in recipients),
         )
         more = obj.recipient_count - 100
-        tail = format_html("<p>… and {} more.</p>", more) if more > 0 else ""
+        tail = format_html("<p>{}</p>", ngettext("… and %(n)s more.", "… and %(n)s more.",
+                                                 more) % {"n": more}) if more > 0 else ""
         return format_html(
-            "<table><thead><tr><th>Account ID</th><th>Name</th><th>Type</th></tr></thead>"
-            "<tbody>{}</tbody></table>{}", rows, tail,
+            "<table><thead><tr><th>{}</th><th>{}</th><th>{}</th></tr></thead>"
+            "<tbody>{}</tbody></table>{}", _("Account ID"), _("Name"), _("Type"), rows, tail,
         )
 
-    @admin.display(description="Decisions")
+    @admin.display(description=gettext_lazy("Decisions"))
     def history_display(self, obj):
         return format_html_join(
             "", "<div>{}</div>", ((decision_text(a),) for a in selectors.approval_list(obj)),
@@ -201,8 +213,9 @@ class IssuanceRequestAdminBase(BDScopedAdminMixin, admin.ModelAdmin):
         except ApplicationError as exc:
             self.message_user(request, exc.message, messages.ERROR)
         else:
-            self.message_user(request, f"Request {obj.number} (#{obj.pk}) approved; its "
-                                       "coupons are being released.", messages.SUCCESS)
+            self.message_user(request, _("Request %(number)s (#%(id)s) approved; its coupons "
+                                         "are being released.")
+                              % {"number": obj.number, "id": obj.pk}, messages.SUCCESS)
         # The request has left the pending queue: show it where every status is listed.
         return HttpResponseRedirect(reverse("admin:coupons_issuancerequest_change", args=[pk]))
 
@@ -229,10 +242,10 @@ class IssuanceRequestAdminBase(BDScopedAdminMixin, admin.ModelAdmin):
                 len(done)), done, skipped)
             return HttpResponseRedirect(reverse(f"admin:{self._urlname('changelist')}"))
         if "reason" in request.POST and not form.is_valid():
-            self.message_user(request, "Give a reason: the partner sees it.", messages.ERROR)
+            self.message_user(request, _("Give a reason: the partner sees it."), messages.ERROR)
         context = {
             **self.admin_site.each_context(request),
-            "title": "Reject issuance requests",
+            "title": _("Reject issuance requests"),
             "objects": objs,
             "form": form,
             "opts": self.opts,
@@ -246,18 +259,19 @@ class IssuanceRequestAdminBase(BDScopedAdminMixin, admin.ModelAdmin):
                 "n": len(done), "ids": ", ".join(f"#{pk}" for pk in done),
             }, messages.SUCCESS)
         for line in skipped:
-            self.message_user(request, f"Skipped {line}", messages.WARNING)
+            self.message_user(request, _("Skipped %(request)s") % {"request": line},
+                              messages.WARNING)
 
     def _rate_limited(self, request, count: int) -> bool:
         wait = 0
-        for _ in range(count):
+        for _attempt in range(count):
             wait = ratelimit.hit(ratelimit.APPROVALS, f"user:{request.user.pk}") or wait
         if wait:
-            self.message_user(request, "You have approved many requests in a short time. "
-                              + ratelimit.wait_text(wait), messages.ERROR)
+            self.message_user(request, _("You have approved many requests in a short time.")
+                              + " " + ratelimit.wait_text(wait), messages.ERROR)
         return bool(wait)
 
-    @admin.action(description="Approve selected requests", permissions=["decide"])
+    @admin.action(description=gettext_lazy("Approve selected requests"), permissions=["decide"])
     def approve_selected(self, request, queryset):
         if self._rate_limited(request, queryset.count()):
             return
@@ -272,20 +286,22 @@ class IssuanceRequestAdminBase(BDScopedAdminMixin, admin.ModelAdmin):
             "Approved %(n)s request: %(ids)s.", "Approved %(n)s requests: %(ids)s.",
             len(done)), done, skipped)
 
-    @admin.action(description="Reject selected requests", permissions=["decide"])
+    @admin.action(description=gettext_lazy("Reject selected requests"), permissions=["decide"])
     def reject_selected(self, request, queryset):
         return self._reject_page(request, list(queryset.order_by("pk")))
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         obj = self.get_object(request, object_id)
         if obj is None:
-            raise Http404("No such request among your partners' requests.")
+            raise Http404(_("No such request among your partners' requests."))
         extra_context = extra_context or {}
         extra_context.update(
             # One heading: the request, what it issues and its status (Django would add the
             # object's name again beneath the title).
-            title=f"Request {obj.number} (#{obj.pk}): {obj.template.name} × "
-                  f"{obj.recipient_count:,} — {obj.get_status_display().lower()}",
+            title=_("Request %(number)s (#%(id)s): %(template)s × %(count)s — %(status)s") % {
+                "number": obj.number, "id": obj.pk, "template": obj.template.name,
+                "count": f"{obj.recipient_count:,}",
+                "status": str(obj.get_status_display()).lower()},
             subtitle=None,
             can_decide=obj.status == IssuanceRequest.Status.PENDING
             and user_is_bd_of(request.user, obj.partner)
@@ -301,7 +317,7 @@ class IssuanceRequestAdminBase(BDScopedAdminMixin, admin.ModelAdmin):
 class OwnPartnerFilter(admin.SimpleListFilter):
     """Lists only the partners the BD may see, never other BDs' partners."""
 
-    title = "partner"
+    title = gettext_lazy("partner")
     parameter_name = "partner"
 
     def lookups(self, request, model_admin):
@@ -317,7 +333,8 @@ class OwnPartnerFilter(admin.SimpleListFilter):
 
 @admin.register(PendingRequest)
 class PendingRequestAdmin(IssuanceRequestAdminBase):
-    changelist_title = "Pending approval queue: tick requests to approve or reject, or open one"
+    changelist_title = gettext_lazy(
+        "Pending approval queue: tick requests to approve or reject, or open one")
     list_display = ["id", "partner_number_display", "partner_name", "template_link",
                     "accounts_count", "total_display", "budget_left_display", "cost_bearer",
                     "submitted_display"]

@@ -1,10 +1,11 @@
 from django.apps import AppConfig
 from django.db.models.signals import post_migrate
+from django.utils.translation import gettext_lazy as _
 
 
 class ApprovalsConfig(AppConfig):
     name = "approvals"
-    verbose_name = "Approvals"
+    verbose_name = _("Approvals")
 
     def ready(self):
         from approvals import receivers  # noqa: F401

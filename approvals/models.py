@@ -3,6 +3,8 @@ partner's own numbering of its requests."""
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from accounts.models import Partner
 from coupons.models import IssuanceRequest
@@ -18,27 +20,31 @@ class Approval(models.Model):
     """
 
     class Status(models.TextChoices):
-        OPEN = "open", "Waiting for the BD"
-        APPROVED = "approved", "Approved"
-        AUTO_APPROVED = "auto_approved", "Auto-approved"
-        REJECTED = "rejected", "Rejected"
-        CANCELLED = "cancelled", "Cancelled"
+        OPEN = "open", pgettext_lazy("approval status", "Waiting for the BD")
+        APPROVED = "approved", pgettext_lazy("approval status", "Approved")
+        AUTO_APPROVED = "auto_approved", pgettext_lazy("approval status", "Auto-approved")
+        REJECTED = "rejected", pgettext_lazy("approval status", "Rejected")
+        CANCELLED = "cancelled", pgettext_lazy("approval status", "Cancelled")
 
-    request = models.ForeignKey(IssuanceRequest, on_delete=models.PROTECT, related_name="approvals")
-    status = models.CharField(max_length=20, choices=Status.choices, default=Status.OPEN)
+    request = models.ForeignKey(IssuanceRequest, on_delete=models.PROTECT, related_name="approvals",
+                                verbose_name=_("issuance request"))
+    status = models.CharField(_("status"), max_length=20, choices=Status.choices,
+                              default=Status.OPEN)
     assigned_bd = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
-        related_name="+",
+        related_name="+", verbose_name=_("assigned BD"),
     )
     decided_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
-        related_name="+",
+        related_name="+", verbose_name=_("decided by"),
     )
-    decided_at = models.DateTimeField(null=True, blank=True)
-    reason = models.TextField(blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
+    decided_at = models.DateTimeField(_("decided at"), null=True, blank=True)
+    reason = models.TextField(_("reason"), blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
     class Meta:
+        verbose_name = _("approval")
+        verbose_name_plural = _("approvals")
         ordering = ["-created_at", "-pk"]
         constraints = [
             models.UniqueConstraint(
@@ -48,7 +54,8 @@ class Approval(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"Approval of request #{self.request_id}: {self.get_status_display()}"
+        return _("Approval of request #%(id)s: %(status)s") % {
+            "id": self.request_id, "status": self.get_status_display()}
 
 
 class PendingRequestManager(models.Manager):
@@ -63,8 +70,8 @@ class PendingRequest(IssuanceRequest):
 
     class Meta:
         proxy = True
-        verbose_name = "pending request"
-        verbose_name_plural = "pending approval queue"
+        verbose_name = _("pending request")
+        verbose_name_plural = _("pending approval queue")
 
 
 class RequestSequence(models.Model):
@@ -74,9 +81,14 @@ class RequestSequence(models.Model):
 
     partner = models.OneToOneField(
         Partner, primary_key=True, on_delete=models.CASCADE, related_name="+",
+        verbose_name=_("partner"),
     )
-    prefix = models.CharField(max_length=6)
-    last_number = models.PositiveIntegerField(default=0)
+    prefix = models.CharField(_("prefix"), max_length=6)
+    last_number = models.PositiveIntegerField(_("last number"), default=0)
+
+    class Meta:
+        verbose_name = _("request sequence")
+        verbose_name_plural = _("request sequences")
 
     def __str__(self) -> str:
         return f"{self.prefix}: {self.last_number}"
@@ -87,13 +99,16 @@ class RequestNumber(models.Model):
 
     request = models.OneToOneField(
         IssuanceRequest, primary_key=True, on_delete=models.CASCADE,
-        related_name="partner_number",
+        related_name="partner_number", verbose_name=_("issuance request"),
     )
-    partner = models.ForeignKey(Partner, on_delete=models.PROTECT, related_name="+")
-    prefix = models.CharField(max_length=6)
-    number = models.PositiveIntegerField()
+    partner = models.ForeignKey(Partner, on_delete=models.PROTECT, related_name="+",
+                                verbose_name=_("partner"))
+    prefix = models.CharField(_("prefix"), max_length=6)
+    number = models.PositiveIntegerField(_("number"))
 
     class Meta:
+        verbose_name = _("request number")
+        verbose_name_plural = _("request numbers")
         constraints = [
             models.UniqueConstraint(
                 fields=["partner", "number"], name="request_number_once_per_partner",

@@ -8,6 +8,7 @@ import logging
 
 from django.conf import settings
 from django.core.mail import send_mail
+from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from accounts.models import PartnerMembership
@@ -30,12 +31,14 @@ def accounts(n: int) -> str:
 
 
 def _summary(request: IssuanceRequest) -> str:
-    return (
-        f"Request {request.number}: {request.template.name} (template #{request.template_id}) "
-        f"for {accounts(request.recipient_count)}, {request.unit_value} × "
-        f"{request.recipient_count} = {request.total_amount} {request.currency}, "
-        f"{request.get_cost_bearer_display()}."
-    )
+    return _(
+        "Request %(number)s: %(template)s (template #%(template_id)s) for %(accounts)s, "
+        "%(unit)s × %(count)s = %(total)s %(currency)s, %(cost_bearer)s."
+    ) % {"number": request.number, "template": request.template.name,
+         "template_id": request.template_id, "accounts": accounts(request.recipient_count),
+         "unit": request.unit_value, "count": request.recipient_count,
+         "total": request.total_amount, "currency": request.currency,
+         "cost_bearer": request.get_cost_bearer_display()}
 
 
 def notify_bd_pending(request_id: int) -> None:
@@ -57,9 +60,10 @@ def bd_pending_mail_send(*, request_id: int) -> None:
                     request_id, request.partner_id)
         return
     send_mail(
-        subject=f"[Coupons] {request.partner.name} asks for approval of request "
-                f"{request.number} (#{request.pk})",
-        message=_summary(request) + "\n\nApprove or reject it in the admin's pending queue.",
+        subject=_("[Coupons] %(partner)s asks for approval of request %(number)s (#%(id)s)")
+        % {"partner": request.partner.name, "number": request.number, "id": request.pk},
+        message=_summary(request) + "\n\n"
+        + _("Approve or reject it in the admin's pending queue."),
         from_email=settings.DEFAULT_FROM_EMAIL,
         recipient_list=[bd.email],
     )
@@ -72,12 +76,13 @@ def partner_mail_send(*, request_id: int) -> None:
     recipients = _partner_emails(request)
     if not recipients:
         return
-    status = request.get_status_display()
-    body = _summary(request) + f"\n\nStatus: {status}."
+    status = str(request.get_status_display())
+    body = _summary(request) + "\n\n" + _("Status: %(status)s.") % {"status": status}
     if request.reason:
-        body += f"\nReason: {request.reason}"
+        body += "\n" + _("Reason: %(reason)s") % {"reason": request.reason}
     send_mail(
-        subject=f"[Coupons] Request {request.number} is {status.lower()}",
+        subject=_("[Coupons] Request %(number)s is %(status)s")
+        % {"number": request.number, "status": status.lower()},
         message=body,
         from_email=settings.DEFAULT_FROM_EMAIL,
         recipient_list=recipients,

@@ -10,6 +10,7 @@ from django.core.cache import cache
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from accounts.locks import platform_budgets_for_update
@@ -91,10 +92,10 @@ def _release_problem(request: IssuanceRequest, template: CouponTemplate) -> str 
         template.released_amount + request.total_amount > template.release_cap_amount
     ):
         left = max(template.release_cap_amount - template.released_amount, Decimal("0"))
-        return (f"The template's release cap of "
-                f"{fmt(template.release_cap_amount, template.currency)} is reached: "
-                f"{fmt(left, template.currency)} left, "
-                f"{fmt(request.total_amount, template.currency)} needed.")
+        return _("The template's release cap of %(cap)s is reached: %(left)s left, %(needed)s "
+                 "needed.") % {"cap": fmt(template.release_cap_amount, template.currency),
+                               "left": fmt(left, template.currency),
+                               "needed": fmt(request.total_amount, template.currency)}
     return None
 
 

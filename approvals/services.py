@@ -10,6 +10,8 @@ import logging
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, gettext_noop
 
 from accounts.locks import platform_budgets_for_update
 from accounts.permissions import partner_writer_require, user_may
@@ -28,6 +30,13 @@ log = logging.getLogger(__name__)
 Status = IssuanceRequest.Status
 
 REASON_MAX = 2000
+# The reasons the system writes to the audit log, kept in English there and shown in the
+# reader's language (approvals/tables.history_row).
+AUTO_APPROVED_REASON = gettext_noop(
+    "Auto-approved: partner-borne and the partner's requests need no BD approval.")
+RETRIED_REASON = gettext_noop("Retried by the partner.")
+SYSTEM_REASONS = frozenset({AUTO_APPROVED_REASON, RETRIED_REASON})
+
 
 
 # ---------------------------------------------------------------------------------------
@@ -39,8 +48,9 @@ def _require_status(request: IssuanceRequest, status: str, verb: str) -> None:
     each also names the one status it starts from."""
     if request.status != status:
         raise InvalidTransitionError(
-            f"Request {request.number} is {request.get_status_display().lower()}; it can not be "
-            f"{verb}.",
+            _("Request %(number)s is %(status)s; it can not be %(verb)s.") % {
+                "number": request.number,
+                "status": str(request.get_status_display()).lower(), "verb": verb},
         )
 
 
@@ -57,19 +67,21 @@ def _free(request: IssuanceRequest) -> None:
 def _clean_reason(reason: str | None, *, required: bool) -> str:
     reason = (reason or "").strip()
     if required and not reason:
-        raise InvalidTransitionError("Give a reason: the partner sees it.")
+        raise InvalidTransitionError(_("Give a reason: the partner sees it."))
     if len(reason) > REASON_MAX:
-        raise InvalidTransitionError(f"The reason can be at most {REASON_MAX} characters.")
+        raise InvalidTransitionError(_("The reason can be at most %(max)s characters.")
+                                     % {"max": REASON_MAX})
     return reason
 
 
 def _require_bd(user, request: IssuanceRequest, action: str) -> None:
     if not user_may(user, action, request.partner):
         raise PermissionDeniedError(
-            f"Only the BD of {request.partner.name} can decide request {request.number}.",
+            _("Only the BD of %(partner)s can decide request %(number)s.")
+            % {"partner": request.partner.name, "number": request.number},
         )
     if request.submitted_by_id == user.pk:
-        raise PermissionDeniedError("You submitted this request, so you can not decide it.")
+        raise PermissionDeniedError(_("You submitted this request, so you can not decide it."))
 
 
 def _require_partner_writer(user, request: IssuanceRequest, action: str) -> None:
@@ -77,7 +89,7 @@ def _require_partner_writer(user, request: IssuanceRequest, action: str) -> None
     # the request holds (or, for retry, fail again with the reason).
     partner_writer_require(
         user, request.partner, action=action, needs_coupon_function=False,
-        wrong_role="Your role can view requests but not change them.",
+        wrong_role=_("Your role can view requests but not change them."),
     )
 
 
@@ -110,7 +122,7 @@ def approval_route(*, request: IssuanceRequest, acting_user) -> Approval:
     request.decided_at = now
     issuance_request_move(
         request=request, to=Status.APPROVED, actor=None, fields=("decided_at",),
-        reason="Auto-approved: partner-borne and the partner's requests need no BD approval.",
+        reason=AUTO_APPROVED_REASON,
     )
     release_schedule(request=request)
     return approval
@@ -124,7 +136,7 @@ def approval_approve(*, request_id: int, acting_user) -> IssuanceRequest:
     with transaction.atomic():
         request = issuance_request_lock(request_id)
         _require_bd(acting_user, request, "request_approve")
-        _require_status(request, Status.PENDING, "approved")
+        _require_status(request, Status.PENDING, gettext_lazy("approved"))
         request.decided_by = acting_user
         request.decided_at = timezone.now()
         issuance_request_move(request=request, to=Status.APPROVED, actor=acting_user,
@@ -166,10 +178,10 @@ def issuance_request_retry(*, request_id: int, acting_user) -> IssuanceRequest:
     with transaction.atomic():
         request = issuance_request_lock(request_id)
         _require_partner_writer(acting_user, request, "request_retry")
-        _require_status(request, Status.FAILED, "retried")
+        _require_status(request, Status.FAILED, gettext_lazy("retried"))
         request.reason = ""
         issuance_request_move(request=request, to=Status.APPROVED, actor=acting_user,
-                              reason="Retried by the partner.", fields=("reason",))
+                              reason=RETRIED_REASON, fields=("reason",))
         release_schedule(request=request)
     return request
 

@@ -4,7 +4,9 @@ from django.template.defaultfilters import truncatechars
 from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
+from approvals.services import SYSTEM_REASONS
 from couponplatform.money import fmt
 from couponplatform.times import moment_text
 from coupons.models import IssuanceRequest
@@ -68,8 +70,10 @@ def history_row(entry) -> dict:
         what = f"{STATUS_LABELS.get(before, before)} → {STATUS_LABELS.get(after, after)}"
     else:
         what = entry.action
+    # A reason the system wrote is said in the reader's language; a person's as written.
+    reason = _(entry.reason) if entry.reason in SYSTEM_REASONS else entry.reason
     return {"at": when(entry.created_at), "who": person(entry.actor) or _("the system"),
-            "what": what, "reason": entry.reason}
+            "what": what, "reason": reason}
 
 
 def status_badge(request_obj) -> str:
@@ -80,15 +84,16 @@ def status_badge(request_obj) -> str:
 
 
 class IssuanceRequestTable(tables.Table):
-    id = tables.Column(verbose_name="Request", attrs={"td": {"class": "nowrap"}})
-    template = tables.Column(verbose_name="Template", order_by=("template__name",))
-    recipient_count = tables.Column(verbose_name="Accounts", attrs={
+    id = tables.Column(verbose_name=gettext_lazy("Request"), attrs={"td": {"class": "nowrap"}})
+    template = tables.Column(verbose_name=gettext_lazy("Template"), order_by=("template__name",))
+    recipient_count = tables.Column(verbose_name=gettext_lazy("Accounts"), attrs={
         "td": {"class": "money"}, "th": {"class": "money"}})
-    total_amount = tables.Column(verbose_name="Total", attrs={
+    total_amount = tables.Column(verbose_name=gettext_lazy("Total"), attrs={
         "td": {"class": "money"}, "th": {"class": "money"}})
-    status = tables.Column()
-    submitted_at = tables.DateTimeColumn(format="Y-m-d H:i T", verbose_name="Submitted")
-    decided_by = tables.Column(verbose_name="Decision", empty_values=(),
+    status = tables.Column(verbose_name=gettext_lazy("Status"))
+    submitted_at = tables.DateTimeColumn(format="Y-m-d H:i T",
+                                         verbose_name=gettext_lazy("Submitted"))
+    decided_by = tables.Column(verbose_name=gettext_lazy("Decision"), empty_values=(),
                                order_by=("decided_at", "id"))
     actions = tables.Column(empty_values=(), orderable=False, verbose_name="")
 
@@ -133,11 +138,11 @@ class IssuanceRequestTable(tables.Table):
         if not self.can_write:
             return ""
         if record.status == IssuanceRequest.Status.PENDING:
-            return format_html('<a class="btn btn-sm btn-outline-danger" href="{}">Cancel</a>',
-                               reverse("approvals:cancel", args=[record.pk]))
+            return format_html('<a class="btn btn-sm btn-outline-danger" href="{}">{}</a>',
+                               reverse("approvals:cancel", args=[record.pk]), _("Cancel"))
         if record.status == IssuanceRequest.Status.FAILED:
-            return format_html('<a class="btn btn-sm btn-primary" href="{}">Retry</a>',
-                               reverse("approvals:retry", args=[record.pk]))
+            return format_html('<a class="btn btn-sm btn-primary" href="{}">{}</a>',
+                               reverse("approvals:retry", args=[record.pk]), _("Retry"))
         return ""
 
     def render_template(self, record):

@@ -1,5 +1,8 @@
 """The one mover of an issuance request's status and the request's row lock: the decisions
 (approvals/services.py) and the release (approvals/release.py) both move requests here."""
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
 from audit.services import audit_record
 from couponplatform.exceptions import InvalidTransitionError
 from coupons.locks import issuance_requests_for_update
@@ -16,16 +19,18 @@ def issuance_request_lock(request_id: int) -> IssuanceRequest:
             .get(pk=request_id)
         )
     except IssuanceRequest.DoesNotExist as exc:
-        raise InvalidTransitionError(f"There is no request #{request_id}.") from exc
+        raise InvalidTransitionError(_("There is no request #%(id)s.")
+                                     % {"id": request_id}) from exc
 
 
+# What a move does, as the end of "… it can not be <verb>".
 VERBS = {
-    Status.APPROVED: "approved",
-    Status.REJECTED: "rejected",
-    Status.CANCELLED: "cancelled",
-    Status.ISSUED: "issued",
-    Status.FAILED: "marked as failed",
-    Status.WITHDRAWN: "withdrawn",
+    Status.APPROVED: gettext_lazy("approved"),
+    Status.REJECTED: gettext_lazy("rejected"),
+    Status.CANCELLED: gettext_lazy("cancelled"),
+    Status.ISSUED: gettext_lazy("issued"),
+    Status.FAILED: gettext_lazy("marked as failed"),
+    Status.WITHDRAWN: gettext_lazy("withdrawn"),
 }
 
 
@@ -35,8 +40,10 @@ def issuance_request_move(*, request: IssuanceRequest, to: str, actor, reason: s
     allows it from the current status; the caller holds the row lock."""
     if not request.can_move_to(to):
         raise InvalidTransitionError(
-            f"Request {request.number} is {request.get_status_display().lower()}; it can not be "
-            f"{VERBS.get(to, to)}.",
+            _("Request %(number)s is %(status)s; it can not be %(verb)s.") % {
+                "number": request.number,
+                "status": str(request.get_status_display()).lower(),
+                "verb": VERBS.get(to, to)},
         )
     before = request.status
     request.status = to

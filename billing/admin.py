@@ -4,6 +4,8 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from accounts.admin import BDScopedAdminMixin, ReadOnlyAdminMixin
 from accounts.permissions import user_may
@@ -70,7 +72,7 @@ class UsageImportAdmin(ReadOnlyAdmin):
 
     def upload_view(self, request):
         if not user_may(request.user, "usage_upload"):
-            raise PermissionDenied("Only platform operators upload usage.")
+            raise PermissionDenied(_("Only platform operators upload usage."))
         form = UsageUploadForm(request.POST or None, request.FILES or None)
         errors: list = []
         if request.method == "POST" and form.is_valid():
@@ -85,14 +87,16 @@ class UsageImportAdmin(ReadOnlyAdmin):
             except ApplicationError as exc:
                 self.message_user(request, exc.message, messages.ERROR)
             else:
-                self.message_user(
-                    request, f"Imported {batch.record_count:,} usage records from "
-                             f"{batch.file_name}. Bills for past days are made by run_billing "
-                             "or the nightly schedule.", messages.SUCCESS)
+                self.message_user(request, ngettext(
+                    "Imported %(n)s usage record from %(file)s. Bills for past days are made "
+                    "by run_billing or the nightly schedule.",
+                    "Imported %(n)s usage records from %(file)s. Bills for past days are made "
+                    "by run_billing or the nightly schedule.", batch.record_count,
+                ) % {"n": f"{batch.record_count:,}", "file": batch.file_name}, messages.SUCCESS)
                 return HttpResponseRedirect(reverse("admin:billing_usageimport_changelist"))
         context = {
             **self.admin_site.each_context(request),
-            "title": "Upload usage CSV",
+            "title": _("Upload usage CSV"),
             "form": form,
             "errors": errors[:500],
             "errors_more": max(len(errors) - 500, 0),

@@ -6,6 +6,8 @@ from datetime import date
 from django.db import transaction
 from django.db.models import Exists, F, OuterRef, Subquery
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from accounts.permissions import partner_writer_require
 from billing.models import DailyBill
@@ -55,11 +57,11 @@ def _void_require(*, partner, acting_user, reason: str) -> str:
     reason = (reason or "").strip()
     partner_writer_require(
         acting_user, partner, action="coupon_void",
-        not_a_member="You do not act for the partner that issued this coupon.",
-        wrong_role="Only a partner admin can void a coupon.",
+        not_a_member=_("You do not act for the partner that issued this coupon."),
+        wrong_role=_("Only a partner admin can void a coupon."),
     )
     if not reason:
-        raise ApplicationError("Give a reason for voiding the coupon.")
+        raise ApplicationError(_("Give a reason for voiding the coupon."))
     return reason
 
 
@@ -91,8 +93,8 @@ def coupon_void(*, coupon: Coupon, acting_user, reason: str) -> Coupon:
 
 
 VOID_BATCH_MAX = 1000
-NOT_FOUND = "No coupon of yours has this code."
-LISTED_TWICE = "This code is listed twice; it was voided at most once."
+NOT_FOUND = gettext_lazy("No coupon of yours has this code.")
+LISTED_TWICE = gettext_lazy("This code is listed twice; it was voided at most once.")
 
 
 def coupons_void(*, partner, codes: list[str], acting_user, reason: str) -> list[tuple]:
@@ -102,7 +104,8 @@ def coupons_void(*, partner, codes: list[str], acting_user, reason: str) -> list
     else and stops nothing else."""
     reason = _void_require(partner=partner, acting_user=acting_user, reason=reason)
     if len(codes) > VOID_BATCH_MAX:
-        raise ApplicationError(f"Void at most {VOID_BATCH_MAX:,} coupons at a time.")
+        raise ApplicationError(_("Void at most %(max)s coupons at a time.")
+                               % {"max": f"{VOID_BATCH_MAX:,}"})
     with transaction.atomic():
         found = {c.code: c for c in coupons_for_update().filter(
             partner=partner, code__in=sorted(set(codes)))}
@@ -115,9 +118,9 @@ def coupons_void(*, partner, codes: list[str], acting_user, reason: str) -> list
     for code in codes:
         coupon = found.get(code)
         if code in seen:
-            results.append((code, None, LISTED_TWICE))
+            results.append((code, None, str(LISTED_TWICE)))
         elif coupon is None:
-            results.append((code, None, NOT_FOUND))
+            results.append((code, None, str(NOT_FOUND)))
         elif code in fresh:
             results.append((code, fresh[code], ""))
         else:

@@ -14,6 +14,7 @@ from decimal import Decimal
 
 from django.http import FileResponse, StreamingHttpResponse
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 XLSX_MAX_ROWS = 1_048_575  # Excel's sheet limit, less the header
@@ -56,6 +57,8 @@ class _Echo:
 
 def csv_response(filename: str, header: Sequence[str], rows: Iterable[Sequence]):
     writer = csv.writer(_Echo())
+    # Read now, in the request's language: the rows stream after the view has returned.
+    header = [str(name) for name in header]
 
     def stream():
         yield "\ufeff"  # BOM: Excel then reads the file as UTF-8
@@ -98,8 +101,8 @@ def xlsx_response(filename: str, header: Sequence[str], rows: Iterable[Sequence]
     from openpyxl import Workbook
 
     workbook = Workbook(write_only=True)
-    sheet = workbook.create_sheet("Coupon Usage")
-    sheet.append(list(header))
+    sheet = workbook.create_sheet(_("Coupon Usage"))
+    sheet.append([str(name) for name in header])
     cell = _xlsx_cells(sheet)
     for count, row in enumerate(rows, start=1):
         if count > XLSX_MAX_ROWS:

@@ -4,6 +4,7 @@ from datetime import UTC, date, datetime, time, timedelta
 import django_filters
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from couponplatform.dates import PlatformDateFilter
 from coupons.models import CostBearer, Coupon, CouponTemplate
@@ -30,23 +31,24 @@ def partner_templates(request):
 
 class CouponUsageFilter(django_filters.FilterSet):
     template = django_filters.ModelChoiceFilter(
-        queryset=partner_templates, empty_label="Any template",
+        queryset=partner_templates, empty_label=_("Any template"), label=_("Template"),
     )
-    sub_account = django_filters.CharFilter(method="by_sub_account", label="Sub-account")
-    status = django_filters.ChoiceFilter(choices=Coupon.Status.choices, empty_label="Any status")
+    sub_account = django_filters.CharFilter(method="by_sub_account", label=_("Sub-account"))
+    status = django_filters.ChoiceFilter(choices=Coupon.Status.choices,
+                                         empty_label=_("Any status"), label=_("Status"))
     cost_bearer = django_filters.ChoiceFilter(
-        choices=CostBearer.choices, empty_label="Any cost bearer",
+        choices=CostBearer.choices, empty_label=_("Any cost bearer"), label=_("Cost bearer"),
     )
     # Release days are the platform's; filtered as a range of released_at between local
     # midnights, which the coupons' (partner, released_at) index serves, rather than as a
     # date cast of the column, which no index does.
-    released_from = PlatformDateFilter(method="released_since", label="Released from")
-    released_to = PlatformDateFilter(method="released_until", label="Released to")
+    released_from = PlatformDateFilter(method="released_since", label=_("Released from"))
+    released_to = PlatformDateFilter(method="released_until", label=_("Released to"))
     valid_until_from = PlatformDateFilter(
-        field_name="valid_until", lookup_expr="gte", label="Valid until from",
+        field_name="valid_until", lookup_expr="gte", label=_("Valid until from"),
     )
     valid_until_to = PlatformDateFilter(
-        field_name="valid_until", lookup_expr="lte", label="Valid until to",
+        field_name="valid_until", lookup_expr="lte", label=_("Valid until to"),
     )
 
     class Meta:

@@ -8,6 +8,7 @@ from decimal import Decimal
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
+from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Product, SubAccount
 from couponplatform.money import CURRENCIES, money_field
@@ -43,26 +44,32 @@ class UsageImport(models.Model):
     """One imported file (or one generator run); its records arrive together or not at all."""
 
     class Source(models.TextChoices):
-        CSV = "csv", "CSV import"
-        UPLOAD = "upload", "Upload page"
-        DEMO = "demo", "Demo generator"
+        CSV = "csv", _("CSV import")
+        UPLOAD = "upload", _("Upload page")
+        DEMO = "demo", _("Demo generator")
 
-    source = models.CharField(max_length=10, choices=Source.choices, default=Source.CSV)
-    file_name = models.CharField(max_length=255, blank=True)
+    source = models.CharField(verbose_name=_("source"), max_length=10, choices=Source.choices,
+                              default=Source.CSV)
+    file_name = models.CharField(verbose_name=_("file name"), max_length=255, blank=True)
     # SHA-256 of the file: importing the same file twice would bill its usage twice.
-    digest = models.CharField(max_length=64, unique=True, null=True, blank=True)
-    record_count = models.PositiveIntegerField(default=0)
+    digest = models.CharField(verbose_name=_("digest"), max_length=64, unique=True, null=True,
+                              blank=True)
+    record_count = models.PositiveIntegerField(verbose_name=_("record count"), default=0)
     imported_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
+        settings.AUTH_USER_MODEL, verbose_name=_("imported by"), null=True, blank=True,
+        on_delete=models.PROTECT,
         related_name="+",
     )
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(verbose_name=_("created at"), auto_now_add=True)
 
     class Meta:
+        verbose_name = _("usage import")
+        verbose_name_plural = _("usage imports")
         ordering = ["-created_at", "-pk"]
 
     def __str__(self) -> str:
-        return f"Usage import #{self.pk} ({self.file_name or self.source})"
+        return _("Usage import #%(id)s (%(name)s)") % {
+            "id": self.pk, "name": self.file_name or self.source}
 
 
 class DailyBill(models.Model):
@@ -70,19 +77,22 @@ class DailyBill(models.Model):
 
     # Indexed by dailybill_one_per_day, which starts with it.
     sub_account = models.ForeignKey(
-        SubAccount, on_delete=models.PROTECT, related_name="daily_bills", db_index=False,
+        SubAccount, verbose_name=_("sub-account"), on_delete=models.PROTECT,
+        related_name="daily_bills", db_index=False,
     )
-    date = models.DateField()
-    currency = models.CharField(max_length=3, choices=CURRENCIES)
-    original_amount = money_field(default=ZERO)
-    deduction_amount = money_field(default=ZERO)
-    payable_amount = money_field(default=ZERO)
-    created_at = models.DateTimeField(auto_now_add=True)
+    date = models.DateField(verbose_name=_("date"))
+    currency = models.CharField(verbose_name=_("currency"), max_length=3, choices=CURRENCIES)
+    original_amount = money_field(verbose_name=_("original amount"), default=ZERO)
+    deduction_amount = money_field(verbose_name=_("deduction amount"), default=ZERO)
+    payable_amount = money_field(verbose_name=_("payable amount"), default=ZERO)
+    created_at = models.DateTimeField(verbose_name=_("created at"), auto_now_add=True)
     # Set by the first posting; a bill still null here has not been offered to coupons yet
     # (a lost task), which the sweeper and the month close look for.
-    posted_at = models.DateTimeField(null=True, blank=True)
+    posted_at = models.DateTimeField(verbose_name=_("posted at"), null=True, blank=True)
 
     class Meta:
+        verbose_name = _("daily bill")
+        verbose_name_plural = _("daily bills")
         ordering = ["-date", "-pk"]
         # Each index's query and its measured benefit: docs/BENCHMARKS.md ("The write path"
         # and the indexes benchmark). The sub-account's bills newest first are the unique
@@ -112,15 +122,19 @@ class DailyBill(models.Model):
 class DailyBillLine(models.Model):
     # No index of their own: dailyline_one_per_product starts with the bill, and lines are
     # never looked up by product (products are never deleted).
-    bill = models.ForeignKey(DailyBill, on_delete=models.PROTECT, related_name="lines",
+    bill = models.ForeignKey(DailyBill, verbose_name=_("bill"), on_delete=models.PROTECT,
+                             related_name="lines",
                              db_index=False)
-    product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="+",
+    product = models.ForeignKey(Product, verbose_name=_("product"), on_delete=models.PROTECT,
+                                related_name="+",
                                 db_index=False)
-    original_amount = money_field()
-    deduction_amount = money_field(default=ZERO)
-    payable_amount = money_field()
+    original_amount = money_field(verbose_name=_("original amount"))
+    deduction_amount = money_field(verbose_name=_("deduction amount"), default=ZERO)
+    payable_amount = money_field(verbose_name=_("payable amount"))
 
     class Meta:
+        verbose_name = _("daily bill line")
+        verbose_name_plural = _("daily bill lines")
         ordering = ["bill_id", "product__code", "pk"]
         constraints = [
             models.UniqueConstraint(fields=["bill", "product"], name="dailyline_one_per_product"),
@@ -135,21 +149,27 @@ class UsageRecord(models.Model):
     """A sub-account's usage of a product on a day; billed into exactly one daily line."""
 
     batch = models.ForeignKey(
-        UsageImport, null=True, blank=True, on_delete=models.PROTECT, related_name="records",
+        UsageImport, verbose_name=_("batch"), null=True, blank=True, on_delete=models.PROTECT,
+        related_name="records",
     )
     sub_account = models.ForeignKey(
-        SubAccount, on_delete=models.PROTECT, related_name="usage_records",
+        SubAccount, verbose_name=_("sub-account"), on_delete=models.PROTECT,
+        related_name="usage_records",
     )
-    usage_date = models.DateField(help_text="The day in the platform's time zone.")
-    product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="+")
-    amount = money_field()
-    currency = models.CharField(max_length=3, choices=CURRENCIES)
+    usage_date = models.DateField(verbose_name=_("usage date"),
+                                  help_text=_("The day in the platform's time zone."))
+    product = models.ForeignKey(Product, verbose_name=_("product"), on_delete=models.PROTECT,
+                                related_name="+")
+    amount = money_field(verbose_name=_("amount"))
+    currency = models.CharField(verbose_name=_("currency"), max_length=3, choices=CURRENCIES)
     line = models.ForeignKey(
-        DailyBillLine, null=True, blank=True, on_delete=models.PROTECT,
-        related_name="usage_records", help_text="Empty until the day's bill is made.",
+        DailyBillLine, verbose_name=_("line"), null=True, blank=True, on_delete=models.PROTECT,
+        related_name="usage_records", help_text=_("Empty until the day's bill is made."),
     )
 
     class Meta:
+        verbose_name = _("usage record")
+        verbose_name_plural = _("usage records")
         ordering = ["usage_date", "pk"]
         indexes = [
             models.Index(fields=["usage_date", "sub_account"], name="usage_date_account"),
@@ -171,22 +191,28 @@ class Deduction(models.Model):
 
     # The foreign keys' own indexes are left out (db_index=False): the indexes below start
     # with coupon, line and sub_account, and no query looks deductions up by partner.
-    coupon = models.ForeignKey(Coupon, on_delete=models.PROTECT, related_name="deductions",
+    coupon = models.ForeignKey(Coupon, verbose_name=_("coupon"), on_delete=models.PROTECT,
+                               related_name="deductions",
                                db_index=False)
-    line = models.ForeignKey(DailyBillLine, on_delete=models.PROTECT, related_name="deductions",
+    line = models.ForeignKey(DailyBillLine, verbose_name=_("line"), on_delete=models.PROTECT,
+                             related_name="deductions",
                              db_index=False)
     # Copied from the coupon and the bill so the month close and the chart read one table
     # instead of joining bills and coupons per row.
-    sub_account = models.ForeignKey(SubAccount, on_delete=models.PROTECT, related_name="+",
+    sub_account = models.ForeignKey(SubAccount, verbose_name=_("sub-account"),
+                                    on_delete=models.PROTECT, related_name="+",
                                     db_index=False)
     partner = models.ForeignKey(
-        "accounts.Partner", on_delete=models.PROTECT, related_name="+", db_index=False,
+        "accounts.Partner", verbose_name=_("partner"), on_delete=models.PROTECT, related_name="+",
+        db_index=False,
     )
-    bill_date = models.DateField()
-    amount = money_field()
-    created_at = models.DateTimeField(auto_now_add=True)
+    bill_date = models.DateField(verbose_name=_("bill date"))
+    amount = money_field(verbose_name=_("amount"))
+    created_at = models.DateTimeField(verbose_name=_("created at"), auto_now_add=True)
 
     class Meta:
+        verbose_name = _("deduction")
+        verbose_name_plural = _("deductions")
         ordering = ["-bill_date", "-pk"]
         # Each index's query and its measured benefit: docs/BENCHMARKS.md ("The write path"
         # and the indexes benchmark).
@@ -205,16 +231,20 @@ class Deduction(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.coupon_id} paid {self.amount} on line {self.line_id}"
+        return _("%(coupon)s paid %(amount)s on line %(line)s") % {
+            "coupon": self.coupon_id, "amount": self.amount, "line": self.line_id}
 
 
 class ClosedMonth(models.Model):
     """A month whose monthly bills are made; its daily bills and usage are final."""
 
-    month = models.DateField(unique=True, help_text="The first day of the month.")
-    closed_at = models.DateTimeField(auto_now_add=True)
+    month = models.DateField(verbose_name=_("month"), unique=True,
+                             help_text=_("The first day of the month."))
+    closed_at = models.DateTimeField(verbose_name=_("closed at"), auto_now_add=True)
 
     class Meta:
+        verbose_name = _("closed month")
+        verbose_name_plural = _("closed months")
         ordering = ["-month"]
         constraints = [
             models.CheckConstraint(name="closedmonth_first_day", condition=Q(month__day=1)),
@@ -230,17 +260,20 @@ class MonthlyBill(models.Model):
     # Indexed by monthlybill_one_per_month, which starts with it; newest first is that index
     # read backwards.
     sub_account = models.ForeignKey(
-        SubAccount, on_delete=models.PROTECT, related_name="monthly_bills", db_index=False,
+        SubAccount, verbose_name=_("sub-account"), on_delete=models.PROTECT,
+        related_name="monthly_bills", db_index=False,
     )
-    month = models.DateField(help_text="The first day of the month.")
-    currency = models.CharField(max_length=3, choices=CURRENCIES)
-    original_amount = money_field()
-    deduction_amount = money_field()
-    payable_amount = money_field()
-    daily_bill_count = models.PositiveSmallIntegerField()
-    created_at = models.DateTimeField(auto_now_add=True)
+    month = models.DateField(verbose_name=_("month"), help_text=_("The first day of the month."))
+    currency = models.CharField(verbose_name=_("currency"), max_length=3, choices=CURRENCIES)
+    original_amount = money_field(verbose_name=_("original amount"))
+    deduction_amount = money_field(verbose_name=_("deduction amount"))
+    payable_amount = money_field(verbose_name=_("payable amount"))
+    daily_bill_count = models.PositiveSmallIntegerField(verbose_name=_("daily bill count"))
+    created_at = models.DateTimeField(verbose_name=_("created at"), auto_now_add=True)
 
     class Meta:
+        verbose_name = _("monthly bill")
+        verbose_name_plural = _("monthly bills")
         ordering = ["-month", "-pk"]
         constraints = [
             models.UniqueConstraint(
@@ -256,15 +289,19 @@ class MonthlyBill(models.Model):
 
 class MonthlyBillLine(models.Model):
     # As the daily lines: monthlyline_one_per_product starts with the bill.
-    bill = models.ForeignKey(MonthlyBill, on_delete=models.PROTECT, related_name="lines",
+    bill = models.ForeignKey(MonthlyBill, verbose_name=_("bill"), on_delete=models.PROTECT,
+                             related_name="lines",
                              db_index=False)
-    product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="+",
+    product = models.ForeignKey(Product, verbose_name=_("product"), on_delete=models.PROTECT,
+                                related_name="+",
                                 db_index=False)
-    original_amount = money_field()
-    deduction_amount = money_field()
-    payable_amount = money_field()
+    original_amount = money_field(verbose_name=_("original amount"))
+    deduction_amount = money_field(verbose_name=_("deduction amount"))
+    payable_amount = money_field(verbose_name=_("payable amount"))
 
     class Meta:
+        verbose_name = _("monthly bill line")
+        verbose_name_plural = _("monthly bill lines")
         ordering = ["bill_id", "product__code", "pk"]
         constraints = [
             models.UniqueConstraint(
@@ -282,14 +319,18 @@ class MonthlyCouponDeduction(models.Model):
 
     # monthlycoupon_once starts with the bill; nothing looks these up by coupon.
     bill = models.ForeignKey(
-        MonthlyBill, on_delete=models.PROTECT, related_name="coupon_deductions", db_index=False,
+        MonthlyBill, verbose_name=_("bill"), on_delete=models.PROTECT,
+        related_name="coupon_deductions", db_index=False,
     )
-    coupon = models.ForeignKey(Coupon, on_delete=models.PROTECT, related_name="+",
+    coupon = models.ForeignKey(Coupon, verbose_name=_("coupon"), on_delete=models.PROTECT,
+                               related_name="+",
                                db_index=False)
-    amount = money_field()
-    deduction_count = models.PositiveIntegerField()
+    amount = money_field(verbose_name=_("amount"))
+    deduction_count = models.PositiveIntegerField(verbose_name=_("deduction count"))
 
     class Meta:
+        verbose_name = _("monthly coupon deduction")
+        verbose_name_plural = _("monthly coupon deductions")
         ordering = ["bill_id", "coupon_id"]
         constraints = [
             models.UniqueConstraint(fields=["bill", "coupon"], name="monthlycoupon_once"),
@@ -297,7 +338,8 @@ class MonthlyCouponDeduction(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.bill}: coupon {self.coupon_id} paid {self.amount}"
+        return _("%(bill)s: coupon %(coupon)s paid %(amount)s") % {
+            "bill": self.bill, "coupon": self.coupon_id, "amount": self.amount}
 
 
 # ---------------------------------------------------------------------------------------

@@ -6,6 +6,7 @@ from datetime import date, timedelta
 from django.db import transaction
 from django.db.models import Count, Sum
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from billing.daily_bills import ACCOUNT_BATCH
@@ -44,8 +45,9 @@ def month_close(*, month: str | date, today: date | None = None) -> MonthCloseRe
     last = month_end(first)
     today = today or timezone.localdate()
     if last >= today:
-        raise ApplicationError(f"{first:%Y-%m} has not ended yet; it can be closed from "
-                               f"{last + timedelta(days=1):%Y-%m-%d}.")
+        raise ApplicationError(_("%(month)s has not ended yet; it can be closed from %(day)s.")
+                               % {"month": f"{first:%Y-%m}",
+                                  "day": f"{last + timedelta(days=1):%Y-%m-%d}"})
     days = [first + timedelta(days=n) for n in range((last - first).days + 1)]
     with transaction.atomic():
         days_lock(days)
@@ -61,9 +63,9 @@ def month_close(*, month: str | date, today: date | None = None) -> MonthCloseRe
         ))
         if unbilled:
             raise ApplicationError(
-                f"{first:%Y-%m} has usage not billed yet on "
-                f"{', '.join(f'{d:%Y-%m-%d}' for d in unbilled)}; run billing for those days "
-                "first.",
+                _("%(month)s has usage not billed yet on %(days)s; run billing for those days "
+                  "first.") % {"month": f"{first:%Y-%m}",
+                               "days": ", ".join(f"{d:%Y-%m-%d}" for d in unbilled)},
             )
         # Locking the month's bills waits out any posting still writing to them.
         in_month = DailyBill.objects.filter(date__gte=first, date__lte=last)
@@ -150,8 +152,8 @@ def _monthly_bills_make(*, first: date, last: date, account_ids: list[int]) -> i
     for row in sums.bills:
         if row["sub_account_id"] in seen:
             raise ApplicationError(
-                f"Account #{row['sub_account_id']} was billed in two currencies in "
-                f"{first:%Y-%m}; its monthly bill can not be made.",
+                _("Account #%(id)s was billed in two currencies in %(month)s; its monthly bill "
+                  "can not be made.") % {"id": row["sub_account_id"], "month": f"{first:%Y-%m}"},
             )
         seen.add(row["sub_account_id"])
         bills.append(MonthlyBill(

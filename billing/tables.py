@@ -6,6 +6,8 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 from django.utils.timezone import template_localtime
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django_tables2.templatetags.django_tables2 import table_page_range
 from django_tables2.utils import AttributeDict
 
@@ -34,18 +36,21 @@ class CouponUsageTable(LeanHeaderMixin, tables.Table):
     built with `format_html` or is constant.
     """
 
-    code = tables.Column()
-    sub_account = tables.Column(verbose_name="Sub-account",
+    code = tables.Column(verbose_name=gettext_lazy("Code"))
+    sub_account = tables.Column(verbose_name=gettext_lazy("Sub-account"),
                                 order_by=("sub_account__account_id", "id"))
-    template = tables.Column(order_by=("template__name", "id"))
-    cost_bearer = tables.Column(verbose_name="Cost bearer")
-    amount = tables.Column(attrs={"td": {"class": "money"}, "th": {"class": "money"}})
-    used = tables.Column(attrs={"td": {"class": "money"}, "th": {"class": "money"}})
-    balance = tables.Column(verbose_name="Remaining",
+    template = tables.Column(verbose_name=gettext_lazy("Template"),
+                             order_by=("template__name", "id"))
+    cost_bearer = tables.Column(verbose_name=gettext_lazy("Cost bearer"))
+    amount = tables.Column(verbose_name=gettext_lazy("Amount"),
+                           attrs={"td": {"class": "money"}, "th": {"class": "money"}})
+    used = tables.Column(verbose_name=gettext_lazy("Used"),
+                         attrs={"td": {"class": "money"}, "th": {"class": "money"}})
+    balance = tables.Column(verbose_name=gettext_lazy("Remaining"),
                             attrs={"td": {"class": "money"}, "th": {"class": "money"}})
-    valid_until = tables.Column(verbose_name="Validity")
-    status = tables.Column()
-    released_at = tables.DateTimeColumn(format="Y-m-d", verbose_name="Released",
+    valid_until = tables.Column(verbose_name=gettext_lazy("Validity"))
+    status = tables.Column(verbose_name=gettext_lazy("Status"))
+    released_at = tables.DateTimeColumn(format="Y-m-d", verbose_name=gettext_lazy("Released"),
                                         attrs={"td": {"class": "nowrap"}})
     actions = tables.Column(empty_values=(), orderable=False, verbose_name="")
 
@@ -66,8 +71,8 @@ class CouponUsageTable(LeanHeaderMixin, tables.Table):
     def render_actions(self, record):
         if not self.can_void or record.status != Coupon.Status.AVAILABLE:
             return ""
-        return format_html('<a class="btn btn-sm btn-outline-danger" href="{}">Void</a>',
-                           reverse("coupon_void", args=[record.pk]))
+        return format_html('<a class="btn btn-sm btn-outline-danger" href="{}">{}</a>',
+                           reverse("coupon_void", args=[record.pk]), _("Void"))
 
     def render_code(self, record):
         return format_html('<a href="{}"><code>{}</code></a>',

@@ -10,7 +10,7 @@ from typing import IO
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
-from django.utils.translation import ngettext
+from django.utils.translation import gettext, ngettext
 
 from accounts.models import Product, SubAccount
 from billing.models import DailyBill, UsageImport, UsageRecord
@@ -32,13 +32,15 @@ class UsageImportError(ApplicationError):
 
     def __init__(self, errors: list[tuple[int, str]]):
         self.errors = sorted(errors)
-        shown = " ".join(f"Line {line}: {why}" for line, why in self.errors[: self.SHOWN])
+        shown = " ".join(gettext("Line %(line)s: %(why)s") % {"line": line, "why": why}
+                         for line, why in self.errors[: self.SHOWN])
         more = len(self.errors) - self.SHOWN
         rows = len({line for line, _ in self.errors})
         message = (
             ngettext("Nothing was imported: %(n)s bad row.", "Nothing was imported: %(n)s bad "
                      "rows.", rows) % {"n": f"{rows:,}"} + f" {shown}"
-            + (f" … and {more} more." if more > 0 else "")
+            + (" " + ngettext("… and %(n)s more.", "… and %(n)s more.", more) % {"n": more}
+               if more > 0 else "")
         )
         super().__init__(message, extra={"errors": self.errors})
 
@@ -66,11 +68,12 @@ def _amount_parse(text: str) -> Decimal:
     except AmountFormatError:
         raise ValueError(_amount_refusal(text)) from None
     if amount < 0:
-        raise ValueError(f"amount {text} is negative")
+        raise ValueError(gettext("amount %(text)s is negative") % {"text": text})
     if not has_at_most_two_places(amount):
-        raise ValueError(f"amount {text} has more than 2 decimal places")
+        raise ValueError(gettext("amount %(text)s has more than 2 decimal places")
+                         % {"text": text})
     if amount > MAX_USAGE_AMOUNT:
-        raise ValueError(f"amount {text} is too large")
+        raise ValueError(gettext("amount %(text)s is too large") % {"text": text})
     return amount
 
 
@@ -82,11 +85,11 @@ def _amount_refusal(text: str) -> str:
     except (InvalidOperation, ValueError):
         value = None
     if value is None or not value.is_finite():
-        return f"amount '{text}' is not a number"
+        return gettext("amount '%(text)s' is not a number") % {"text": text}
     if abs(value) > MAX_USAGE_AMOUNT:
-        return f"amount {text} is too large"
-    return (f"amount '{text}' is not a plain number: write the digits 0–9 with at most one "
-            "decimal point (and commas only between thousands)")
+        return gettext("amount %(text)s is too large") % {"text": text}
+    return gettext("amount '%(text)s' is not a plain number: write the digits 0–9 with at "
+                   "most one decimal point (and commas only between thousands)") % {"text": text}
 
 
 @dataclass
@@ -106,9 +109,9 @@ def _usage_parse(text: str) -> tuple[list[_UsageRow], list[tuple[int, str]]]:
     try:
         header = next(reader, None)
     except csv.Error as exc:
-        return [], [(1, f"the file is not CSV: {exc}")]
+        return [], [(1, gettext("the file is not CSV: %(error)s") % {"error": exc})]
     if not header:
-        return [], [(1, "the file is empty; the first line must name the columns")]
+        return [], [(1, gettext("the file is empty; the first line must name the columns"))]
     columns = [name.strip().lower() for name in header]
     missing = [name for name in USAGE_COLUMNS if name not in columns]
     if missing:
@@ -126,13 +129,16 @@ def _usage_parse(text: str) -> tuple[list[_UsageRow], list[tuple[int, str]]]:
         except StopIteration:
             break
         except csv.Error as exc:  # e.g. a field past the csv module's size limit
-            errors.append((reader.line_num, f"not CSV: {exc}"))
+            errors.append((reader.line_num, gettext("not CSV: %(error)s") % {"error": exc}))
             break
         line = reader.line_num
         if not any(cell.strip() for cell in record):
             continue
         if len(record) != len(columns):
-            errors.append((line, f"expected {len(columns)} columns, found {len(record)}"))
+            errors.append((line, ngettext("expected %(n)s column, found %(found)s",
+                                          "expected %(n)s columns, found %(found)s",
+                                          len(columns))
+                           % {"n": len(columns), "found": len(record)}))
             continue
 
         def cell(name: str, record=record) -> str:
@@ -141,14 +147,15 @@ def _usage_parse(text: str) -> tuple[list[_UsageRow], list[tuple[int, str]]]:
         problems = []
         account_id, product_code = cell("account_id"), cell("product_code")
         if not account_id:
-            problems.append("account_id is empty")
+            problems.append(gettext("account_id is empty"))
         if not product_code:
-            problems.append("product_code is empty")
+            problems.append(gettext("product_code is empty"))
         usage_date = amount = None
         try:
             usage_date = usage_date_for(cell("date"))
         except ValueError:
-            problems.append(f"date '{cell('date')}' is not YYYY-MM-DD or an ISO time")
+            problems.append(gettext("date '%(value)s' is not YYYY-MM-DD or an ISO time")
+                            % {"value": cell("date")})
         try:
             amount = _amount_parse(cell("amount"))
         except ValueError as exc:
@@ -205,12 +212,14 @@ def usage_import(
         problems = []
         account = accounts.get(row.account_id)
         if account is None:
-            problems.append(f"unknown account ID '{row.account_id}'")
+            problems.append(gettext("unknown account ID '%(id)s'") % {"id": row.account_id})
         if row.product_code not in products:
-            problems.append(f"unknown product code '{row.product_code}'")
+            problems.append(gettext("unknown product code '%(code)s'")
+                            % {"code": row.product_code})
         if account is not None and row.currency and row.currency != account[1]:
             problems.append(
-                f"currency {row.currency} is not the account's currency {account[1]}",
+                gettext("currency %(currency)s is not the account's currency %(expected)s")
+                % {"currency": row.currency, "expected": account[1]},
             )
         if problems:
             errors.extend((row.line, why) for why in problems)
@@ -226,19 +235,21 @@ def usage_import(
         for row, account_pk, _, _ in good:
             if month_start(row.usage_date) in closed:
                 errors.append(
-                    (row.line, f"{row.usage_date:%Y-%m} is closed; its bills are final"),
+                    (row.line, gettext("%(month)s is closed; its bills are final")
+                     % {"month": f"{row.usage_date:%Y-%m}"}),
                 )
             elif (account_pk, row.usage_date) in billed:
                 errors.append((
                     row.line,
-                    f"the daily bill of {row.account_id} for {row.usage_date:%Y-%m-%d} is "
-                    "already made; its usage can no longer change",
+                    gettext("the daily bill of %(id)s for %(day)s is already made; its usage "
+                            "can no longer change")
+                    % {"id": row.account_id, "day": f"{row.usage_date:%Y-%m-%d}"},
                 ))
         previous = UsageImport.objects.filter(digest=digest).first()
         if previous is not None:
             errors.append((
-                1, f"this file was imported already (import #{previous.pk} on "
-                   f"{moment_text(previous.created_at)})",
+                1, gettext("this file was imported already (import #%(id)s on %(when)s)")
+                % {"id": previous.pk, "when": moment_text(previous.created_at)},
             ))
         if errors:
             raise UsageImportError(errors)

@@ -7,6 +7,8 @@ from django.core.exceptions import PermissionDenied
 from django.core.paginator import EmptyPage, Paginator
 from django.shortcuts import redirect
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.generic import FormView, TemplateView
 from django_filters.views import FilterView
 from django_tables2.paginators import LazyPaginator
@@ -25,10 +27,16 @@ from couponplatform.money import fmt, quantize
 from couponplatform.paging import BoundedTableMixin
 from coupons.models import Coupon, CouponKind
 
-EXPORT_HEADER = ["Code", "Sub-account ID", "Sub-account", "Template", "Cost bearer",
-                 "Currency", "Amount", "Used", "Remaining", "Voided", "Valid from",
-                 "Valid until", "Status", "Released", "Kind", "Discount rate (%)",
-                 "Cap per use", "Uses left", "Voided at", "Voided by", "Void reason"]
+# Marked lazily: each export writes them in the language of the request that asks for it.
+EXPORT_HEADER = [
+    gettext_lazy("Code"), gettext_lazy("Sub-account ID"), gettext_lazy("Sub-account"),
+    gettext_lazy("Template"), gettext_lazy("Cost bearer"), gettext_lazy("Currency"),
+    gettext_lazy("Amount"), gettext_lazy("Used"), gettext_lazy("Remaining"),
+    gettext_lazy("Voided"), gettext_lazy("Valid from"), gettext_lazy("Valid until"),
+    gettext_lazy("Status"), gettext_lazy("Released"), gettext_lazy("Kind"),
+    gettext_lazy("Discount rate (%)"), gettext_lazy("Cap per use"), gettext_lazy("Uses left"),
+    gettext_lazy("Voided at"), gettext_lazy("Voided by"), gettext_lazy("Void reason"),
+]
 
 
 def export_row(c: Coupon) -> list:
@@ -78,7 +86,7 @@ class CouponUsageView(PartnerMixin, BoundedTableMixin, FilterView):
         export = request.GET.get("_export")
         if export in ("csv", "xlsx"):
             if not self.may("usage_export"):
-                raise PermissionDenied("Your role can not export Coupon Usage.")
+                raise PermissionDenied(_("Your role can not export Coupon Usage."))
             return self.export(export)
         return super().get(request, *args, **kwargs)
 
@@ -192,7 +200,11 @@ class CouponVoidView(PartnerMixin, FormView):
         except ApplicationError as exc:
             form.add_error(None, exc.message)
             return self.form_invalid(form)
-        withdrawn = ("its unused uses" if voided.kind == CouponKind.DISCOUNT
-                     else fmt(voided.voided_amount, voided.currency))
-        messages.success(self.request, f"Coupon {voided.code} is voided: {withdrawn} withdrawn.")
+        if voided.kind == CouponKind.DISCOUNT:
+            text = _("Coupon %(code)s is voided: its unused uses withdrawn.") % {
+                "code": voided.code}
+        else:
+            text = _("Coupon %(code)s is voided: %(amount)s withdrawn.") % {
+                "code": voided.code, "amount": fmt(voided.voided_amount, voided.currency)}
+        messages.success(self.request, text)
         return redirect("coupon_detail", pk=voided.pk)

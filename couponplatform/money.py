@@ -6,6 +6,7 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 from django.db import models
 from django.db.models.functions import Round
+from django.utils.translation import gettext, gettext_noop
 
 PLACES = Decimal("0.01")
 MAX_AMOUNT = Decimal("1000000.00")
@@ -62,15 +63,19 @@ _PLAIN = re.compile(r"-?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)\Z")
 _GROUPED = re.compile(r"-?[0-9]{1,3}(?:,[0-9]{3})+(?:\.[0-9]*)?\Z")
 AMOUNT_TEXT_MAX = 40  # characters: far past any amount the platform holds
 
-AMOUNT_FORMAT_MESSAGE = ("Enter a number in the digits 0–9 with at most one decimal point, "
-                         "such as 1000 or 1000.50.")
-AMOUNT_SEPARATOR_MESSAGE = "Enter the amount without thousands separators, such as 1000.50."
+# The words in English, marked for the catalog; AmountFormatError says them in the active
+# language.
+AMOUNT_FORMAT_MESSAGE = gettext_noop("Enter a number in the digits 0–9 with at most one "
+                                     "decimal point, such as 1000 or 1000.50.")
+AMOUNT_SEPARATOR_MESSAGE = gettext_noop("Enter the amount without thousands separators, such "
+                                        "as 1000.50.")
 
 
 class AmountFormatError(ValueError):
     """The text is not an amount; `message` says how to write one."""
 
     def __init__(self, message: str):
+        message = gettext(message)  # in the language of the request that raised it
         super().__init__(message)
         self.message = message
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.cache import cache
+from django.utils.translation import gettext_lazy, ngettext
 
 log = logging.getLogger(__name__)
 
@@ -141,8 +142,8 @@ def _login_counters(request, raw_username) -> list[tuple[Limit, str, str]]:
     ]
 
 
-USER_LOCKED = "Too many failed sign-ins for this user."
-CLIENT_LOCKED = "Too many failed sign-ins from your network."
+USER_LOCKED = gettext_lazy("Too many failed sign-ins for this user.")
+CLIENT_LOCKED = gettext_lazy("Too many failed sign-ins from your network.")
 
 
 def login_refusal(request, raw_username) -> str | None:
@@ -178,6 +179,9 @@ def wait_text(seconds: int) -> str:
 
     at = timezone.localtime(timezone.now() + timedelta(seconds=seconds))
     if seconds < 90:
-        return f"Try again in {seconds} seconds."
+        return ngettext("Try again in %(n)s second.", "Try again in %(n)s seconds.",
+                        seconds) % {"n": seconds}
     minutes = (seconds + 59) // 60
-    return f"Try again at {at:%H:%M} (in {minutes} minutes)."
+    return ngettext("Try again at %(time)s (in %(n)s minute).",
+                    "Try again at %(time)s (in %(n)s minutes).", minutes) % {
+        "time": f"{at:%H:%M}", "n": minutes}

@@ -154,6 +154,8 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 
 LANGUAGE_CODE = "en-us"
+LANGUAGES = [("en", "English"), ("zh-hans", "简体中文")]
+LOCALE_PATHS = [BASE_DIR / "locale"]
 # The platform's time zone: bill days, months and validity dates are counted in it.
 TIME_ZONE = env.time_zone("TIME_ZONE", "Asia/Singapore")
 USE_I18N = True

@@ -1,7 +1,7 @@
 """Wording helpers for messages shown to people. A counted noun is written with
 `ngettext` where the message is (its two forms literal, so the catalogs can hold them),
 not pluralised here."""
-
+from django.utils.translation import ngettext
 
 # The longest value `named` shows whole: an account ID's length (accounts.SubAccount).
 NAMED_WIDTH = 32
@@ -12,7 +12,11 @@ def named(ids: list[str], limit: int = 20, width: int = NAMED_WIDTH) -> str:
     to `width` characters, so a pasted 400,000-character value is shown by its start, not
     kept whole in the session's messages."""
     shown = ", ".join(_shortened(value, width) for value in ids[:limit])
-    return shown + (f" and {len(ids) - limit} more" if len(ids) > limit else "")
+    if len(ids) <= limit:
+        return shown
+    more = len(ids) - limit
+    return ngettext("%(shown)s and %(n)s more", "%(shown)s and %(n)s more", more) % {
+        "shown": shown, "n": more}
 
 
 def _shortened(value: str, width: int) -> str:

@@ -1,5 +1,6 @@
 """Read-only admin views of templates and coupons, scoped to the BD's partners."""
 from django.contrib import admin
+from django.utils.translation import gettext_lazy as _
 
 from accounts.admin import BDScopedAdminMixin, ReadOnlyAdminMixin
 from coupons.models import Coupon, CouponTemplate
@@ -26,10 +27,10 @@ class CouponAdmin(BDScopedAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     fieldsets = [
         (None, {"fields": ["code", "partner", "sub_account", "template", "request",
                            "recipient", "status"]}),
-        ("Value", {"fields": ["kind", "cost_bearer", "currency", "amount", "balance",
+        (_("Value"), {"fields": ["kind", "cost_bearer", "currency", "amount", "balance",
                               "voided_amount", "discount_rate", "uses_total", "uses_left",
                               "min_bill_amount", "all_products", "product_codes"]}),
-        ("Validity", {"fields": ["valid_from", "valid_until", "released_at"]}),
-        ("Voided", {"fields": ["voided_at", "voided_by", "void_reason"]}),
+        (_("Validity"), {"fields": ["valid_from", "valid_until", "released_at"]}),
+        (_("Voided"), {"fields": ["voided_at", "voided_by", "void_reason"]}),
     ]
     show_full_result_count = False

@@ -7,7 +7,8 @@ from crispy_forms.layout import Column, Div, Field, Fieldset, Layout, Row
 from django import forms
 from django.conf import settings
 from django.utils.timezone import localdate
-from django.utils.translation import ngettext
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext
 
 from accounts.models import Product, SubAccount
 from couponplatform.dates import PlatformDateField
@@ -38,7 +39,7 @@ class CountInput(forms.IntegerField):
 
 
 def _label(field: str) -> str:
-    return LABELS[field]
+    return gettext_lazy(LABELS[field])  # the words are marked in coupons/validators.py
 
 
 class CouponTemplateForm(forms.Form):
@@ -49,14 +50,15 @@ class CouponTemplateForm(forms.Form):
 
     name = forms.CharField(max_length=120, label=_label("name"))
     description = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False,
-                                  max_length=2000)
+                                  max_length=2000, label=gettext_lazy("Description"))
     kind = forms.ChoiceField(choices=CouponKind.choices, widget=forms.RadioSelect,
                              initial=CouponKind.CASH, label=_label("kind"))
     currency = forms.ChoiceField(choices=CURRENCIES, initial="USD", label=_label("currency"))
     FACE_VALUE_HELP = {
-        CouponKind.CASH: "What the coupon is worth, spent down across bills until used up.",
-        CouponKind.THRESHOLD: "What the coupon takes off a bill line that reaches the "
-                              "minimum amount.",
+        CouponKind.CASH: gettext_lazy(
+            "What the coupon is worth, spent down across bills until used up."),
+        CouponKind.THRESHOLD: gettext_lazy(
+            "What the coupon takes off a bill line that reaches the minimum amount."),
     }
     face_value = MoneyInput(
         label=_label("face_value"), required=False, help_text=FACE_VALUE_HELP[CouponKind.CASH],
@@ -67,18 +69,21 @@ class CouponTemplateForm(forms.Form):
     )
     upper_limit = MoneyInput(
         label=_label("upper_limit"), required=False,
-        help_text="The most one use can take off a bill line.",
+        help_text=gettext_lazy("The most one use can take off a bill line."),
     )
     discount_rate = MoneyInput(
-        label=_label("discount_rate"), required=False, help_text="1–99 % off a bill line.",
+        label=_label("discount_rate"), required=False,
+        # xgettext:no-python-format
+        help_text=gettext_lazy("1–99 % off a bill line."),
     )
     discount_uses = CountInput(
         label=_label("discount_uses"), required=False,
-        help_text="How many bill lines it can discount (one use per line).",
+        help_text=gettext_lazy("How many bill lines it can discount (one use per line)."),
     )
     min_bill_amount = MoneyInput(
         label=_label("min_bill_amount"), required=False,
-        help_text="The coupon applies only to a bill line of at least this amount.",
+        help_text=gettext_lazy(
+            "The coupon applies only to a bill line of at least this amount."),
     )
     validity_type = forms.ChoiceField(
         choices=CouponTemplate.ValidityType.choices, widget=forms.RadioSelect,
@@ -88,13 +93,14 @@ class CouponTemplateForm(forms.Form):
     valid_until = PlatformDateField(required=False, label=_label("valid_until"))
     valid_days = CountInput(
         required=False, label=_label("valid_days"),
-        help_text="1–1,095 days; the release day counts as day 1.",
+        help_text=gettext_lazy("1–1,095 days; the release day counts as day 1."),
     )
-    all_products = forms.BooleanField(required=False, initial=True, label="All products")
+    all_products = forms.BooleanField(required=False, initial=True,
+                                      label=gettext_lazy("All products"))
     products = forms.ModelMultipleChoiceField(
         queryset=Product.objects.all(), required=False, label=_label("products"),
         widget=forms.SelectMultiple(attrs={"size": 6}),
-        help_text="The products the coupon applies to.",
+        help_text=gettext_lazy("The products the coupon applies to."),
     )
     cost_bearer = forms.ChoiceField(
         choices=CostBearer.choices, widget=forms.RadioSelect, initial=CostBearer.PARTNER,
@@ -103,16 +109,18 @@ class CouponTemplateForm(forms.Form):
     issue_limit = forms.ChoiceField(
         choices=CouponTemplate.IssueLimit.choices, widget=forms.RadioSelect,
         initial=CouponTemplate.IssueLimit.ONE, label=_label("issue_limit"),
-        help_text="Limited to 1: a sub-account can receive a coupon from this template once.",
+        help_text=gettext_lazy(
+            "Limited to 1: a sub-account can receive a coupon from this template once."),
     )
     release_cap_count = CountInput(
         required=False, label=_label("release_cap_count"),
-        help_text="Optional: at most this many coupons released from the template.",
+        help_text=gettext_lazy(
+            "Optional: at most this many coupons released from the template."),
     )
     release_cap_amount = MoneyInput(
         required=False, label=_label("release_cap_amount"),
-        help_text="Optional: at most this total amount (in the template's currency) released "
-        "from the template.",
+        help_text=gettext_lazy("Optional: at most this total amount (in the template's currency) "
+                               "released from the template."),
     )
 
     def __init__(self, *args, platform_allowed: bool = True, frozen: bool = False,
@@ -121,7 +129,7 @@ class CouponTemplateForm(forms.Form):
         self.frozen = frozen
         if not platform_allowed:
             self.fields["cost_bearer"].choices = [(CostBearer.PARTNER, CostBearer.PARTNER.label)]
-            self.fields["cost_bearer"].help_text = (
+            self.fields["cost_bearer"].help_text = _(
                 "Platform-borne templates need a tier-1 partner with a platform budget from "
                 "the BD."
             )
@@ -139,9 +147,9 @@ class CouponTemplateForm(forms.Form):
         self.helper = FormHelper()
         self.helper.form_tag = False
         self.helper.layout = Layout(
-            Fieldset("Template", "name", "description"),
+            Fieldset(_("Template"), "name", "description"),
             Fieldset(
-                "Value",
+                _("Value"),
                 InlineRadios("kind"),
                 Row(Column("currency", css_class="col-md-3"),
                     self._term("face_value", "col-md-4"),
@@ -151,18 +159,18 @@ class CouponTemplateForm(forms.Form):
                     self._term("discount_uses", "col-md-4")),
             ),
             Fieldset(
-                "Validity",
+                _("Validity"),
                 InlineRadios("validity_type"),
                 # Wide enough for YYYY-MM-DD and the time zone's name beside it.
                 Row(self._term("valid_from", "col-md-6 col-xl-5"),
                     self._term("valid_until", "col-md-6 col-xl-5")),
                 Row(self._term("valid_days", "col-md-4")),
             ),
-            Fieldset("Products", "all_products",
+            Fieldset(_("Products"), "all_products",
                      Div(Field("products", wrapper_class="cp-required"),
                          data_unless="all_products")),
             Fieldset(
-                "Distribution",
+                _("Distribution"),
                 InlineRadios("cost_bearer"),
                 InlineRadios("issue_limit"),
                 Row(Column("release_cap_count", css_class="col-md-4"),
@@ -234,9 +242,11 @@ class CouponTemplateForm(forms.Form):
 
 
 class AccountSearchForm(forms.Form):
-    q = forms.CharField(required=False, max_length=100, label="Name or account ID")
+    q = forms.CharField(required=False, max_length=100,
+                        label=gettext_lazy("Name or account ID"))
     type = forms.ChoiceField(
-        required=False, choices=[("", "All types"), *SubAccount.Type.choices], label="Type",
+        required=False, choices=[("", gettext_lazy("All types")), *SubAccount.Type.choices],
+        label=gettext_lazy("Type"),
     )
 
 
@@ -252,9 +262,9 @@ class PasteAccountsForm(forms.Form):
     than the start of such a value (messages wait in the session)."""
 
     account_ids = forms.CharField(
-        widget=forms.Textarea(attrs={"rows": 4, "placeholder": "One account ID per line, or "
-                                     "separated by commas or spaces"}),
-        label="Paste account IDs",
+        widget=forms.Textarea(attrs={"rows": 4, "placeholder": gettext_lazy(
+            "One account ID per line, or separated by commas or spaces")}),
+        label=gettext_lazy("Paste account IDs"),
     )
 
     def clean_account_ids(self):
@@ -262,13 +272,14 @@ class PasteAccountsForm(forms.Form):
         limit = paste_max_chars()
         if len(raw) > limit:
             raise forms.ValidationError(
-                f"Paste at most {limit:,} characters (one request holds at most "
-                f"{settings.ISSUE_MAX_ACCOUNTS:,} account IDs); this was {len(raw):,}. "
-                "Nothing was added.",
+                _("Paste at most %(limit)s characters (one request holds at most %(max)s "
+                  "account IDs); this was %(length)s. Nothing was added.") % {
+                    "limit": f"{limit:,}", "max": f"{settings.ISSUE_MAX_ACCOUNTS:,}",
+                    "length": f"{len(raw):,}"},
             )
         ids = [part for part in re.split(r"[\s,;]+", raw) if part]
         if not ids:
-            raise forms.ValidationError("Paste at least one account ID.")
+            raise forms.ValidationError(_("Paste at least one account ID."))
         too_long = [part for part in ids if len(part) > ACCOUNT_ID_MAX]
         if too_long:
             raise forms.ValidationError(ngettext(

@@ -149,8 +149,8 @@ class IssueCouponView(IssueMixin, TemplateView):
     def _already_submitted(self, request_obj):
         self.selection.set([])
         messages.info(self.request, format_html(
-            'This selection was already submitted: <a href="{}">request {}</a>.',
-            request_obj.get_absolute_url(), request_obj.number,
+            _('This selection was already submitted: <a href="{url}">request {number}</a>.'),
+            url=request_obj.get_absolute_url(), number=request_obj.number,
         ))
         return redirect(request_obj.get_absolute_url())
 

@@ -6,34 +6,36 @@ from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 from django.urls import reverse
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from accounts.models import Partner, Product, SubAccount
 from couponplatform.money import CURRENCIES, money_field, quantize
 
 
 class CouponKind(models.TextChoices):
-    CASH = "cash", "Cash"
-    THRESHOLD = "threshold", "Threshold cash"
-    DISCOUNT = "discount", "Discount"
+    CASH = "cash", pgettext_lazy("coupon kind", "Cash")
+    THRESHOLD = "threshold", pgettext_lazy("coupon kind", "Threshold cash")
+    DISCOUNT = "discount", pgettext_lazy("coupon kind", "Discount")
 
 
 class CostBearer(models.TextChoices):
-    PLATFORM = "platform", "Platform-borne"
-    PARTNER = "partner", "Partner-borne"
+    PLATFORM = "platform", _("Platform-borne")
+    PARTNER = "partner", _("Partner-borne")
 
 
 class CouponTemplate(models.Model):
     class ValidityType(models.TextChoices):
-        FIXED = "fixed", "Fixed window"
-        RELATIVE = "relative", "Days from release"
+        FIXED = "fixed", _("Fixed window")
+        RELATIVE = "relative", _("Days from release")
 
     class IssueLimit(models.TextChoices):
-        ONE = "one", "Limited to 1"
-        UNLIMITED = "unlimited", "Unlimited"
+        ONE = "one", _("Limited to 1")
+        UNLIMITED = "unlimited", _("Unlimited")
 
     class Status(models.TextChoices):
-        ACTIVE = "active", "Active"
-        DISABLED = "disabled", "Disabled"
+        ACTIVE = "active", pgettext_lazy("template status", "Active")
+        DISABLED = "disabled", pgettext_lazy("template status", "Disabled")
 
     # Fields that carry money or its terms; frozen once a coupon has been issued.
     MONEY_FIELDS = (
@@ -42,40 +44,51 @@ class CouponTemplate(models.Model):
         "cost_bearer", "issue_limit", "release_cap_count", "release_cap_amount",
     )
 
-    partner = models.ForeignKey(Partner, on_delete=models.PROTECT, related_name="templates")
-    name = models.CharField(max_length=120)
-    description = models.TextField(blank=True, max_length=2000)
-    kind = models.CharField(max_length=20, choices=CouponKind.choices)
-    currency = models.CharField(max_length=3, choices=CURRENCIES)
+    partner = models.ForeignKey(Partner, on_delete=models.PROTECT, related_name="templates",
+                                verbose_name=_("partner"))
+    name = models.CharField(_("name"), max_length=120)
+    description = models.TextField(_("description"), blank=True, max_length=2000)
+    kind = models.CharField(_("kind"), max_length=20, choices=CouponKind.choices)
+    currency = models.CharField(_("currency"), max_length=3, choices=CURRENCIES)
     face_value = money_field(
-        help_text="Cash and threshold cash: the coupon's value. Discount: the cap per use.",
+        verbose_name=_("face value"),
+        help_text=_("Cash and threshold cash: the coupon's value. Discount: the cap per use."),
     )
     discount_rate = models.DecimalField(
-        max_digits=5, decimal_places=2, null=True, blank=True, help_text="Percent off, 1–99.",
+        _("discount rate"), max_digits=5, decimal_places=2, null=True, blank=True,
+        help_text=_("Percent off, 1–99."),
     )
-    discount_uses = models.PositiveIntegerField(null=True, blank=True)
-    min_bill_amount = money_field(null=True, blank=True)
-    validity_type = models.CharField(max_length=10, choices=ValidityType.choices)
-    valid_from = models.DateField(null=True, blank=True)
-    valid_until = models.DateField(null=True, blank=True)
-    valid_days = models.PositiveSmallIntegerField(null=True, blank=True)
-    all_products = models.BooleanField(default=True)
-    products = models.ManyToManyField(Product, blank=True, related_name="+")
-    cost_bearer = models.CharField(max_length=10, choices=CostBearer.choices)
-    issue_limit = models.CharField(max_length=10, choices=IssueLimit.choices)
-    release_cap_count = models.PositiveIntegerField(null=True, blank=True)
-    release_cap_amount = money_field(null=True, blank=True)
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.ACTIVE)
+    discount_uses = models.PositiveIntegerField(_("discount uses"), null=True, blank=True)
+    min_bill_amount = money_field(verbose_name=_("minimum bill amount"), null=True, blank=True)
+    validity_type = models.CharField(_("validity type"), max_length=10,
+                                     choices=ValidityType.choices)
+    valid_from = models.DateField(_("valid from"), null=True, blank=True)
+    valid_until = models.DateField(_("valid until"), null=True, blank=True)
+    valid_days = models.PositiveSmallIntegerField(_("valid days"), null=True, blank=True)
+    all_products = models.BooleanField(_("all products"), default=True)
+    products = models.ManyToManyField(Product, blank=True, related_name="+",
+                                      verbose_name=_("products"))
+    cost_bearer = models.CharField(_("cost bearer"), max_length=10, choices=CostBearer.choices)
+    issue_limit = models.CharField(_("issue limit"), max_length=10, choices=IssueLimit.choices)
+    release_cap_count = models.PositiveIntegerField(_("release cap count"), null=True,
+                                                    blank=True)
+    release_cap_amount = money_field(verbose_name=_("release cap amount"), null=True,
+                                     blank=True)
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices,
+                              default=Status.ACTIVE)
     # Counters moved with F() under the template's row lock at release.
-    released_count = models.PositiveIntegerField(default=0)
-    released_amount = money_field(default=Decimal("0"))
+    released_count = models.PositiveIntegerField(_("released count"), default=0)
+    released_amount = money_field(verbose_name=_("released amount"), default=Decimal("0"))
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+",
+        verbose_name=_("created by"),
     )
-    created_at = models.DateTimeField(auto_now_add=True)
-    disabled_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    disabled_at = models.DateTimeField(_("disabled at"), null=True, blank=True)
 
     class Meta:
+        verbose_name = _("coupon template")
+        verbose_name_plural = _("coupon templates")
         ordering = ["-created_at", "-pk"]
         indexes = [models.Index(fields=["partner", "-created_at", "-id"], name="template_partner")]
         constraints = [
@@ -139,17 +152,17 @@ class IssuanceRequest(models.Model):
     """
 
     class Status(models.TextChoices):
-        PENDING = "pending", "Pending approval"
-        APPROVED = "approved", "Approved"
-        ISSUED = "issued", "Issued"
-        FAILED = "failed", "Approved but failed to issue"
-        REJECTED = "rejected", "Rejected"
-        CANCELLED = "cancelled", "Cancelled"
-        WITHDRAWN = "withdrawn", "Withdrawn"
+        PENDING = "pending", pgettext_lazy("request status", "Pending approval")
+        APPROVED = "approved", pgettext_lazy("request status", "Approved")
+        ISSUED = "issued", pgettext_lazy("request status", "Issued")
+        FAILED = "failed", pgettext_lazy("request status", "Approved but failed to issue")
+        REJECTED = "rejected", pgettext_lazy("request status", "Rejected")
+        CANCELLED = "cancelled", pgettext_lazy("request status", "Cancelled")
+        WITHDRAWN = "withdrawn", pgettext_lazy("request status", "Withdrawn")
 
     class Route(models.TextChoices):
-        BD = "bd", "BD approval"
-        AUTO = "auto", "Auto-approved"
+        BD = "bd", _("BD approval")
+        AUTO = "auto", _("Auto-approved")
 
     TRANSITIONS: dict[str, set[str]] = {
         Status.PENDING: {Status.APPROVED, Status.REJECTED, Status.CANCELLED},
@@ -162,28 +175,34 @@ class IssuanceRequest(models.Model):
     }
     OPEN_STATUSES = (Status.PENDING, Status.APPROVED, Status.FAILED)
 
-    partner = models.ForeignKey(Partner, on_delete=models.PROTECT, related_name="requests")
-    template = models.ForeignKey(CouponTemplate, on_delete=models.PROTECT, related_name="requests")
-    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
-    route = models.CharField(max_length=10, choices=Route.choices)
-    cost_bearer = models.CharField(max_length=10, choices=CostBearer.choices)
-    currency = models.CharField(max_length=3, choices=CURRENCIES)
-    unit_value = money_field()
-    recipient_count = models.PositiveIntegerField()
-    total_amount = money_field()
+    partner = models.ForeignKey(Partner, on_delete=models.PROTECT, related_name="requests",
+                                verbose_name=_("partner"))
+    template = models.ForeignKey(CouponTemplate, on_delete=models.PROTECT, related_name="requests",
+                                 verbose_name=_("template"))
+    status = models.CharField(_("status"), max_length=20, choices=Status.choices,
+                              default=Status.PENDING)
+    route = models.CharField(_("route"), max_length=10, choices=Route.choices)
+    cost_bearer = models.CharField(_("cost bearer"), max_length=10, choices=CostBearer.choices)
+    currency = models.CharField(_("currency"), max_length=3, choices=CURRENCIES)
+    unit_value = money_field(verbose_name=_("unit value"))
+    recipient_count = models.PositiveIntegerField(_("recipient count"))
+    total_amount = money_field(verbose_name=_("total amount"))
     submitted_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+",
+        verbose_name=_("submitted by"),
     )
-    submitted_at = models.DateTimeField(auto_now_add=True)
+    submitted_at = models.DateTimeField(_("submitted at"), auto_now_add=True)
     decided_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
-        related_name="+", help_text="Empty for an auto-approved request.",
+        related_name="+", verbose_name=_("decided by"),
+        help_text=_("Empty for an auto-approved request."),
     )
-    decided_at = models.DateTimeField(null=True, blank=True)
-    reason = models.TextField(blank=True, help_text="Reject reason, or why issuing failed.")
-    issued_at = models.DateTimeField(null=True, blank=True)
+    decided_at = models.DateTimeField(_("decided at"), null=True, blank=True)
+    reason = models.TextField(_("reason"), blank=True,
+                              help_text=_("Reject reason, or why issuing failed."))
+    issued_at = models.DateTimeField(_("issued at"), null=True, blank=True)
     # Progress of a release done by a task, for the page to show.
-    released_so_far = models.PositiveIntegerField(default=0)
+    released_so_far = models.PositiveIntegerField(_("released so far"), default=0)
     # Set in the release's transaction, cleared once the accounts' outstanding bills were
     # offered to the new coupons: the durable record that a sweeper finds when the task
     # that should post them was never published (broker down) or lost.
@@ -193,6 +212,8 @@ class IssuanceRequest(models.Model):
     submission_key = models.CharField(max_length=64, null=True, blank=True, editable=False)
 
     class Meta:
+        verbose_name = _("issuance request")
+        verbose_name_plural = _("issuance requests")
         ordering = ["-submitted_at", "-pk"]
         indexes = [
             models.Index(fields=["partner", "-submitted_at", "-id"], name="request_partner"),
@@ -211,7 +232,8 @@ class IssuanceRequest(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"Request {self.number} — {self.template} × {self.recipient_count}"
+        return _("Request %(number)s — %(template)s × %(count)s") % {
+            "number": self.number, "template": self.template, "count": self.recipient_count}
 
     def get_absolute_url(self) -> str:
         return reverse("approvals:detail", args=[self.pk])
@@ -237,13 +259,18 @@ class IssuanceRecipient(models.Model):
 
     request = models.ForeignKey(
         IssuanceRequest, on_delete=models.CASCADE, related_name="recipients",
+        verbose_name=_("issuance request"),
     )
-    template = models.ForeignKey(CouponTemplate, on_delete=models.PROTECT, related_name="+")
-    sub_account = models.ForeignKey(SubAccount, on_delete=models.PROTECT, related_name="+")
-    limited = models.BooleanField()
-    holds = models.BooleanField(default=True)
+    template = models.ForeignKey(CouponTemplate, on_delete=models.PROTECT, related_name="+",
+                                 verbose_name=_("template"))
+    sub_account = models.ForeignKey(SubAccount, on_delete=models.PROTECT, related_name="+",
+                                    verbose_name=_("sub-account"))
+    limited = models.BooleanField(_("limited"))
+    holds = models.BooleanField(_("holds"), default=True)
 
     class Meta:
+        verbose_name = _("issuance recipient")
+        verbose_name_plural = _("issuance recipients")
         constraints = [
             models.UniqueConstraint(
                 fields=["request", "sub_account"], name="recipient_once_per_request",
@@ -256,7 +283,8 @@ class IssuanceRecipient(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.sub_account} in request #{self.request_id}"
+        return _("%(account)s in request #%(id)s") % {"account": self.sub_account,
+                                                      "id": self.request_id}
 
 
 class Coupon(models.Model):
@@ -264,10 +292,10 @@ class Coupon(models.Model):
     coupons/transitions.coupons_move, following TRANSITIONS below."""
 
     class Status(models.TextChoices):
-        AVAILABLE = "available", "Available"
-        USED_UP = "used_up", "Used up"
-        EXPIRED = "expired", "Expired"
-        VOIDED = "voided", "Voided"
+        AVAILABLE = "available", pgettext_lazy("coupon status", "Available")
+        USED_UP = "used_up", pgettext_lazy("coupon status", "Used up")
+        EXPIRED = "expired", pgettext_lazy("coupon status", "Expired")
+        VOIDED = "voided", pgettext_lazy("coupon status", "Voided")
 
     # The posting marks a coupon used up, expiry expires it, a partner admin voids it.
     # Nothing reopens: a used-up coupon has nothing left to pay with, an expired one's
@@ -280,47 +308,52 @@ class Coupon(models.Model):
     }
 
     # Unique by the constraint below, which needs no second (pattern) index.
-    code = models.CharField(max_length=24)
+    code = models.CharField(_("code"), max_length=24)
     # The foreign keys' own indexes are left out (db_index=False): the indexes below start
     # with the same column, and a request's coupons are never looked up.
     template = models.ForeignKey(CouponTemplate, on_delete=models.PROTECT, related_name="coupons",
-                                 db_index=False)
+                                 db_index=False, verbose_name=_("template"))
     request = models.ForeignKey(IssuanceRequest, on_delete=models.PROTECT, related_name="coupons",
-                                db_index=False)
+                                db_index=False, verbose_name=_("issuance request"))
     # One coupon per recipient: releasing twice can not make a second one.
     recipient = models.OneToOneField(
         IssuanceRecipient, on_delete=models.PROTECT, related_name="coupon",
+        verbose_name=_("recipient"),
     )
     partner = models.ForeignKey(Partner, on_delete=models.PROTECT, related_name="+",
-                                db_index=False)
+                                db_index=False, verbose_name=_("partner"))
     sub_account = models.ForeignKey(SubAccount, on_delete=models.PROTECT, related_name="coupons",
-                                    db_index=False)
-    kind = models.CharField(max_length=20, choices=CouponKind.choices)
-    cost_bearer = models.CharField(max_length=10, choices=CostBearer.choices)
-    currency = models.CharField(max_length=3, choices=CURRENCIES)
-    amount = money_field()
-    balance = money_field()
-    voided_amount = money_field(default=Decimal("0"))
-    discount_rate = models.DecimalField(max_digits=5, decimal_places=2, null=True, blank=True)
-    uses_total = models.PositiveIntegerField(null=True, blank=True)
-    uses_left = models.PositiveIntegerField(null=True, blank=True)
-    min_bill_amount = money_field(null=True, blank=True)
-    all_products = models.BooleanField(default=True)
-    product_codes = models.JSONField(default=list, blank=True)
-    valid_from = models.DateField()
-    valid_until = models.DateField()
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.AVAILABLE)
-    released_at = models.DateTimeField()
+                                    db_index=False, verbose_name=_("sub-account"))
+    kind = models.CharField(_("kind"), max_length=20, choices=CouponKind.choices)
+    cost_bearer = models.CharField(_("cost bearer"), max_length=10, choices=CostBearer.choices)
+    currency = models.CharField(_("currency"), max_length=3, choices=CURRENCIES)
+    amount = money_field(verbose_name=_("amount"))
+    balance = money_field(verbose_name=_("balance"))
+    voided_amount = money_field(verbose_name=_("voided amount"), default=Decimal("0"))
+    discount_rate = models.DecimalField(_("discount rate"), max_digits=5, decimal_places=2,
+                                        null=True, blank=True)
+    uses_total = models.PositiveIntegerField(_("uses total"), null=True, blank=True)
+    uses_left = models.PositiveIntegerField(_("uses left"), null=True, blank=True)
+    min_bill_amount = money_field(verbose_name=_("minimum bill amount"), null=True, blank=True)
+    all_products = models.BooleanField(_("all products"), default=True)
+    product_codes = models.JSONField(_("product codes"), default=list, blank=True)
+    valid_from = models.DateField(_("valid from"))
+    valid_until = models.DateField(_("valid until"))
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices,
+                              default=Status.AVAILABLE)
+    released_at = models.DateTimeField(_("released at"))
     # Who voided it, when and why: written by the void service only
     # (billing/coupon_status.coupon_void), shown on the pages, the exports and the admin.
-    void_reason = models.TextField(blank=True)
-    voided_at = models.DateTimeField(null=True, blank=True)
+    void_reason = models.TextField(_("void reason"), blank=True)
+    voided_at = models.DateTimeField(_("voided at"), null=True, blank=True)
     voided_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
-        related_name="+",
+        related_name="+", verbose_name=_("voided by"),
     )
 
     class Meta:
+        verbose_name = _("coupon")
+        verbose_name_plural = _("coupons")
         ordering = ["-released_at", "-pk"]
         # Every index is written by every release (one entry per coupon) and, unless the
         # update is HOT, by every change of a coupon; none holds balance, uses_left or status,

@@ -8,6 +8,7 @@ from enum import Enum
 
 from django.conf import settings
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from accounts.models import Partner, PlatformBudget, SubAccount
@@ -35,10 +36,10 @@ def template_window_refusal(*, validity_type: str, valid_until: date | None,
     a fixed window that has already ended could never issue a coupon."""
     today = today or timezone.localdate()
     if window_ended(validity_type=validity_type, valid_until=valid_until, today=today):
-        return (
-            f"This window ended on {valid_until:%Y-%m-%d}, before today ({today:%Y-%m-%d}): "
-            "no coupon could be issued from it. Choose a valid until of today or later."
-        )
+        return _(
+            "This window ended on %(until)s, before today (%(today)s): no coupon could be "
+            "issued from it. Choose a valid until of today or later."
+        ) % {"until": f"{valid_until:%Y-%m-%d}", "today": f"{today:%Y-%m-%d}"}
     return None
 
 
@@ -53,26 +54,24 @@ def template_window_warning(*, validity_type: str, valid_from: date | None,
     days_left = (valid_until - today).days + 1
     return ngettext(
         "The validity window started on %(start)s, before today (%(today)s): coupons issued "
-        "from it now are valid until %(end)s, %(days)d day counting today.",
+        "from it now are valid until %(until)s, %(n)s day counting today.",
         "The validity window started on %(start)s, before today (%(today)s): coupons issued "
-        "from it now are valid until %(end)s, %(days)d days counting today.",
-        days_left,
+        "from it now are valid until %(until)s, %(n)s days counting today.", days_left,
     ) % {"start": f"{valid_from:%Y-%m-%d}", "today": f"{today:%Y-%m-%d}",
-         "end": f"{valid_until:%Y-%m-%d}", "days": days_left}
+         "until": f"{valid_until:%Y-%m-%d}", "n": days_left}
 
 
 def template_issuable_problem(template: CouponTemplate, *, today: date | None = None) -> str | None:
     """Why the template can not be issued now, or None."""
     if not template.partner.coupon_enabled:
-        return COUPON_FUNCTION_OFF
+        return _(COUPON_FUNCTION_OFF)
     if template.status != CouponTemplate.Status.ACTIVE:
-        return "This template is disabled; coupons can not be issued from it."
+        return _("This template is disabled; coupons can not be issued from it.")
     if window_ended(validity_type=template.validity_type, valid_until=template.valid_until,
                     today=today):
-        return (
-            f"This template's validity ended on {template.valid_until:%Y-%m-%d}; "
-            "coupons can not be issued from it."
-        )
+        return _(
+            "This template's validity ended on %(until)s; coupons can not be issued from it."
+        ) % {"until": f"{template.valid_until:%Y-%m-%d}"}
     return None
 
 
@@ -89,12 +88,12 @@ def platform_borne_problem(*, partner: Partner, cost_bearer: str, currency: str)
     if cost_bearer != CostBearer.PLATFORM:
         return None
     if partner.is_tier2:
-        return "A tier-2 reseller can create partner-borne templates only."
+        return _("A tier-2 reseller can create partner-borne templates only.")
     if not can_create_platform_borne(partner=partner, currency=currency):
-        return (
-            f"Your BD has granted no platform-borne budget in {currency}; "
+        return _(
+            "Your BD has granted no platform-borne budget in %(currency)s; "
             "choose partner-borne or ask your BD."
-        )
+        ) % {"currency": currency}
     return None
 
 
@@ -105,27 +104,45 @@ def platform_borne_problem(*, partner: Partner, cost_bearer: str, currency: str)
 class Refusal(Enum):
     """Why an account can not be selected for a template, in the words of each place that
     says it: the account table's row, the selection check's problem (for many accounts),
-    and Issue Coupon's "not added" notice. `field` is the SelectionCheck list it fills."""
+    and Issue Coupon's "not added" notice. The value is the SelectionCheck list it fills;
+    the words are read in the active language when they are said."""
 
-    TIER2 = (
-        "tier2", "Tier-2 reseller: platform-borne coupons can not be issued to it",
-        "Platform-borne coupons can not be issued to tier-2 resellers: {ids}.",
-        "tier-2 resellers (platform-borne coupons can not be issued to them)",
-    )
-    HOLDING = (
-        "holding", "Already holds this coupon or waits for it (Limited to 1)",
-        "This template is Limited to 1 and these accounts already hold it or wait for it: "
-        "{ids}.",
-        "already hold this coupon or wait for it (Limited to 1)",
-    )
-    CURRENCY = (
-        "wrong_currency", "Billed in {account_currency}",
-        "These accounts are billed in another currency than {template_currency}: {ids}.",
-        "billed in another currency",
-    )
+    TIER2 = "tier2"
+    HOLDING = "holding"
+    CURRENCY = "wrong_currency"
 
-    def __init__(self, field: str, row: str, problem: str, not_added: str):
-        self.field, self.row, self.problem, self.not_added = field, row, problem, not_added
+    @property
+    def field(self) -> str:
+        return self.value
+
+    def row(self, *, account_currency: str) -> str:
+        """The account table's note on a row that can not be selected."""
+        if self is Refusal.TIER2:
+            return _("Tier-2 reseller: platform-borne coupons can not be issued to it")
+        if self is Refusal.HOLDING:
+            return _("Already holds this coupon or waits for it (Limited to 1)")
+        return _("Billed in %(currency)s") % {"currency": account_currency}
+
+    def problem(self, *, ids: str, template_currency: str) -> str:
+        """The selection check's problem naming the refused accounts."""
+        if self is Refusal.TIER2:
+            text = _("Platform-borne coupons can not be issued to tier-2 resellers: %(ids)s.")
+        elif self is Refusal.HOLDING:
+            text = _("This template is Limited to 1 and these accounts already hold it or wait "
+                     "for it: %(ids)s.")
+        else:
+            text = _("These accounts are billed in another currency than %(currency)s: "
+                     "%(ids)s.")
+        return text % {"ids": ids, "currency": template_currency}
+
+    @property
+    def not_added(self) -> str:
+        """Issue Coupon's "Not added — …" reason."""
+        if self is Refusal.TIER2:
+            return _("tier-2 resellers (platform-borne coupons can not be issued to them)")
+        if self is Refusal.HOLDING:
+            return _("already hold this coupon or wait for it (Limited to 1)")
+        return _("billed in another currency")
 
 
 def account_refusals(*, template: CouponTemplate, account, holds: bool) -> list[Refusal]:
@@ -198,7 +215,7 @@ def issuance_selection_check(
         check.problems.append(problem)
     cleaned = [str(a).strip() for a in account_ids if str(a).strip()]
     if not cleaned:
-        check.problems.append("Select at least one account.")
+        check.problems.append(_("Select at least one account."))
         return check
     limit = settings.ISSUE_MAX_ACCOUNTS
     seen: set[str] = set()
@@ -235,14 +252,15 @@ def issuance_selection_check(
     check.accounts = accounts
     if check.duplicates:
         check._refuse("duplicate", check.duplicates,
-                      f"These account IDs are listed twice: {named(check.duplicates)}.")
+                      _("These account IDs are listed twice: %(ids)s.")
+                      % {"ids": named(check.duplicates)})
     if check.unknown:
         check._refuse("unknown", check.unknown,
-                      f"These account IDs are not among your sub-accounts: "
-                      f"{named(check.unknown)}.")
+                      _("These account IDs are not among your sub-accounts: %(ids)s.")
+                      % {"ids": named(check.unknown)})
     for refusal in Refusal:
         if ids := check.refused(refusal):
-            check._refuse(refusal.field, ids, refusal.problem.format(
+            check._refuse(refusal.field, ids, refusal.problem(
                 ids=named(ids), template_currency=template.currency,
             ))
     if not check.problems and template.is_platform_borne:
@@ -270,10 +288,9 @@ def release_cap_problem(template: CouponTemplate, count: int, total: Decimal) ->
         ) % {"cap": f"{template.release_cap_count:,}", "left": f"{count_left:,}",
              "n": f"{count:,}"}
     if amount_left is not None and total > amount_left:
-        return (
-            f"This template may release at most "
-            f"{fmt(template.release_cap_amount, template.currency)}; "
-            f"{fmt(amount_left, template.currency)} is left and this request totals "
-            f"{fmt(total, template.currency)}."
-        )
+        return _(
+            "This template may release at most %(cap)s; %(left)s is left and this request "
+            "totals %(total)s."
+        ) % {"cap": fmt(template.release_cap_amount, template.currency),
+             "left": fmt(amount_left, template.currency), "total": fmt(total, template.currency)}
     return None

@@ -6,6 +6,7 @@ from decimal import Decimal
 from django.db import IntegrityError, transaction
 from django.dispatch import Signal
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from accounts.locks import platform_budgets_for_update
 from accounts.models import (
@@ -46,7 +47,7 @@ class TemplateTermsError(ApplicationError):
     """The template's terms break a rule; `errors` maps each field to its message."""
 
     def __init__(self, errors: dict[str, str]):
-        super().__init__("Please correct the errors below.", extra={"errors": errors})
+        super().__init__(_("Please correct the errors below."), extra={"errors": errors})
         self.errors = errors
 
 
@@ -54,17 +55,17 @@ class AlreadySubmittedError(ApplicationError):
     """This selection's token was confirmed before; `request` is what it made."""
 
     def __init__(self, request: IssuanceRequest):
-        super().__init__(f"This selection was already submitted as request {request.number}.",
-                         extra={"request": request})
+        super().__init__(_("This selection was already submitted as request %(number)s.")
+                         % {"number": request.number}, extra={"request": request})
         self.request = request
 
 
 def _require_writer(*, partner: Partner, acting_user, action: str) -> None:
     partner_writer_require(
         acting_user, partner, action=action,
-        wrong_role=("Only a partner admin can disable a template."
+        wrong_role=(_("Only a partner admin can disable a template.")
                     if action == "template_disable"
-                    else "Your role can view coupons but not change them."),
+                    else _("Your role can view coupons but not change them.")),
     )
 
 
@@ -111,7 +112,7 @@ def coupon_template_create(
     errors = template_terms_errors(terms)
     name = (name or "").strip()
     if not name:
-        errors["name"] = "Enter a name."
+        errors["name"] = _("Enter a name.")
     if "valid_until" not in errors and (msg := template_window_refusal(
         validity_type=validity_type, valid_until=valid_until,
     )):
@@ -159,7 +160,8 @@ def coupon_template_update(
     allowed = {"name", "description", *CouponTemplate.MONEY_FIELDS, "products"}
     unknown = set(changes) - allowed
     if unknown:
-        raise ApplicationError(f"These fields can not be changed: {', '.join(sorted(unknown))}.")
+        raise ApplicationError(_("These fields can not be changed: %(fields)s.")
+                               % {"fields": ", ".join(sorted(unknown))})
     with transaction.atomic():
         locked = coupon_templates_for_update().get(pk=template.pk)
         before = _template_snapshot(locked)
@@ -174,10 +176,10 @@ def coupon_template_update(
             or (k != "products" and getattr(locked, k) != changes[k])
         }
         if changed_money and template_is_frozen(locked):
-            raise ApplicationError(
+            raise ApplicationError(_(
                 "Coupons were issued from this template, so its amounts, validity, products "
                 "and limits can no longer change. Disable it and create a new one.",
-            )
+            ))
         terms = {k: getattr(locked, k) for k in CouponTemplate.MONEY_FIELDS}
         terms["products"] = list(locked.products.all())
         terms.update({k: v for k, v in changes.items() if k in money_changes})
@@ -192,7 +194,7 @@ def coupon_template_update(
         ):
             errors["cost_bearer"] = msg
         if "name" in changes and not (changes["name"] or "").strip():
-            errors["name"] = "Enter a name."
+            errors["name"] = _("Enter a name.")
         # A window may have ended since the template was made; only a change of it is
         # refused for that (a rename of an old template is not).
         if {"validity_type", "valid_until"} & changed_money and "valid_until" not in errors and (
@@ -220,7 +222,7 @@ def coupon_template_disable(*, template: CouponTemplate, acting_user) -> CouponT
     with transaction.atomic():
         locked = coupon_templates_for_update().get(pk=template.pk)
         if locked.status == CouponTemplate.Status.DISABLED:
-            raise ApplicationError("This template is already disabled.")
+            raise ApplicationError(_("This template is already disabled."))
         locked.status = CouponTemplate.Status.DISABLED
         locked.disabled_at = timezone.now()
         locked.save(update_fields=["status", "disabled_at"])
@@ -321,10 +323,10 @@ def _submit(
                 )
         except IntegrityError as exc:
             # Another request took a "Limited to 1" account between our check and insert.
-            raise ApplicationError(
+            raise ApplicationError(_(
                 "Another request for this template was confirmed at the same time and holds "
                 "some of these accounts now; reload the page and select again.",
-            ) from exc
+            )) from exc
         audit_record(
             actor=acting_user, partner=template.partner, action="request.submit", obj=request,
             after={

@@ -1,10 +1,12 @@
 """Tables of the partner console."""
 import django_tables2 as tables
 from django.urls import reverse
+from django.utils.functional import lazy
 from django.utils.html import escape, format_html
 from django.utils.http import urlencode
-from django.utils.safestring import mark_safe
-from django.utils.translation import ngettext
+from django.utils.safestring import SafeString
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext, pgettext_lazy
 from django_tables2.templatetags.django_tables2 import table_page_range
 
 from accounts.models import SubAccount
@@ -25,16 +27,21 @@ class CouponTemplateTable(tables.Table):
     """Fits 1,280 px without a sideways scroll: headers, dates, amounts, cost bearers and
     the button never wrap; the name and the terms wrap between their pieces."""
 
-    id = tables.Column(verbose_name="ID")
-    name = tables.LinkColumn("coupons:template_detail", args=[tables.A("pk")])
-    kind = tables.Column()
-    value = tables.Column(empty_values=(), orderable=False, verbose_name="Value")
-    cost_bearer = tables.Column(verbose_name="Cost bearer", attrs=NOWRAP)
-    issue_limit = tables.Column(verbose_name="Issue limit", attrs=NOWRAP)
-    validity = tables.Column(empty_values=(), orderable=False)
-    released_count = tables.Column(verbose_name="Issued", attrs={"td": {"class": "money"}})
-    status = tables.Column()
-    created_at = tables.DateTimeColumn(format="Y-m-d", verbose_name="Created", attrs=NOWRAP)
+    id = tables.Column(verbose_name=gettext_lazy("ID"))
+    name = tables.LinkColumn("coupons:template_detail", args=[tables.A("pk")],
+                             verbose_name=gettext_lazy("Name"))
+    kind = tables.Column(verbose_name=gettext_lazy("Kind"))
+    value = tables.Column(empty_values=(), orderable=False, verbose_name=gettext_lazy("Value"))
+    cost_bearer = tables.Column(verbose_name=gettext_lazy("Cost bearer"), attrs=NOWRAP)
+    issue_limit = tables.Column(verbose_name=gettext_lazy("Issue limit"), attrs=NOWRAP)
+    validity = tables.Column(empty_values=(), orderable=False,
+                             verbose_name=gettext_lazy("Validity"))
+    released_count = tables.Column(verbose_name=pgettext_lazy("coupons released", "Issued"),
+
+                                   attrs={"td": {"class": "money"}})
+    status = tables.Column(verbose_name=gettext_lazy("Status"))
+    created_at = tables.DateTimeColumn(format="Y-m-d", verbose_name=gettext_lazy("Created"),
+                                       attrs=NOWRAP)
     actions = tables.Column(empty_values=(), orderable=False, verbose_name="", attrs=NOWRAP)
 
     class Meta:
@@ -50,10 +57,11 @@ class CouponTemplateTable(tables.Table):
             rate = record.discount_rate.normalize()
             uses = ngettext("%(n)s use", "%(n)s uses", record.discount_uses) % {
                 "n": record.discount_uses}
-            return format_html("{} off, up to {}, {}", unbroken(f"{rate:f} %"), amount, uses)
+            return format_html(_("{rate} off, up to {cap}, {uses}"), rate=unbroken(f"{rate:f} %"),
+                               cap=amount, uses=uses)
         if record.kind == CouponKind.THRESHOLD:
-            return format_html("{} on lines ≥ {}", amount,
-                               unbroken(fmt(record.min_bill_amount, record.currency)))
+            return format_html(_("{face} on lines ≥ {minimum}"), face=amount,
+                               minimum=unbroken(fmt(record.min_bill_amount, record.currency)))
         return amount
 
     def render_validity(self, record):
@@ -65,7 +73,8 @@ class CouponTemplateTable(tables.Table):
 
     def render_released_count(self, record):
         if record.release_cap_count:
-            return f"{record.released_count:,} of {record.release_cap_count:,}"
+            return _("%(released)s of %(cap)s") % {"released": f"{record.released_count:,}",
+                                                   "cap": f"{record.release_cap_count:,}"}
         return f"{record.released_count:,}"
 
     def render_status(self, value, record):
@@ -76,8 +85,8 @@ class CouponTemplateTable(tables.Table):
         if record.status != CouponTemplate.Status.ACTIVE:
             return ""
         return format_html(
-            '<a class="btn btn-sm btn-primary" href="{}">Issue Coupon</a>',
-            reverse("coupons:issue", args=[record.pk]),
+            '<a class="btn btn-sm btn-primary" href="{}">{}</a>',
+            reverse("coupons:issue", args=[record.pk]), _("Issue Coupon"),
         )
 
     def order_created_at(self, queryset, is_descending):
@@ -89,14 +98,15 @@ class CouponTemplateTable(tables.Table):
 # Issue Coupon
 
 
-SELECT_ALL = mark_safe(  # noqa: S308 - a constant, no user data
-    '<input type="checkbox" class="form-check-input" id="pick-all" '
-    'aria-label="Tick every selectable account on this page">'
-)
-SELECTED_BADGE = mark_safe('<span class="badge text-bg-success">Selected</span>')
-NOT_SELECTABLE_BOX = mark_safe(
-    '<input type="checkbox" class="form-check-input" disabled aria-label="Not selectable">'
-)
+# Markup with words in it, made in the active language when a page draws it.
+SELECT_ALL = lazy(lambda: format_html(
+    '<input type="checkbox" class="form-check-input" id="pick-all" aria-label="{}">',
+    _("Tick every selectable account on this page")), SafeString)()
+SELECTED_BADGE = lazy(lambda: format_html('<span class="badge text-bg-success">{}</span>',
+                                          _("Selected")), SafeString)()
+NOT_SELECTABLE_BOX = lazy(lambda: format_html(
+    '<input type="checkbox" class="form-check-input" disabled aria-label="{}">',
+    _("Not selectable")), SafeString)()
 TYPE_LABELS = dict(SubAccount.Type.choices)
 
 
@@ -139,9 +149,9 @@ class AccountTable(LeanHeaderMixin, tables.Table):
     """
 
     pick = tables.Column(empty_values=(), orderable=False, verbose_name=SELECT_ALL)
-    account_id = tables.Column(verbose_name="Account ID")
-    name = tables.Column()
-    type = tables.Column()
+    account_id = tables.Column(verbose_name=gettext_lazy("Account ID"))
+    name = tables.Column(verbose_name=gettext_lazy("Name"))
+    type = tables.Column(verbose_name=gettext_lazy("Type"))
     state = tables.Column(empty_values=(), orderable=False, verbose_name="")
 
     class Meta:
@@ -158,7 +168,7 @@ class AccountTable(LeanHeaderMixin, tables.Table):
         """The first reason the row's account can not be selected (coupons/rules.py)."""
         refusals = account_refusals(template=self.template, account=record,
                                     holds=getattr(record, "holds_template", False))
-        return refusals[0].row.format(account_currency=record.currency) if refusals else None
+        return refusals[0].row(account_currency=record.currency) if refusals else None
 
     def render_pick(self, record):
         return self._cells(record)[0]
@@ -191,18 +201,20 @@ class AccountTable(LeanHeaderMixin, tables.Table):
             # JavaScript, Selected Accounts' Remove takes an account out.
             pick = format_html(
                 '<input type="checkbox" class="form-check-input pick" value="{}" checked '
-                'disabled aria-label="Selected: untick to remove {}">', account_id, account_id,
+                'disabled aria-label="{}">', account_id,
+                _("Selected: untick to remove %(id)s") % {"id": account_id},
             )
             return pick, code, name, kind, SELECTED_BADGE
         reason = self.blocked_reason(record)
         if reason:
-            state = format_html('<span class="badge text-bg-secondary">Not selectable</span> '
-                                '<small class="text-muted">{}</small>', reason)
+            state = format_html('<span class="badge text-bg-secondary">{}</span> '
+                                '<small class="text-muted">{}</small>', _("Not selectable"),
+                                reason)
             return NOT_SELECTABLE_BOX, code, name, kind, state
         pick = format_html(
             '<input type="checkbox" class="form-check-input pick" name="pick" value="{}" '
-            'aria-label="Select {}">',
-            account_id, account_id,
+            'aria-label="{}">',
+            account_id, _("Select %(id)s") % {"id": account_id},
         )
         return pick, code, name, kind, ""
 

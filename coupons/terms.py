@@ -4,6 +4,7 @@ cap × uses as if it were cash. One wording for the pages and the tables."""
 from decimal import Decimal
 
 from django.utils.html import format_html
+from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from couponplatform.templatetags.money import amount_html
@@ -19,14 +20,15 @@ def value_html(obj: Coupon | CouponTemplate):
     "15 % off, up to 30.00 USD a use"."""
     if obj.kind == CouponKind.DISCOUNT:
         cap = obj.cap_per_use if isinstance(obj, Coupon) else obj.face_value
-        return format_html('<span class="nowrap">{} % off,</span> '
-                           '<span class="nowrap">up to {} a use</span>',
-                           _rate(obj.discount_rate), amount_html(cap, obj.currency))
+        # xgettext:no-python-format
+        return format_html(_('<span class="nowrap">{rate} % off,</span> '
+                             '<span class="nowrap">up to {cap} a use</span>'),
+                           rate=_rate(obj.discount_rate), cap=amount_html(cap, obj.currency))
     face = obj.amount if isinstance(obj, Coupon) else obj.face_value
     if obj.kind == CouponKind.THRESHOLD:
-        return format_html('{} <span class="nowrap">on lines ≥ {}</span>',
-                           amount_html(face, obj.currency),
-                           amount_html(obj.min_bill_amount, obj.currency))
+        return format_html(_('{face} <span class="nowrap">on lines ≥ {minimum}</span>'),
+                           face=amount_html(face, obj.currency),
+                           minimum=amount_html(obj.min_bill_amount, obj.currency))
     return amount_html(face, obj.currency)
 
 
@@ -35,7 +37,7 @@ def remaining_html(coupon: Coupon):
     (`Coupon.uses_available`)."""
     if coupon.kind == CouponKind.DISCOUNT:
         total = coupon.uses_total or 0
-        return format_html('<span class="nowrap">{}</span>', ngettext(
-            "%(left)s of %(total)s use", "%(left)s of %(total)s uses", total,
-        ) % {"left": coupon.uses_available, "total": total})
+        return format_html(ngettext('<span class="nowrap">{left} of {total} use</span>',
+                                    '<span class="nowrap">{left} of {total} uses</span>', total),
+                           left=coupon.uses_available, total=total)
     return amount_html(coupon.balance, coupon.currency)

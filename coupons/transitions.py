@@ -2,27 +2,35 @@
 up, expiry expires them and a partner admin voids one, each through `coupons_move`."""
 from collections.abc import Mapping, Sequence
 
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
 from audit.services import audit_record_many
 from couponplatform.db import chunks
 from couponplatform.exceptions import InvalidTransitionError
 from coupons.models import Coupon
 
 Status = Coupon.Status
-VERBS = {Status.USED_UP: "used up", Status.EXPIRED: "expired", Status.VOIDED: "voided",
-         Status.AVAILABLE: "made available again"}
+# What a move does, as the end of "… can be <verb>".
+VERBS = {Status.USED_UP: gettext_lazy("used up"), Status.EXPIRED: gettext_lazy("expired"),
+         Status.VOIDED: gettext_lazy("voided"),
+         Status.AVAILABLE: gettext_lazy("made available again")}
 
 
 def coupon_move_refusal(coupon: Coupon, to: str) -> str:
     """Why `coupon` can not move to `to`, in the words every caller shows."""
-    sources = [Status(s).label.lower() for s, targets in Coupon.TRANSITIONS.items()
+    sources = [str(Status(s).label).lower() for s, targets in Coupon.TRANSITIONS.items()
                if to in targets]
+    values = {"code": coupon.code, "status": str(coupon.get_status_display()).lower(),
+              "verb": VERBS.get(to, to)}
     if not sources:
-        return (f"Coupon {coupon.code} is {coupon.get_status_display().lower()}; no coupon "
-                f"can be {VERBS.get(to, to)}.")
-    which = " or ".join(sources)
-    article = "an" if which[0] in "aeiou" else "a"
-    return (f"Coupon {coupon.code} is {coupon.get_status_display().lower()}; only {article} "
-            f"{which} coupon can be {VERBS.get(to, to)}.")
+        return _("Coupon %(code)s is %(status)s; no coupon can be %(verb)s.") % values
+    values["which"] = _(" or ").join(sources)
+    # English needs its article; other languages say both the same way.
+    if values["which"][0] in "aeiou":
+        return _("Coupon %(code)s is %(status)s; only an %(which)s coupon can be %(verb)s."
+                 ) % values
+    return _("Coupon %(code)s is %(status)s; only a %(which)s coupon can be %(verb)s.") % values
 
 
 def coupons_move(

@@ -1,6 +1,7 @@
 """The partner console: coupon templates (Issue Coupon is coupons/issue_views.py)."""
 from django.contrib import messages
 from django.shortcuts import redirect
+from django.utils.translation import gettext as _
 from django.views import View
 from django.views.generic import FormView, TemplateView
 from django_filters.views import FilterView
@@ -59,7 +60,8 @@ class TemplateCreateView(PartnerMixin, FormView):
         except ApplicationError as exc:
             form.add_error(None, exc.message)
             return self.form_invalid(form)
-        messages.success(self.request, f"Template “{template.name}” is ready for distribution.")
+        messages.success(self.request, _("Template “%(name)s” is ready for distribution.")
+                         % {"name": template.name})
         if warning := rules.template_window_warning(
             validity_type=template.validity_type, valid_from=template.valid_from,
             valid_until=template.valid_until,
@@ -98,5 +100,6 @@ class TemplateDisableView(PartnerMixin, View):
         except ApplicationError as exc:
             messages.error(request, exc.message)
         else:
-            messages.success(request, f"Template “{template.name}” is disabled.")
+            messages.success(request, _("Template “%(name)s” is disabled.")
+                             % {"name": template.name})
         return redirect(template.get_absolute_url())

@@ -40,7 +40,7 @@ def _refusals(template, account, problem: str | None) -> list[dict]:
     holds = bool(getattr(account, "holds_template", False))
     for refusal in rules.account_refusals(template=template, account=account, holds=holds):
         out.append({"code": refusal.field,
-                    "message": refusal.row.format(account_currency=account.currency)})
+                    "message": refusal.row(account_currency=account.currency)})
     return out
 
 

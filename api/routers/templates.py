@@ -3,6 +3,7 @@ the same form and service), disable."""
 from typing import Literal
 
 from django.db.models import Prefetch
+from django.utils.translation import gettext
 from ninja import Query, Router, Schema
 
 from accounts.models import Product
@@ -59,7 +60,8 @@ def _form_data(payload: TemplateIn) -> dict:
     products = dict(Product.objects.filter(code__in=codes).values_list("code", "pk"))
     if unknown := [c for c in codes if c not in products]:
         raise ApiError(422, "parameter_invalid",
-                       f"products: no such product codes: {', '.join(unknown[:20])}.",
+                       gettext("products: no such product codes: %(codes)s.")
+                       % {"codes": ", ".join(unknown[:20])},
                        param="products")
     data["products"] = [str(products[c]) for c in codes]
     if payload.kind == "discount" and "face_value" in data:
