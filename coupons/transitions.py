@@ -2,12 +2,19 @@
 up, expiry expires them and a partner admin voids one, each through `coupons_move`."""
 from collections.abc import Mapping, Sequence
 
+from django.dispatch import Signal
+
 from audit.services import audit_record_many
 from couponplatform.db import chunks
 from couponplatform.exceptions import InvalidTransitionError
 from coupons.models import Coupon
 
 Status = Coupon.Status
+
+# Sent by every move, inside its transaction, after the UPDATE, with the coupons (their
+# status set to `to` on the objects too) and `to`: the API writes coupon events here
+# (coupons does not import api). A receiver that raises rolls the move back.
+coupons_moved = Signal()
 VERBS = {Status.USED_UP: "used up", Status.EXPIRED: "expired", Status.VOIDED: "voided",
          Status.AVAILABLE: "made available again"}
 
@@ -58,3 +65,4 @@ def coupons_move(
     ])
     for coupon in coupons:
         coupon.status = to
+    coupons_moved.send(sender=Coupon, coupons=coupons, to=to)
