@@ -296,7 +296,7 @@ def webhook_events_record(*, partner_id: int, type: str, objects: list[dict],
 
 def backoff(attempts: int, *, rng: random.Random | None = None) -> timedelta:
     """How long after its `attempts`-th failed attempt a delivery is tried again."""
-    step = min(BACKOFF_BASE * (2 ** max(attempts - 1, 0)), BACKOFF_CAP)
+    step = min(BACKOFF_BASE * (2 ** min(max(attempts - 1, 0), 20)), BACKOFF_CAP)
     return step * (rng or random).uniform(0.8, 1.0)
 
 
