@@ -70,6 +70,7 @@ LEASE = timedelta(minutes=2)
 # for lost and the sweeper publishes another.
 REQUEUE_AFTER = timedelta(minutes=10)
 TASK_CHUNK = 20  # deliveries a task attempts, one after another
+ADDRESSES_TRIED = 3  # of a host's (checked) addresses, so an attempt stays inside its lease
 SWEEP_LIMIT = 2000  # deliveries a sweep queues at most
 _LABEL = r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?"
 _HOST_RE = re.compile(rf"^{_LABEL}(\.{_LABEL})*$")
@@ -348,7 +349,7 @@ def http_post(url: str, body: bytes, headers: dict[str, str]) -> tuple[int | Non
     kind = _PinnedHTTPSConnection if parts.scheme == "https" else _PinnedHTTPConnection
     timeout = settings.WEBHOOK_TIMEOUT
     error = ""
-    for _family, address in addresses:
+    for _family, address in addresses[:ADDRESSES_TRIED]:
         connection = kind(host, port, address=address, timeout=timeout)
         try:
             try:

@@ -287,6 +287,31 @@ def test_every_event_type_is_sent_with_its_object(postgres_only, shop, receiver)
     assert WebhookDelivery.objects.filter(status="succeeded").count() == len(bodies)
 
 
+def test_console_admin_and_api_changes_all_write_their_event(postgres_only, shop, receiver):
+    """The events come from the one mover of each status, whoever calls it: the console's
+    cancel, the BD admin's approve, the API's cancel."""
+    from tests.api.helpers import Api, make_key
+
+    hook = receiver()
+    register(shop, hook.url, events=list(EVENT_TYPES))
+    a = shop.accounts
+    by_console, by_admin, by_api = (f.submitted(shop.template, shop.admin, a[i:i + 1])
+                                    for i in range(3))
+    console, bd = signed_in(shop.admin), signed_in(shop.bd)
+    with f.committed():
+        console.post(reverse("approvals:cancel", args=[by_console.pk]))
+    with f.committed():
+        bd.post(reverse("admin:approvals_pendingrequest_approve", args=[by_admin.pk]))
+    with f.committed():
+        answer = Api(make_key(shop.partner, shop.admin)[1]).post(
+            f"/issuance_requests/{by_api.pk}/cancel")
+    assert answer.status_code == 200, answer.content
+    seen = [(b["type"], b["data"]["object"]["id"]) for b in map(
+        json.loads, (r["body"] for r in hook.received))]
+    assert seen == [("request.cancelled", by_console.pk), ("request.approved", by_admin.pk),
+                    ("request.issued", by_admin.pk), ("request.cancelled", by_api.pk)]
+
+
 def test_only_subscribed_active_endpoints_get_a_delivery(postgres_only, shop, receiver):
     cancels, approvals_only, disabled = receiver(), receiver(), receiver()
     register(shop, cancels.url)
