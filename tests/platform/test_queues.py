@@ -20,7 +20,8 @@ def _tasks_registered():
 
 def our_tasks() -> list[str]:
     return sorted(name for name in app.tasks if name.startswith(("approvals.", "billing.",
-                                                                  "coupons.", "accounts.")))
+                                                                  "coupons.", "accounts.",
+                                                                  "api.")))
 
 
 def queue_of(name: str) -> str:
