@@ -37,9 +37,10 @@ from coupons.models import Coupon, CouponTemplate
 from coupons.services import coupon_template_create, issuance_request_submit
 
 NAME = "api"
-TITLE = "Partner API: coupon list at 1,000,000 coupons, submit for 10,000 accounts"
 COUPONS = int(os.environ.get("BENCH_API_COUPONS", "1000000"))
 SELECTED = int(os.environ.get("BENCH_API_ACCOUNTS", "10000"))
+TITLE = (f"Partner API: coupon list at {COUPONS:,} coupons, submit for {SELECTED:,} "
+         "accounts")
 FULL = COUPONS >= usage_pages.BIG
 LIST_RUNS = 40
 LIST_WARMUP = 3
