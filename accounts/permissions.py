@@ -71,6 +71,9 @@ ACTIONS: dict[str, Action] = {
     "coupon_void": _action("Void a coupon", CONSOLE, ADMIN),
     # A key acts for the partner in the partner's systems (docs/API.md): its admin's call.
     "api_keys_manage": _action("Create and revoke API keys", CONSOLE, ADMIN),
+    # An endpoint receives the partner's events, signed with a secret only it is shown:
+    # the same call as a key.
+    "webhooks_manage": _action("Manage webhook endpoints, redeliver events", CONSOLE, ADMIN),
     "billing_view": _action("View its own coupons and bills", BILLING, SUB_ACCOUNT),
     "admin_templates_view": _action("View templates, coupons and deductions", ADMIN_SITE, BD,
                                     PLATFORM_OPERATOR),

@@ -98,3 +98,104 @@ class IdempotencyRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.partner_id}:{self.key}"
+
+
+class WebhookEndpoint(models.Model):
+    """A partner's HTTPS address that receives the events it chose, signed with its secret
+    (api/webhooks.py, docs/API.md "Webhooks"). The secret is kept sealed (api/secret_box.py):
+    the platform must sign with it, so unlike an API key it can not be kept as a hash."""
+
+    partner = models.ForeignKey(Partner, on_delete=models.PROTECT,
+                                related_name="webhook_endpoints", db_index=False)
+    url = models.CharField(max_length=2000)
+    # The event types it receives (api/webhooks.EVENT_TYPES), at least one.
+    events = models.JSONField(default=list)
+    description = models.CharField(max_length=100, blank=True)
+    secret_box = models.TextField()
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    disabled_at = models.DateTimeField(null=True, blank=True)
+    disabled_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
+        related_name="+",
+    )
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        indexes = [models.Index(fields=["partner", "-created_at", "-id"],
+                                name="webhookendpoint_partner")]
+
+    def __str__(self) -> str:
+        return self.url
+
+    @property
+    def active(self) -> bool:
+        return self.disabled_at is None
+
+
+class WebhookEvent(models.Model):
+    """One event of a partner (a request's or a coupon's change), written in the same
+    transaction as the change: the outbox. `body` is the exact JSON every delivery of it
+    sends, retries included, so a receiver de-duplicates on its `id` (`public_id`)."""
+
+    public_id = models.CharField(max_length=40, unique=True)
+    partner = models.ForeignKey(Partner, on_delete=models.PROTECT, related_name="+",
+                                db_index=False)
+    type = models.CharField(max_length=40)
+    created_at = models.DateTimeField(default=timezone.now)
+    body = models.TextField()
+
+    class Meta:
+        indexes = [models.Index(fields=["partner", "-created_at"], name="webhookevent_partner")]
+
+    def __str__(self) -> str:
+        return f"{self.public_id} {self.type}"
+
+
+class WebhookDelivery(models.Model):
+    """One event to one endpoint: attempted until the endpoint answers 2xx or its retry
+    window (give_up_at) ends. `locked_until` is the lease of the attempt in flight (a
+    worker killed mid-attempt leaves it to run out, then the sweeper queues it again);
+    `enqueued_at` says a task for it was published, so the sweeper queues it again only
+    when that message seems lost."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        SUCCEEDED = "succeeded", "Delivered"
+        FAILED = "failed", "Failed"
+
+    # No index of their own: the unique (event, endpoint) starts with the event and the
+    # log's index with the endpoint.
+    event = models.ForeignKey(WebhookEvent, on_delete=models.CASCADE, related_name="deliveries",
+                              db_index=False)
+    endpoint = models.ForeignKey(WebhookEndpoint, on_delete=models.CASCADE,
+                                 related_name="deliveries", db_index=False)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    give_up_at = models.DateTimeField()
+    locked_until = models.DateTimeField(null=True, blank=True)
+    enqueued_at = models.DateTimeField(null=True, blank=True)
+    last_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    last_error = models.CharField(max_length=500, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["event", "endpoint"],
+                                    name="webhookdelivery_once_per_endpoint"),
+        ]
+        indexes = [
+            # The delivery log: an endpoint's deliveries, newest first.
+            models.Index(fields=["endpoint", "-id"], name="webhookdelivery_log"),
+            # The sweeper: only the pending ones, by when they are due.
+            models.Index(fields=["next_attempt_at"], name="webhookdelivery_due",
+                         condition=models.Q(status="pending")),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event_id} → {self.endpoint_id} ({self.status})"

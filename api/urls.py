@@ -1,4 +1,4 @@
-"""The API's routes (under /api/v1/) and the console's API keys page."""
+"""The API's routes (under /api/v1/) and the console's API keys and webhooks pages."""
 from django.urls import path, re_path
 
 from api import views
@@ -12,4 +12,10 @@ urlpatterns = [
     path("coupons/api-keys/", views.ApiKeyListView.as_view(), name="api_keys"),
     path("coupons/api-keys/<int:pk>/revoke/", views.ApiKeyRevokeView.as_view(),
          name="api_key_revoke"),
+    path("coupons/webhooks/", views.WebhookListView.as_view(), name="webhooks"),
+    path("coupons/webhooks/<int:pk>/", views.WebhookDetailView.as_view(), name="webhook_detail"),
+    path("coupons/webhooks/<int:pk>/disable/", views.WebhookDisableView.as_view(),
+         name="webhook_disable"),
+    path("coupons/webhooks/deliveries/<int:pk>/redeliver/", views.WebhookRedeliverView.as_view(),
+         name="webhook_redeliver"),
 ]

@@ -1,5 +1,6 @@
 """The one mover of an issuance request's status and the request's row lock: the decisions
 (approvals/services.py) and the release (approvals/release.py) both move requests here."""
+from django.dispatch import Signal
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
@@ -9,6 +10,12 @@ from coupons.locks import issuance_requests_for_update
 from coupons.models import IssuanceRequest
 
 Status = IssuanceRequest.Status
+
+# Sent by every move, inside its transaction, with the request (its new status saved),
+# `before` and `to`: the API writes its webhook events here, so an event commits or rolls
+# back with the change (approvals does not import api). A receiver that raises rolls the
+# move back.
+issuance_request_moved = Signal()
 
 
 def issuance_request_lock(request_id: int) -> IssuanceRequest:
@@ -52,3 +59,4 @@ def issuance_request_move(*, request: IssuanceRequest, to: str, actor, reason: s
         actor=actor, partner=request.partner, action=f"request.{to}", obj=request,
         before={"status": before}, after={"status": to}, reason=reason,
     )
+    issuance_request_moved.send(sender=IssuanceRequest, request=request, before=before, to=to)

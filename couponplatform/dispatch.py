@@ -14,8 +14,9 @@ ACCOUNTS_POST_OUTSTANDING = "billing.tasks.accounts_post_outstanding_batch_task"
 REQUEST_RELEASE = "approvals.tasks.release_request"
 NOTIFY_BD_PENDING = "approvals.tasks.notify_bd_pending_task"
 NOTIFY_PARTNER = "approvals.tasks.notify_partner_task"
+WEBHOOK_DELIVER = "api.tasks.webhook_deliver_task"
 TASKS = frozenset({BILLS_POST, ACCOUNTS_POST_OUTSTANDING, REQUEST_RELEASE, NOTIFY_BD_PENDING,
-                   NOTIFY_PARTNER})
+                   NOTIFY_PARTNER, WEBHOOK_DELIVER})
 
 
 def enqueue(name: str, *args) -> None:

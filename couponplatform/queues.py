@@ -6,7 +6,7 @@ behind a billing run's postings, a month close or a mail to send.
 """
 RELEASE = "release"  # releasing approved requests: the coupons a partner waits for
 POSTING = "posting"  # deductions against bills: the billing run's batches, released coupons'
-NOTIFICATIONS = "notifications"  # mail to BDs and partners
+NOTIFICATIONS = "notifications"  # mail to BDs and partners, webhooks to partners' systems
 DEFAULT = "default"  # the scheduled jobs: making bills, expiry, month close, statistics
 
 QUEUES = (RELEASE, POSTING, NOTIFICATIONS, DEFAULT)
@@ -21,6 +21,8 @@ ROUTES = {
     "billing.tasks.daily_bills_post_pending_task": POSTING,
     "approvals.tasks.notify_bd_pending_task": NOTIFICATIONS,
     "approvals.tasks.notify_partner_task": NOTIFICATIONS,
+    "api.tasks.webhook_deliver_task": NOTIFICATIONS,
+    "api.tasks.webhook_sweep_task": NOTIFICATIONS,
     "billing.tasks.daily_bills_make_task": DEFAULT,
     "billing.tasks.month_close_task": DEFAULT,
     "billing.tasks.coupons_expire_task": DEFAULT,

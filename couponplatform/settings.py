@@ -247,6 +247,9 @@ CELERY_BEAT_SCHEDULE = {
     # dropped, the next one does its work.
     "api-idempotency-purge": {"task": "api.tasks.idempotency_purge_task",
                               "schedule": crontab(hour=3, minute=30)},
+    # Webhook deliveries that are due again, or whose worker or message was lost.
+    "api-webhook-sweep": {"task": "api.tasks.webhook_sweep_task", "schedule": crontab(),
+                          "options": {"expires": 55}},
     "usage-stats-compact": {"task": "billing.tasks.coupon_stats_compact_task",
                             "schedule": crontab(), "options": {"expires": 55}},
 }
@@ -294,6 +297,13 @@ SESSION_COOKIE_AGE = env.integer("SESSION_COOKIE_AGE", 8 * 3600, minimum=60)
 API_RATELIMIT_BURST = env.integer("API_RATELIMIT_BURST", 100, minimum=1)
 API_RATELIMIT_PER_SECOND = env.seconds("API_RATELIMIT_PER_SECOND", 25)
 API_IDEMPOTENCY_DAYS = env.integer("API_IDEMPOTENCY_DAYS", 7, minimum=1)
+# Webhooks (docs/API.md): each attempt's connect and read timeout in seconds; how long a
+# delivery is retried; and whether endpoints may be http:// and resolve to private,
+# loopback or link-local addresses (development and tests only: never in production, where
+# a partner's URL could otherwise reach the platform's own network).
+WEBHOOK_TIMEOUT = env.seconds("WEBHOOK_TIMEOUT", 5, minimum=0.1)
+WEBHOOK_RETRY_HOURS = env.integer("WEBHOOK_RETRY_HOURS", 24, minimum=1)
+WEBHOOK_ALLOW_LOCAL = env.boolean("WEBHOOK_ALLOW_LOCAL", DEBUG)
 
 SESSION_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"

@@ -2,6 +2,7 @@
 up, expiry expires them and a partner admin voids one, each through `coupons_move`."""
 from collections.abc import Mapping, Sequence
 
+from django.dispatch import Signal
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
@@ -11,6 +12,11 @@ from couponplatform.exceptions import InvalidTransitionError
 from coupons.models import Coupon
 
 Status = Coupon.Status
+
+# Sent by every move, inside its transaction, after the UPDATE, with the coupons (their
+# status set to `to` on the objects too) and `to`: the API writes coupon events here
+# (coupons does not import api). A receiver that raises rolls the move back.
+coupons_moved = Signal()
 # What a move does, as the end of "… can be <verb>".
 VERBS = {Status.USED_UP: gettext_lazy("used up"), Status.EXPIRED: gettext_lazy("expired"),
          Status.VOIDED: gettext_lazy("voided"),
@@ -66,3 +72,4 @@ def coupons_move(
     ])
     for coupon in coupons:
         coupon.status = to
+    coupons_moved.send(sender=Coupon, coupons=coupons, to=to)

@@ -44,7 +44,8 @@ def test_the_kinds_of_work_are_on_their_queues():
     assert queue_of("approvals.tasks.release_sweep") == "release"
     assert {queue_of(dispatch.BILLS_POST), queue_of(dispatch.ACCOUNTS_POST_OUTSTANDING),
             queue_of("billing.tasks.daily_bills_post_pending_task")} == {"posting"}
-    assert {queue_of(dispatch.NOTIFY_PARTNER), queue_of(dispatch.NOTIFY_BD_PENDING)} == {
+    assert {queue_of(dispatch.NOTIFY_PARTNER), queue_of(dispatch.NOTIFY_BD_PENDING),
+            queue_of(dispatch.WEBHOOK_DELIVER), queue_of("api.tasks.webhook_sweep_task")} == {
         "notifications"}
     assert queue_of("billing.tasks.daily_bills_make_task") == "default"
 

@@ -18,13 +18,13 @@ from decimal import Decimal
 
 import pytest
 from django.conf import settings
-from django.test import Client
+from django.test import Client, override_settings
 from django.urls import reverse
 from django.utils import timezone
 
 from accounts import permissions as perms
 from accounts.models import Partner, PlatformBudget
-from api.models import ApiKey
+from api.models import ApiKey, WebhookEndpoint
 from billing.models import UsageImport
 from coupons.models import Coupon, CouponTemplate, IssuanceRequest
 
@@ -186,9 +186,21 @@ def void_coupon(client, world):
     return Outcome(response, coupon.status == Coupon.Status.VOIDED)
 
 
-def create_api_key(client, world):
-    response = client.post(reverse("api_keys"), {"name": "Roles table", "role": "read_only"})
-    return Outcome(response, ApiKey.objects.filter(name="Roles table").exists())
+def manage_api_keys(client, world):
+    name = "Roles table key"
+    response = client.post(reverse("api_keys"), {"name": name, "role": "read_only"})
+    return Outcome(response, ApiKey.objects.filter(name=name).exists())
+
+
+# A port nothing listens on: a delivery, if one ran, would be refused at once.
+ROLES_HOOK = "http://127.0.0.1:9/roles-table"
+
+
+def manage_webhooks(client, world):
+    with override_settings(WEBHOOK_ALLOW_LOCAL=True):
+        response = client.post(reverse("webhooks"), {"url": ROLES_HOOK,
+                                                     "events": ["request.issued"]})
+    return Outcome(response, WebhookEndpoint.objects.filter(url=ROLES_HOOK).exists())
 
 
 def view_billing_pages(client, world):
@@ -286,7 +298,8 @@ ACTIONS = {
     "usage_view": view_coupon_usage,
     "usage_export": export_coupon_usage,
     "coupon_void": void_coupon,
-    "api_keys_manage": create_api_key,
+    "api_keys_manage": manage_api_keys,
+    "webhooks_manage": manage_webhooks,
     "billing_view": view_billing_pages,
     "admin_templates_view": view_templates_admin,
     "request_approve": approve_admin,

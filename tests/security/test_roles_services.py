@@ -19,11 +19,13 @@ from decimal import Decimal
 import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AnonymousUser
+from django.test import override_settings
 
 from accounts import services as accounts
 from accounts.models import PlatformBudget
 from api.keys import api_key_create
-from api.models import ApiKey
+from api.models import ApiKey, WebhookEndpoint
+from api.webhooks import webhook_endpoint_create
 from approvals import services as approvals
 from billing.coupon_status import coupon_void
 from couponplatform.exceptions import PermissionDeniedError
@@ -98,6 +100,19 @@ def void_coupon(user) -> bool:
     return coupon.status == Coupon.Status.VOIDED
 
 
+def manage_api_keys(user) -> bool:
+    api_key_create(partner=roles.northwind(), acting_user=user, name="Roles service key",
+                   role="read_only")
+    return ApiKey.objects.filter(name="Roles service key").exists()
+
+
+def manage_webhooks(user) -> bool:
+    with override_settings(WEBHOOK_ALLOW_LOCAL=True):
+        webhook_endpoint_create(partner=roles.northwind(), acting_user=user,
+                                url=roles.ROLES_HOOK, events=["request.issued"])
+    return WebhookEndpoint.objects.filter(url=roles.ROLES_HOOK).exists()
+
+
 def change_settings(user) -> bool:
     partner = roles.northwind()
     accounts.partner_coupon_settings_update(partner=partner, acting_user=user,
@@ -122,12 +137,6 @@ def assign_bd(user) -> bool:
     return partner.bd_id == bd2.pk
 
 
-def create_api_key(user) -> bool:
-    api_key_create(partner=roles.northwind(), acting_user=user, name="Roles table",
-                   role=ApiKey.Role.READ_ONLY)
-    return ApiKey.objects.filter(name="Roles table").exists()
-
-
 SERVICES = {
     "template_create": create_template,
     "template_edit": edit_template,
@@ -137,7 +146,8 @@ SERVICES = {
     "request_retry": _request_action(approvals.issuance_request_retry, "failed"),
     "request_withdraw": _request_action(approvals.issuance_request_withdraw, "failed"),
     "coupon_void": void_coupon,
-    "api_keys_manage": create_api_key,
+    "api_keys_manage": manage_api_keys,
+    "webhooks_manage": manage_webhooks,
     "request_approve": _bd_decision(approvals.approval_approve),
     "request_reject": _bd_decision(approvals.approval_reject, reason="Roles table says no"),
     "partner_settings": change_settings,

@@ -13,17 +13,17 @@ from tests.security.test_roles import ADM, BD, BD2, OPR, SU, TABLE, VIE
 def test_the_table_reads_the_product_as_it_says():
     """The readings of PRODUCT §1 and §6 the table takes, stated apart from it: a partner
     admin does everything in the console; an operator creates templates, issues and
-    cancels, but neither disables a template (that stops a programme) nor voids a coupon
-    (that withdraws a sub-account's money) nor manages API keys (a key acts for the
-    partner, docs/API.md); a viewer only reads, and may export what it
+    cancels, but neither disables a template (that stops a programme), voids a coupon
+    (that withdraws a sub-account's money) nor makes API keys and webhook endpoints (they
+    act for the partner in its systems); a viewer only reads, and may export what it
     reads; the BD decides in the admin, and only the platform operator assigns BDs and
     uploads usage."""
     console = [a for a, spec in perms.ACTIONS.items() if spec.where == perms.CONSOLE]
     assert all(ADM in TABLE[a] for a in console)
-    assert TABLE["template_disable"] == TABLE["coupon_void"] == TABLE["api_keys_manage"] == {
-        ADM}
+    assert TABLE["template_disable"] == TABLE["coupon_void"] == TABLE["api_keys_manage"] == (
+        TABLE["webhooks_manage"]) == {ADM}
     assert {a for a in console if OPR in TABLE[a]} == set(console) - {
-        "template_disable", "coupon_void", "api_keys_manage"}
+        "template_disable", "coupon_void", "api_keys_manage", "webhooks_manage"}
     assert {a for a in console if VIE in TABLE[a]} == {
         "templates_view", "requests_view", "usage_view", "usage_export"}
     assert TABLE["request_approve"] == TABLE["request_reject"] == {BD, SU}

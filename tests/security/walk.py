@@ -189,6 +189,9 @@ APP_PARAMS = {
     ("approvals:retry", "pk"): "coupons.issuancerequest",
     ("approvals:withdraw", "pk"): "coupons.issuancerequest",
     ("api_key_revoke", "pk"): "api.apikey",
+    ("webhook_detail", "pk"): "api.webhookendpoint",
+    ("webhook_disable", "pk"): "api.webhookendpoint",
+    ("webhook_redeliver", "pk"): "api.webhookdelivery",
     ("billing:daily_bill", "day"): "day",
     ("billing:monthly_bill", "month"): "month",
     # The admin site's own URLs (not a ModelAdmin's).
@@ -232,6 +235,8 @@ MODEL_SCOPE = {
     "billing.monthlybill": ("sub_account__partner", "sub_account"),
     "audit.auditlog": ("partner", None),
     "api.apikey": ("partner", None),
+    "api.webhookendpoint": ("partner", None),
+    "api.webhookdelivery": ("endpoint__partner", None),
 }
 
 

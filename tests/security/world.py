@@ -273,6 +273,24 @@ def _build_api_keys() -> None:
                        name=f"{username} key", role="operator")
 
 
+def _build_webhooks() -> None:
+    """An endpoint of each tenant with one delivery in its log. Its URL is a port nothing
+    listens on, so a delivery a test let run would be refused at once, never sent out."""
+    from django.test import override_settings
+
+    from api.webhooks import EVENT_TYPES, webhook_endpoint_create, webhook_events_record
+
+    for username in ("distributor", "zeta_admin"):
+        admin = User.objects.get(username=username)
+        partner = admin.partner_membership.partner
+        with override_settings(WEBHOOK_ALLOW_LOCAL=True):
+            endpoint, _secret = webhook_endpoint_create(
+                partner=partner, acting_user=admin, url=f"http://127.0.0.1:9/{username}",
+                events=list(EVENT_TYPES))
+        webhook_events_record(partner_id=partner.pk, type="request.cancelled",
+                              objects=[{"object": {"walker": username}}], endpoints=[endpoint])
+
+
 def build_world() -> World:
     today = timezone.localdate()
     build_demo()
@@ -285,6 +303,7 @@ def build_world() -> World:
     _build_northwind_failed()
     html_account, formula_account = _build_html_names()
     _build_api_keys()
+    _build_webhooks()
 
     users = {u.username: u for u in User.objects.filter(
         username__in=DEMO_ROLES + ZETA_ROLES + ("zeta_operator",))}
