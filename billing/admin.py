@@ -10,6 +10,7 @@ from accounts.permissions import user_may
 from billing.forms import UsageUploadForm
 from billing.models import DailyBill, Deduction, MonthlyBill, UsageImport
 from billing.usage_import import UsageImportError, usage_import
+from couponplatform.admin_money import money_display
 from couponplatform.exceptions import ApplicationError
 
 
@@ -19,7 +20,8 @@ class ReadOnlyAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 @admin.register(Deduction)
 class DeductionAdmin(BDScopedAdminMixin, ReadOnlyAdmin):
-    list_display = ("id", "bill_date", "coupon", "sub_account", "partner", "amount", "created_at")
+    list_display = ("id", "bill_date", "coupon", "sub_account", "partner", "amount_money",
+                    "created_at")
     list_filter = ("bill_date",)
     search_fields = ("coupon__code", "sub_account__account_id")
     list_select_related = ("coupon", "sub_account", "partner")
@@ -27,16 +29,22 @@ class DeductionAdmin(BDScopedAdminMixin, ReadOnlyAdmin):
     ordering = ("-bill_date", "-id")
     show_full_result_count = False
 
+    amount_money = money_display("amount", description="Amount", currency="coupon__currency")
+
 
 @admin.register(DailyBill)
 class DailyBillAdmin(ReadOnlyAdmin):
-    list_display = ("id", "date", "sub_account", "currency", "original_amount",
-                    "deduction_amount", "payable_amount", "posted_at")
+    list_display = ("id", "date", "sub_account", "original_money", "deduction_money",
+                    "payable_money", "posted_at")
     list_filter = ("date",)
     search_fields = ("sub_account__account_id",)
     list_select_related = ("sub_account",)
     raw_id_fields = ("sub_account",)
     show_full_result_count = False
+
+    original_money = money_display("original_amount", description="Original")
+    deduction_money = money_display("deduction_amount", description="Coupon deduction")
+    payable_money = money_display("payable_amount", description="Payable")
 
     def has_view_permission(self, request, obj=None):
         return request.user.is_superuser
@@ -44,8 +52,8 @@ class DailyBillAdmin(ReadOnlyAdmin):
 
 @admin.register(MonthlyBill)
 class MonthlyBillAdmin(DailyBillAdmin):
-    list_display = ("id", "month", "sub_account", "currency", "original_amount",
-                    "deduction_amount", "payable_amount")
+    list_display = ("id", "month", "sub_account", "original_money", "deduction_money",
+                    "payable_money")
     list_filter = ("month",)
 
 

@@ -38,12 +38,12 @@ class CouponUsageTable(LeanHeaderMixin, tables.Table):
     sub_account = tables.Column(verbose_name="Sub-account",
                                 order_by=("sub_account__account_id", "id"))
     template = tables.Column(order_by=("template__name", "id"))
-    cost_bearer = tables.Column(verbose_name="Cost bearer")
+    cost_bearer = tables.Column(verbose_name="Cost bearer", attrs={"td": {"class": "nowrap"}})
     amount = tables.Column(attrs={"td": {"class": "money"}, "th": {"class": "money"}})
     used = tables.Column(attrs={"td": {"class": "money"}, "th": {"class": "money"}})
     balance = tables.Column(verbose_name="Remaining",
                             attrs={"td": {"class": "money"}, "th": {"class": "money"}})
-    valid_until = tables.Column(verbose_name="Validity")
+    valid_until = tables.Column(verbose_name="Validity", attrs={"td": {"class": "nowrap"}})
     status = tables.Column()
     released_at = tables.DateTimeColumn(format="Y-m-d", verbose_name="Released",
                                         attrs={"td": {"class": "nowrap"}})
