@@ -39,7 +39,7 @@ class CouponUsageTable(LeanHeaderMixin, tables.Table):
                                 order_by=("sub_account__account_id", "id"))
     template = tables.Column(order_by=("template__name", "id"))
     cost_bearer = tables.Column(verbose_name="Cost bearer", attrs={"td": {"class": "nowrap"}})
-    amount = tables.Column(attrs={"td": {"class": "money"}, "th": {"class": "money"}})
+    amount = tables.Column(attrs={"td": {"class": "money terms"}, "th": {"class": "money"}})
     used = tables.Column(attrs={"td": {"class": "money"}, "th": {"class": "money"}})
     balance = tables.Column(verbose_name="Remaining",
                             attrs={"td": {"class": "money"}, "th": {"class": "money"}})
@@ -54,7 +54,9 @@ class CouponUsageTable(LeanHeaderMixin, tables.Table):
         fields = ("code", "sub_account", "template", "cost_bearer", "amount", "used", "balance",
                   "valid_until", "status", "released_at", "actions")
         order_by = ("-released_at",)
-        attrs = {"class": "table table-sm table-hover align-middle"}
+        # Eleven columns in 1,280 px: small type, headers on one line (coupon-usage in
+        # static/css/app.css), a discount's terms wrapping between their pieces.
+        attrs = {"class": "table table-sm table-hover align-middle small coupon-usage"}
         template_name = "billing/_coupon_usage_table.html"
 
     def __init__(self, *args, can_void: bool = False, **kwargs):

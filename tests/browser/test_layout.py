@@ -13,6 +13,8 @@ from selenium.webdriver.common.by import By
 
 import demo.usage
 from accounts.models import Partner
+from api.keys import api_key_create, api_key_revoke
+from api.models import ApiKey
 from billing.coupon_status import coupon_void
 from billing.models import DailyBill, MonthlyBill
 from coupons.models import Coupon, CouponTemplate, IssuanceRequest
@@ -135,9 +137,10 @@ def test_the_bds_admin_pages_fit_without_sideways_scroll(browser, monkeypatch):
     _check(browser, "/admin/accounts/partner/")
     _check(browser, f"/admin/accounts/partner/{northwind.pk}/change/", "admin_partner_budget")
     # The budget's figures are amounts as everywhere: grouped, two places, the currency
-    # beside them.
-    budget = browser.find_element(By.CSS_SELECTOR, "#budgets-group tbody tr").text
-    assert "250,000.00" in budget and "USD" in budget
+    # beside them (the pending platform-borne request reserves 5 × 500.00).
+    budget = browser.find_element(By.CSS_SELECTOR, "#budgets-group").text
+    assert "2,500.00 USD" in budget and "247,500.00 USD" in budget
+    assert "250000.00 USD" not in budget
     _check(browser, "/admin/accounts/subaccount/")
     _check(browser, "/admin/coupons/coupontemplate/")
     _check(browser, "/admin/coupons/coupon/")
@@ -168,6 +171,10 @@ def test_the_partner_admins_pages_fit_without_sideways_scroll(browser, monkeypat
     for coupon in (cash, discount, voided):
         _check(browser, f"/coupons/usage/{coupon.pk}/")
     _check(browser, f"/coupons/usage/{cash.pk}/void/")
+    admin = get_user_model().objects.get(username="distributor")
+    for name, role in (("Nightly reconciliation job", "read_only"), ("CRM", "operator")):
+        api_key_create(partner=rejected.partner, acting_user=admin, name=name, role=role)
+    api_key_revoke(key=ApiKey.objects.get(name="CRM"), acting_user=admin)
     _check(browser, "/coupons/api-keys/")
 
 
