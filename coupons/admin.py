@@ -1,8 +1,10 @@
 """Read-only admin views of templates and coupons, scoped to the BD's partners."""
 from django.contrib import admin
+from django.utils.html import format_html
 
 from accounts.admin import BDScopedAdminMixin, ReadOnlyAdminMixin
 from couponplatform.admin_money import money_display
+from couponplatform.times import moment_text
 from coupons import terms
 from coupons.models import Coupon, CouponTemplate
 
@@ -27,7 +29,7 @@ class CouponTemplateAdmin(BDScopedAdminMixin, ReadOnlyAdminMixin, admin.ModelAdm
 @admin.register(Coupon)
 class CouponAdmin(BDScopedAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["code", "partner", "sub_account", "template", "value", "remaining",
-                    "valid_until", "status", "voided_at", "voided_by"]
+                    "valid_until", "status", "voided"]
     list_filter = ["status", "cost_bearer", "kind"]
     search_fields = ["code", "sub_account__account_id"]
     list_select_related = ["partner", "sub_account", "template", "voided_by"]
@@ -45,6 +47,14 @@ class CouponAdmin(BDScopedAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     @admin.display(description="Value", ordering="amount")
     def value(self, obj):
         return terms.value_html(obj)  # a discount as its rate and cap, not cap × uses
+
+    @admin.display(description="Voided", ordering="voided_at")
+    def voided(self, obj):
+        # Who and when in one column, the moment on its own line: ten columns fit 1,280 px.
+        if obj.voided_at is None:
+            return "—"
+        return format_html('{}<br><span class="nowrap">{}</span>', obj.voided_by or "—",
+                           moment_text(obj.voided_at))
 
     @admin.display(description="Remaining", ordering="balance")
     def remaining(self, obj):
