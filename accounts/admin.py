@@ -22,8 +22,10 @@ from accounts.models import (
 from accounts.permissions import bd_partners_q, user_may_use_bd_admin
 from accounts.selectors import bd_user_list
 from audit.models import AuditLog
+from couponplatform.admin_money import money_display
 from couponplatform.exceptions import ApplicationError
 from couponplatform.fields import AmountField
+from couponplatform.templatetags.money import amount_html
 
 
 class BDScopedAdminMixin(UnlinkedUsersMixin):
@@ -96,14 +98,19 @@ class PlatformBudgetInline(admin.TabularInline):
     form = PlatformBudgetForm
     extra = 0
     can_delete = False
-    fields = ["currency", "amount", "reserved", "consumed", "remaining_display"]
-    readonly_fields = ["reserved", "consumed", "remaining_display"]
+    fields = ["currency", "amount", "reserved_money", "consumed_money", "remaining_money"]
+    readonly_fields = ["reserved_money", "consumed_money", "remaining_money"]
     verbose_name = gettext_lazy("platform-borne budget")
     verbose_name_plural = gettext_lazy("platform-borne budgets")
 
+    reserved_money = money_display("reserved", description=gettext_lazy("Reserved"),
+                                   ordering=False)
+    consumed_money = money_display("consumed", description=gettext_lazy("Consumed"),
+                                   ordering=False)
+
     @admin.display(description=gettext_lazy("Remaining"))
-    def remaining_display(self, obj):
-        return obj.remaining if obj.pk else "—"
+    def remaining_money(self, obj):
+        return amount_html(obj.remaining, obj.currency) if obj.pk else "—"
 
 
 @admin.register(Partner)

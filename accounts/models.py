@@ -103,7 +103,7 @@ class PlatformBudget(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.partner} {self.amount} {self.currency}"
+        return f"{self.partner} {fmt(self.amount, self.currency)}"
 
     @classmethod
     def none_granted(cls, *, partner, currency: str) -> "PlatformBudget":

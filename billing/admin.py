@@ -5,13 +5,14 @@ from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.translation import gettext as _
-from django.utils.translation import ngettext
+from django.utils.translation import gettext_lazy, ngettext
 
 from accounts.admin import BDScopedAdminMixin, ReadOnlyAdminMixin
 from accounts.permissions import user_may
 from billing.forms import UsageUploadForm
 from billing.models import DailyBill, Deduction, MonthlyBill, UsageImport
 from billing.usage_import import UsageImportError, usage_import
+from couponplatform.admin_money import money_display
 from couponplatform.exceptions import ApplicationError
 
 
@@ -21,7 +22,8 @@ class ReadOnlyAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 @admin.register(Deduction)
 class DeductionAdmin(BDScopedAdminMixin, ReadOnlyAdmin):
-    list_display = ("id", "bill_date", "coupon", "sub_account", "partner", "amount", "created_at")
+    list_display = ("id", "bill_date", "coupon", "sub_account", "partner", "amount_money",
+                    "created_at")
     list_filter = ("bill_date",)
     search_fields = ("coupon__code", "sub_account__account_id")
     list_select_related = ("coupon", "sub_account", "partner")
@@ -29,16 +31,24 @@ class DeductionAdmin(BDScopedAdminMixin, ReadOnlyAdmin):
     ordering = ("-bill_date", "-id")
     show_full_result_count = False
 
+    amount_money = money_display("amount", description=gettext_lazy("Amount"),
+                                 currency="coupon__currency")
+
 
 @admin.register(DailyBill)
 class DailyBillAdmin(ReadOnlyAdmin):
-    list_display = ("id", "date", "sub_account", "currency", "original_amount",
-                    "deduction_amount", "payable_amount", "posted_at")
+    list_display = ("id", "date", "sub_account", "original_money", "deduction_money",
+                    "payable_money", "posted_at")
     list_filter = ("date",)
     search_fields = ("sub_account__account_id",)
     list_select_related = ("sub_account",)
     raw_id_fields = ("sub_account",)
     show_full_result_count = False
+
+    original_money = money_display("original_amount", description=gettext_lazy("Original"))
+    deduction_money = money_display("deduction_amount",
+                                    description=gettext_lazy("Coupon deduction"))
+    payable_money = money_display("payable_amount", description=gettext_lazy("Payable"))
 
     def has_view_permission(self, request, obj=None):
         return request.user.is_superuser
@@ -46,8 +56,8 @@ class DailyBillAdmin(ReadOnlyAdmin):
 
 @admin.register(MonthlyBill)
 class MonthlyBillAdmin(DailyBillAdmin):
-    list_display = ("id", "month", "sub_account", "currency", "original_amount",
-                    "deduction_amount", "payable_amount")
+    list_display = ("id", "month", "sub_account", "original_money", "deduction_money",
+                    "payable_money")
     list_filter = ("month",)
 
 

@@ -41,14 +41,16 @@ class CouponUsageTable(LeanHeaderMixin, tables.Table):
                                 order_by=("sub_account__account_id", "id"))
     template = tables.Column(verbose_name=gettext_lazy("Template"),
                              order_by=("template__name", "id"))
-    cost_bearer = tables.Column(verbose_name=gettext_lazy("Cost bearer"))
+    cost_bearer = tables.Column(verbose_name=gettext_lazy("Cost bearer"),
+                                attrs={"td": {"class": "nowrap"}})
     amount = tables.Column(verbose_name=gettext_lazy("Amount"),
-                           attrs={"td": {"class": "money"}, "th": {"class": "money"}})
+                           attrs={"td": {"class": "money terms"}, "th": {"class": "money"}})
     used = tables.Column(verbose_name=gettext_lazy("Used"),
                          attrs={"td": {"class": "money"}, "th": {"class": "money"}})
     balance = tables.Column(verbose_name=gettext_lazy("Remaining"),
                             attrs={"td": {"class": "money"}, "th": {"class": "money"}})
-    valid_until = tables.Column(verbose_name=gettext_lazy("Validity"))
+    valid_until = tables.Column(verbose_name=gettext_lazy("Validity"),
+                                attrs={"td": {"class": "nowrap"}})
     status = tables.Column(verbose_name=gettext_lazy("Status"))
     released_at = tables.DateTimeColumn(format="Y-m-d", verbose_name=gettext_lazy("Released"),
                                         attrs={"td": {"class": "nowrap"}})
@@ -59,7 +61,9 @@ class CouponUsageTable(LeanHeaderMixin, tables.Table):
         fields = ("code", "sub_account", "template", "cost_bearer", "amount", "used", "balance",
                   "valid_until", "status", "released_at", "actions")
         order_by = ("-released_at",)
-        attrs = {"class": "table table-sm table-hover align-middle"}
+        # Eleven columns in 1,280 px: small type, headers on one line (coupon-usage in
+        # static/css/app.css), a discount's terms wrapping between their pieces.
+        attrs = {"class": "table table-sm table-hover align-middle small coupon-usage"}
         template_name = "billing/_coupon_usage_table.html"
 
     def __init__(self, *args, can_void: bool = False, **kwargs):

@@ -50,3 +50,16 @@ def test_partner_create_is_for_platform_operators_and_checks_what_it_is_given(bd
         partner_create(acting_user=root, name="X", kind="distributor", bd=not_a_bd)
     assert not Partner.objects.filter(name="X").exists()
     assert not AuditLog.objects.filter(action="partner.create").exists()
+
+
+def test_the_bds_partner_page_shows_the_budgets_figures_as_amounts_with_their_currency(
+        client, bd, distributor):
+    budget = PlatformBudget.objects.get(partner=distributor)
+    PlatformBudget.objects.filter(pk=budget.pk).update(reserved=Decimal("1234.5"),
+                                                       consumed=Decimal("250"))
+    client.force_login(bd)
+    html = client.get(reverse("admin:accounts_partner_change", args=[distributor.pk])).content
+    html = html.decode()
+    for figure in ("1,234.50 USD", "250.00 USD", "8,515.50 USD"):  # reserved, consumed, left
+        assert f'<span class="amount">{figure}</span>' in html, figure
+    assert "1234.50<" not in html and ">250.00<" not in html

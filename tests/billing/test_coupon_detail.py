@@ -92,7 +92,8 @@ def test_the_admin_shows_the_void_reason_who_and_when(client, account, dist_admi
     assert f"Voided by: {dist_admin.username}" in text
     listing = ph.parse(client.get(reverse("admin:coupons_coupon_changelist")))
     [row] = [r for r in ph.table_rows(listing, id="result_list") if coupon.code in r]
-    assert dist_admin.username in row
+    # The list's Voided column: who, then when.
+    assert any(cell.startswith(dist_admin.username) and "+08" in cell for cell in row), row
 
 
 def test_a_voided_discount_is_said_to_have_no_uses_left_not_an_amount_withdrawn(
@@ -111,3 +112,18 @@ def test_a_voided_discount_is_said_to_have_no_uses_left_not_an_amount_withdrawn(
     client.force_login(f.make_subaccount_user(account))
     card = ph.parse(client.get("/billing/coupons/?status=voided")).find("div", cls="coupon-card")
     assert "0 of 4 uses left" in card.text() and "80.00" not in card.text()
+
+
+def test_the_admins_coupon_list_shows_a_discount_as_what_it_is_and_amounts_with_currency(
+        client, account, bd):
+    discount = f.make_coupon(account, kind="discount", rate="10", cap="20.00", uses=4)
+    cash = f.make_coupon(account, amount="1250.00")
+    client.force_login(bd)
+    listing = ph.parse(client.get(reverse("admin:coupons_coupon_changelist")))
+    rows = ph.table_rows(listing, id="result_list")
+    [discount_row] = [r for r in rows if discount.code in r]
+    [cash_row] = [r for r in rows if cash.code in r]
+    discount_text = " ".join(" ".join(discount_row).split())
+    assert "10 % off, up to 20.00 USD a use" in discount_text
+    assert "4 of 4 uses" in discount_text and "80.00" not in discount_text  # not cap × uses
+    assert cash_row.count("1,250.00 USD") == 2  # its value and what remains
