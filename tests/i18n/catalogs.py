@@ -48,18 +48,25 @@ def require_gettext() -> None:
 
 
 def extract(domain: str, into: Path) -> polib.POFile:
-    """Every message the project marks in `domain`, as makemessages finds them today,
-    written into a fresh catalog under `into` (never the committed one)."""
+    """Every message the project marks in `domain`, as makemessages finds them today.
+
+    makemessages writes into the locale folder nearest each source file, which for the
+    project's files is the committed locale/: it runs on a copy of the sources under `into`
+    instead, so the committed catalog is never touched."""
     require_gettext()
+    sources = into / "src"
+    shutil.copytree(settings.BASE_DIR, sources, ignore=shutil.ignore_patterns(
+        ".*", "__pycache__", "locale", "tests", "bench", "docs", "deploy", "staticfiles",
+        "vendor", "var", "tmp", "*.sqlite3*", "*.png", "*.mo", "*.po"))
     here = os.getcwd()
-    os.chdir(settings.BASE_DIR)
+    os.chdir(sources)
     try:
-        with override_settings(LOCALE_PATHS=[str(into)]):
+        with override_settings(LOCALE_PATHS=[str(sources / "locale")]):
             call_command("makemessages", locale=[LOCALE], domain=domain, ignore_patterns=IGNORE,
                          verbosity=0, add_location="never")
     finally:
         os.chdir(here)
-    return polib.pofile(str(into / LOCALE / "LC_MESSAGES" / f"{domain}.po"))
+    return polib.pofile(str(sources / "locale" / LOCALE / "LC_MESSAGES" / f"{domain}.po"))
 
 
 # %(name)s and %s style (python-format, also the scripts' interpolate()), and {name}
