@@ -3,6 +3,7 @@ from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import LoginView
 from django.shortcuts import redirect, render
+from django.utils.translation import gettext
 from django.views import i18n
 from django.views.decorators.http import require_POST
 
@@ -89,7 +90,7 @@ class RateLimitedAdminLoginView(RateLimitedLoginView):
         from django.contrib import admin
 
         context = super().get_context_data(**kwargs)
-        context.update(admin.site.each_context(self.request), title="Log in",
+        context.update(admin.site.each_context(self.request), title=gettext("Log in"),
                        app_path=self.request.get_full_path())
         context.setdefault("next", self.request.GET.get("next") or "/admin/")
         return context

@@ -4,6 +4,7 @@ from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.http import JsonResponse
 from django.shortcuts import get_object_or_404, redirect
+from django.utils.translation import gettext_lazy
 from django.views import View
 from django.views.generic import TemplateView
 from django_filters.views import FilterView
@@ -95,12 +96,17 @@ class RequestActionView(RequestMixin, TemplateView):
         return f"request_{self.action}"
     service = None
     titles = {
-        "cancel": ("Cancel request", "Cancel this request? Your BD will no longer see it, and "
-                   "its accounts and budget are freed.", "Yes, cancel the request"),
-        "retry": ("Retry issuing", "Try to issue this request's coupons again?",
-                  "Retry issuing"),
-        "withdraw": ("Withdraw request", "Withdraw this request? No coupons will be issued from "
-                     "it, and its accounts and budget are freed.", "Yes, withdraw"),
+        "cancel": (gettext_lazy("Cancel request"),
+                   gettext_lazy("Cancel this request? Your BD will no longer see it, and its "
+                                "accounts and budget are freed."),
+                   gettext_lazy("Yes, cancel the request")),
+        "retry": (gettext_lazy("Retry issuing"),
+                  gettext_lazy("Try to issue this request's coupons again?"),
+                  gettext_lazy("Retry issuing")),
+        "withdraw": (gettext_lazy("Withdraw request"),
+                     gettext_lazy("Withdraw this request? No coupons will be issued from it, "
+                                  "and its accounts and budget are freed."),
+                     gettext_lazy("Yes, withdraw")),
     }
 
     def get_context_data(self, **kwargs):
