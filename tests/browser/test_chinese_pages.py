@@ -62,9 +62,9 @@ def _check(browser, name: str, path: str, must_show: str) -> None:
         text = page_text(browser)
         assert must_show in text, f"{path}: {must_show!r} not in {text[:300]!r}"
         assert browser.execute_script(CJK_DRAWN), f"{path}: Chinese drawn without a CJK font"
+        shot(browser, f"zh-hans/{name}-{width}")  # before the check: a failure is seen too
         problems = browser.execute_script(LAYOUT_PROBLEMS)
         assert not problems, f"{path} in Chinese at {width} px: {problems}"
-        shot(browser, f"zh-hans/{name}-{width}")
 
 
 def test_the_partner_and_sub_account_pages_read_right_in_chinese(browser, monkeypatch):
