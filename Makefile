@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 PORT   ?= 8000
 
 .PHONY: run prod test test-worker test-replica test-pgbouncer install migrate seed lint bench \
-        load browser-deps clean
+        load browser-deps i18n-deps messages clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -44,10 +44,34 @@ browser-deps:
 	  else echo "chromium not installed: browser tests will be skipped"; fi; \
 	fi
 
+# The catalog tests run makemessages, which needs GNU gettext (Debian's gettext); the Chinese
+# screenshots need a CJK font (fonts-noto-cjk). Installed here when missing and we are root
+# (CI is); elsewhere tests/i18n says what is missing.
+i18n-deps:
+	@missing=""; command -v xgettext >/dev/null 2>&1 || missing="gettext"; \
+	if command -v fc-list >/dev/null 2>&1 && [ -z "$$(fc-list :lang=zh 2>/dev/null)" ]; then \
+	  missing="$$missing fonts-noto-cjk"; fi; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "Installing Debian $$missing for the language tests"; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing) >/dev/null; \
+	  else echo "$$missing not installed: the catalog and Chinese screenshot tests say so"; fi; \
+	fi
+
+# The Chinese catalogs (locale/zh_Hans/LC_MESSAGES): new messages of the code, templates and
+# scripts added (untranslated until someone writes their Chinese), then compiled to the .mo
+# files that are committed, so `make run` needs no gettext. tests/i18n checks both.
+MESSAGES_IGNORE := --ignore=tests/* --ignore=bench/* --ignore=docs/* --ignore=deploy/* \
+                   --ignore=staticfiles/* --ignore=static/vendor/* --ignore=var/* --ignore=tmp/*
+messages: install i18n-deps
+	$(BIN)/python manage.py makemessages -l zh_Hans -d django --add-location=file $(MESSAGES_IGNORE)
+	$(BIN)/python manage.py makemessages -l zh_Hans -d djangojs --add-location=file $(MESSAGES_IGNORE)
+	$(BIN)/python manage.py compilemessages -l zh_Hans
+
 # TEST_WORKERS pytest-xdist processes (one test database each); race tests run on one of
 # them, one after another (tests/conftest.py). TEST_WORKERS=0 runs in this process.
 TEST_WORKERS ?= 2
-test: install browser-deps
+test: install browser-deps i18n-deps
 	CACHE_KEY_PREFIX=test-$$$$ $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 	@$(MAKE) --no-print-directory test-replica test-pgbouncer PYTEST_ARGS=
 

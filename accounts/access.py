@@ -5,6 +5,7 @@ a partner role or a sub-account's users: every change is an audit row with befor
 (QUALITY.md: every change to money, status or permission), made here and nowhere else.
 """
 
+from django.conf import settings
 from django.contrib.auth.models import Group, Permission
 from django.db import transaction
 from django.utils.translation import gettext as _
@@ -78,6 +79,19 @@ def user_profile_update(*, user: User, acting_user, fields: dict) -> User:
             setattr(locked, name, value)
         locked.save(update_fields=sorted(fields))
     return locked
+
+
+def user_language_set(*, user: User, language: str) -> User:
+    """A user's own choice of language (the header's switch): one of settings.LANGUAGES,
+    or "" for their browser's. Not audited: it changes what they read, not what they may
+    do. No lock: the user is the only writer of their own choice, and the last one wins."""
+    codes = {code for code, _name in settings.LANGUAGES}
+    if language and language not in codes:
+        raise ApplicationError(f"Not a language of the platform: {language}.")
+    if user.language != language:
+        User.objects.filter(pk=user.pk).update(language=language)
+        user.language = language
+    return user
 
 
 def user_access_set(

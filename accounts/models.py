@@ -5,7 +5,7 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractUser
 from django.db import models
 from django.db.models import ExpressionWrapper, F, Q
-from django.utils.translation import gettext, pgettext_lazy
+from django.utils.translation import gettext, gettext_lazy, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
 
 from couponplatform.money import CURRENCIES, fmt, money_field
@@ -15,6 +15,11 @@ BD_GROUP = "BD"
 
 class User(AbstractUser):
     """A person who signs in: partner user, sub-account user, BD or platform operator."""
+
+    # The language they chose with the header's switch (accounts/middleware.py applies it
+    # on every page once they are signed in); blank: their browser's, or the cookie's.
+    language = models.CharField(gettext_lazy("language"), max_length=10, blank=True,
+                                default="", choices=settings.LANGUAGES)
 
     def __str__(self) -> str:
         # How the admin and the pages name a person (a BD, an approver, a submitter): by

@@ -1,11 +1,16 @@
 """Home: sends each user to the console of their role."""
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import LoginView
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext
+from django.views import i18n
+from django.views.decorators.http import require_POST
 
+from accounts.access import user_language_set
 from accounts.selectors import membership_for, subaccount_membership_for
 from couponplatform import ratelimit
+from couponplatform.languages import chosen_language
 
 
 @login_required
@@ -17,6 +22,31 @@ def home(request):
     if request.user.is_staff:
         return redirect("admin:index")
     return render(request, "home_no_role.html")
+
+
+@require_POST
+def set_language(request):
+    """The header's language switch: Django's set_language (the cookie, back to `next`),
+    and for a signed-in user their choice kept on their user, for every browser."""
+    response = i18n.set_language(request)
+    language = request.POST.get("language", "")
+    codes = {code for code, _name in settings.LANGUAGES}
+    if request.user.is_authenticated and language in codes:
+        user_language_set(user=request.user, language=language)
+    return response
+
+
+def language_cookie_set(response, user):
+    """After sign-in: the user's own choice, when they made one, becomes the cookie too, so
+    the pages after they sign out stay in it."""
+    language = chosen_language(user)
+    if language:
+        response.set_cookie(
+            settings.LANGUAGE_COOKIE_NAME, language, max_age=settings.LANGUAGE_COOKIE_AGE,
+            path=settings.LANGUAGE_COOKIE_PATH, domain=settings.LANGUAGE_COOKIE_DOMAIN,
+            secure=settings.LANGUAGE_COOKIE_SECURE, httponly=settings.LANGUAGE_COOKIE_HTTPONLY,
+            samesite=settings.LANGUAGE_COOKIE_SAMESITE)
+    return response
 
 
 class RateLimitedLoginView(LoginView):
@@ -42,7 +72,7 @@ class RateLimitedLoginView(LoginView):
 
     def form_valid(self, form):
         ratelimit.login_succeeded(self.request, form.get_user().get_username())
-        return super().form_valid(form)
+        return language_cookie_set(super().form_valid(form), form.get_user())
 
 
 class RateLimitedAdminLoginView(RateLimitedLoginView):

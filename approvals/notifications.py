@@ -1,29 +1,37 @@
 """Emails about issuance requests: to the BD when one waits, to the partner when decided.
 
+Each mail is written in its recipient's language (User.language, couponplatform/languages.py):
+the partner's users get one mail per language among them.
+
 The services call `notify_*` after their commit; that enqueues the mail on the
 notifications queue (couponplatform/queues.py), so a slow mail server holds up neither the
 request nor the release. The tasks call `*_mail_send`.
 """
 import logging
+from collections import defaultdict
 
 from django.conf import settings
 from django.core.mail import send_mail
+from django.utils import translation
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from accounts.models import PartnerMembership
 from couponplatform import dispatch
+from couponplatform.languages import language_of
 from coupons.models import IssuanceRequest
 
 log = logging.getLogger(__name__)
 
 
-def _partner_emails(request: IssuanceRequest) -> list[str]:
-    return list(
-        PartnerMembership.objects.filter(partner_id=request.partner_id)
-        .exclude(user__email="")
-        .values_list("user__email", flat=True)
-    )
+def _partner_emails(request: IssuanceRequest) -> dict[str, list[str]]:
+    """The partner's users' addresses by the language each reads."""
+    by_language = defaultdict(list)
+    rows = (PartnerMembership.objects.filter(partner_id=request.partner_id)
+            .exclude(user__email="").select_related("user").order_by("pk"))
+    for membership in rows:
+        by_language[language_of(membership.user)].append(membership.user.email)
+    return dict(by_language)
 
 
 def accounts(n: int) -> str:
@@ -59,31 +67,31 @@ def bd_pending_mail_send(*, request_id: int) -> None:
         log.warning("Request %s waits for a BD, but partner %s has none with an email",
                     request_id, request.partner_id)
         return
-    send_mail(
-        subject=_("[Coupons] %(partner)s asks for approval of request %(number)s (#%(id)s)")
-        % {"partner": request.partner.name, "number": request.number, "id": request.pk},
-        message=_summary(request) + "\n\n"
-        + _("Approve or reject it in the admin's pending queue."),
-        from_email=settings.DEFAULT_FROM_EMAIL,
-        recipient_list=[bd.email],
-    )
+    with translation.override(language_of(bd)):
+        send_mail(
+            subject=_("[Coupons] %(partner)s asks for approval of request %(number)s (#%(id)s)")
+            % {"partner": request.partner.name, "number": request.number, "id": request.pk},
+            message=_summary(request) + "\n\n"
+            + _("Approve or reject it in the admin's pending queue."),
+            from_email=settings.DEFAULT_FROM_EMAIL,
+            recipient_list=[bd.email],
+        )
 
 
 def partner_mail_send(*, request_id: int) -> None:
     request = IssuanceRequest.objects.select_related(
         "partner", "template", "partner_number",
     ).get(pk=request_id)
-    recipients = _partner_emails(request)
-    if not recipients:
-        return
-    status = str(request.get_status_display())
-    body = _summary(request) + "\n\n" + _("Status: %(status)s.") % {"status": status}
-    if request.reason:
-        body += "\n" + _("Reason: %(reason)s") % {"reason": request.reason}
-    send_mail(
-        subject=_("[Coupons] Request %(number)s is %(status)s")
-        % {"number": request.number, "status": status.lower()},
-        message=body,
-        from_email=settings.DEFAULT_FROM_EMAIL,
-        recipient_list=recipients,
-    )
+    for language, recipients in _partner_emails(request).items():
+        with translation.override(language):
+            status = str(request.get_status_display())
+            body = _summary(request) + "\n\n" + _("Status: %(status)s.") % {"status": status}
+            if request.reason:
+                body += "\n" + _("Reason: %(reason)s") % {"reason": request.reason}
+            send_mail(
+                subject=_("[Coupons] Request %(number)s is %(status)s")
+                % {"number": request.number, "status": status.lower()},
+                message=body,
+                from_email=settings.DEFAULT_FROM_EMAIL,
+                recipient_list=recipients,
+            )

@@ -6,7 +6,7 @@ from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import EmptyPage, Paginator
 from django.shortcuts import redirect
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.generic import FormView, TemplateView
@@ -23,6 +23,7 @@ from billing.forms import CouponVoidForm
 from billing.tables import CouponUsageTable
 from couponplatform.db import keyset_iterate
 from couponplatform.exceptions import ApplicationError, PermissionDeniedError
+from couponplatform.languages import in_language
 from couponplatform.money import fmt, quantize
 from couponplatform.paging import BoundedTableMixin
 from coupons.models import Coupon, CouponKind
@@ -114,12 +115,18 @@ class CouponUsageView(PartnerMixin, BoundedTableMixin, FilterView):
 
     def export(self, fmt: str):
         qs = self.filtered().select_related("voided_by")
-        rows = (export_row(c) for c in keyset_iterate(qs, key="released_at", size=2000))
+        # In the exporting user's language: the header now, and each row's labels (status,
+        # kind, cost bearer) as the file streams, after this view has returned.
+        language = translation.get_language()
+        rows = in_language(language, (export_row(c) for c in
+                                      keyset_iterate(qs, key="released_at", size=2000)))
+        with translation.override(language):
+            header = [str(title) for title in EXPORT_HEADER]
 
         stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
         if fmt == "csv":
-            return csv_response(f"coupon-usage-{stamp}.csv", EXPORT_HEADER, rows)
-        return xlsx_response(f"coupon-usage-{stamp}.xlsx", EXPORT_HEADER, rows)
+            return csv_response(f"coupon-usage-{stamp}.csv", header, rows)
+        return xlsx_response(f"coupon-usage-{stamp}.xlsx", header, rows)
 
     def summary(self) -> tuple[list[dict], list[dict]]:
         """Totals and chart of the filtered coupons, from the usage statistics (rows per

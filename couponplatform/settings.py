@@ -60,9 +60,13 @@ MIDDLEWARE = [
     "couponplatform.middleware.SecurityHeadersMiddleware",
     "api.middleware.ApiMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # After the session, before CommonMiddleware (Django's order): the language cookie,
+    # then Accept-Language; a signed-in user's own choice is applied after authentication.
+    "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "accounts.middleware.UserLanguageMiddleware",
     "couponplatform.routers.PrimaryAfterWriteMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -153,12 +157,18 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
 ]
 
-LANGUAGE_CODE = "en-us"
+# English by default; Simplified Chinese (PRODUCT §14). A signed-in user's choice is kept on
+# their user (User.language) and in the language cookie; anonymous visitors get their
+# browser's Accept-Language. The catalogs are locale/zh_Hans (compiled .mo committed).
+LANGUAGE_CODE = "en"
 LANGUAGES = [("en", "English"), ("zh-hans", "简体中文")]
 LOCALE_PATHS = [BASE_DIR / "locale"]
+LANGUAGE_COOKIE_AGE = 365 * 24 * 3600
+LANGUAGE_COOKIE_SAMESITE = "Lax"
 # The platform's time zone: bill days, months and validity dates are counted in it.
 TIME_ZONE = env.time_zone("TIME_ZONE", "Asia/Singapore")
 USE_I18N = True
+# Dates YYYY-MM-DD and amounts with a decimal point in both languages (formats/en, zh_Hans).
 FORMAT_MODULE_PATH = ["couponplatform.formats"]
 USE_TZ = True
 
@@ -317,6 +327,7 @@ if TLS_PROXY:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
+    LANGUAGE_COOKIE_SECURE = True
     SECURE_SSL_REDIRECT = env.boolean("SECURE_SSL_REDIRECT", True)
     # The probes of a load balancer or a process manager come over plain HTTP.
     SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]

@@ -5,6 +5,8 @@
 // another. Confirm is still checked in full on the server. Without JavaScript the page's
 // "Move ticked" and "Remove" buttons do the same with a reload.
 (function () {
+  // The script's own words come from Django's JavaScript catalog (djangojs, loaded first).
+  const _ = window.gettext || ((text) => text);
   const form = document.getElementById("pick-form");
   if (!form || !form.dataset.selectionUrl) return;
   const url = form.dataset.selectionUrl;
@@ -45,7 +47,7 @@
     if (selected) {
       const badge = document.createElement("span");
       badge.className = "badge text-bg-success";
-      badge.textContent = form.dataset.selectedText || "Selected";
+      badge.textContent = form.dataset.selectedText || _("Selected");
       cell.appendChild(badge);
     }
   }
@@ -63,7 +65,7 @@
       if (a.tier2) {
         const badge = document.createElement("span");
         badge.className = "badge text-bg-light border ms-1";
-        badge.textContent = "tier-2 reseller";
+        badge.textContent = _("tier-2 reseller");
         span.append(badge);
       }
       const button = document.createElement("button");
@@ -71,7 +73,7 @@
       button.type = "submit";
       button.name = "account_id";
       button.value = a.account_id;
-      button.textContent = list.dataset.removeText || "← Remove";
+      button.textContent = list.dataset.removeText || _("← Remove");
       li.append(span, button);
       return li;
     });
@@ -84,7 +86,7 @@
     if (data.selected_more) {
       const li = document.createElement("li");
       li.className = "list-group-item text-muted";
-      li.textContent = (list.dataset.moreText || "… and %(n)s more")
+      li.textContent = (list.dataset.moreText || _("… and %(n)s more"))
         .replace("%(n)s", data.selected_more.toLocaleString("en-US"));
       items.push(li);
     }
@@ -160,7 +162,7 @@
     } catch (error) {
       // The server's selection is unknown now: reload shows it as it is.
       const notes = byId("pick-notes");
-      note((notes && notes.dataset.failedText || "Your ticks could not be saved; reload the page.")
+      note((notes && notes.dataset.failedText || _("Your ticks could not be saved; reload the page."))
         + " (" + error.message + ")", "danger");
     } finally {
       busy = false;

@@ -5,6 +5,10 @@
 (function () {
   const form = document.getElementById("template-form");
   if (!form) return;
+  // Words from Django's JavaScript catalog (djangojs, loaded before this script).
+  const _ = window.gettext || ((text) => text);
+  const fill = window.interpolate
+    || ((text, values) => text.replace(/%\((\w+)\)s/g, (m, name) => values[name]));
   const checked = (name) => (form.querySelector(`input[name=${name}]:checked`) || {}).value;
   const applies = (element, attribute, value) => {
     const list = element.dataset[attribute];
@@ -32,7 +36,8 @@
     if (start) {
       const past = validity === "fixed" && start.value && start.value < start.dataset.today;
       pastNote.textContent = past
-        ? `Starts before today (${start.dataset.today}): the days already gone count toward the window.`
+        ? fill(_("Starts before today (%(today)s): the days already gone count toward the window."),
+          { today: start.dataset.today }, true)
         : "";
       if (!pastNote.isConnected) start.insertAdjacentElement("afterend", pastNote);
     }

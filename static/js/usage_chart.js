@@ -5,6 +5,11 @@
   const source = document.getElementById("usage-chart-data");
   if (!source || typeof Chart === "undefined") return;
   const data = JSON.parse(source.textContent);
+  // The chart's words from Django's JavaScript catalog (djangojs, loaded before this script).
+  const _ = window.gettext || ((text) => text);
+  const fill = window.interpolate
+    || ((text, values) => text.replace(/%\((\w+)\)s/g, (m, name) => values[name]));
+  const deductedIn = (currency) => fill(_("Deducted (%(currency)s)"), { currency }, true);
   const grouped = (text) => {
     const [whole, cents] = text.split(".");
     return whole.replace(/\B(?=(\d{3})+(?!\d))/g, ",") + "." + cents;
@@ -18,7 +23,7 @@
       data: {
         labels: data.days,
         datasets: [{
-          label: `Deducted (${currency})`,
+          label: deductedIn(currency),
           data: series.values.map(Number),
           backgroundColor: "#0d6efd",
           minBarLength: 0,
@@ -31,20 +36,21 @@
           legend: { display: false },
           tooltip: {
             callbacks: {
-              title: (items) => `Bill day ${items[0].label}`,
-              label: (item) => `${grouped(series.values[item.dataIndex])} ${currency} deducted`,
+              title: (items) => fill(_("Bill day %(day)s"), { day: items[0].label }, true),
+              label: (item) => fill(_("%(amount)s %(currency)s deducted"),
+                { amount: grouped(series.values[item.dataIndex]), currency }, true),
             },
           },
         },
         scales: {
           x: {
-            title: { display: true, text: "Bill day" },
+            title: { display: true, text: _("Bill day") },
             ticks: { autoSkip: true, maxRotation: 0, maxTicksLimit: 10 },
             grid: { display: false },
           },
           y: {
             beginAtZero: true,
-            title: { display: true, text: `Deducted (${currency})` },
+            title: { display: true, text: deductedIn(currency) },
             ticks: { callback: (value) => `${Number(value).toLocaleString("en-US")} ${currency}` },
           },
         },

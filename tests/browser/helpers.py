@@ -80,8 +80,8 @@ def shot(browser, name: str, *, full_page: bool = True) -> Path | None:
     """
     if os.environ.get("SCREENSHOTS") != "1":
         return None
-    SCREENSHOT_DIR.mkdir(parents=True, exist_ok=True)
-    path = SCREENSHOT_DIR / f"{name}.png"
+    path = SCREENSHOT_DIR / f"{name}.png"  # a name may hold a folder: "zh-hans/login-1280"
+    path.parent.mkdir(parents=True, exist_ok=True)
     if not full_page:
         browser.save_screenshot(str(path))
         return path

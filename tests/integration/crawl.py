@@ -27,7 +27,7 @@ class Visit:
     link: Link
     status: int
     content_type: str = ""
-    body: str = ""  # kept for refusals (4xx/5xx) only
+    body: str = ""  # kept for refusals (4xx/5xx), and for pages with Crawl.keep_pages
 
 
 class _Page(HTMLParser):
@@ -112,6 +112,7 @@ class Crawl:
     per_route: int = 6
     visits: list[Visit] = field(default_factory=list)
     capped: int = 0  # links left unvisited by the bounds
+    keep_pages: bool = False  # keep the HTML of the 200 pages too (the language checks)
 
     def run(self, *starts: str) -> Crawl:
         """Breadth first, links to a URL pattern not seen yet before the rest, so the
@@ -148,9 +149,11 @@ class Crawl:
     def _visit(self, link: Link) -> list[Link]:
         response = self.client.get(link.url)
         content_type = response.get("Content-Type", "")
+        kept = response.status_code >= 400 or (
+            self.keep_pages and response.status_code == 200
+            and content_type.startswith("text/html"))
         body = (response.content.decode(errors="replace")
-                if response.status_code >= 400 and not getattr(response, "streaming", False)
-                else "")
+                if kept and not getattr(response, "streaming", False) else "")
         self.visits.append(Visit(link, response.status_code, content_type, body))
         if response.status_code in (301, 302, 303, 307, 308):
             target = internal(link.url, response["Location"])

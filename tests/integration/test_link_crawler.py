@@ -7,6 +7,10 @@ every state, coupons, deductions, daily bills of open and closed months, a secon
 with a voided coupon added. One exception is the product's own: a partner whose coupon
 function is off gets 403 with "Contact your BD to enable the Coupon Function" on every
 coupon URL (PRODUCT §2), its home page included.
+
+The same walk in Chinese (QUALITY "Languages", pages in Chinese): every page each role
+reaches with `zh-hans` shows none of the catalogs' English phrases (the world's own names,
+codes and reasons aside), and has the language switch in its header.
 """
 import pytest
 from django.db import transaction
@@ -16,6 +20,7 @@ from accounts.permissions import COUPON_FUNCTION_OFF
 from billing.coupon_status import coupon_void
 from coupons.models import Coupon
 from tests import factories as f
+from tests.i18n.catalogs import EnglishCheck, english_phrases
 from tests.integration.crawl import Crawl
 from tests.security.world import DEMO_ROLES, build_world
 
@@ -67,6 +72,51 @@ def test_every_link_and_get_form_of_the_roles_pages_answers_without_error(world,
     assert len(pages) >= MIN_PAGES[role], (role, len(pages), sorted(pages))
     print(f"{role}: {len(crawl.visits)} requests, {len(pages)} pages, "
           f"{crawl.capped} links past the bound")
+
+
+def world_data() -> set[str]:
+    """What the world's rows say in English of their own: names, codes, descriptions,
+    reasons. Data, not the product's words: a page in Chinese still shows them."""
+    from accounts.models import Partner, Product, SubAccount, User
+    from api.models import ApiKey
+    from coupons.models import CouponTemplate, IssuanceRequest
+
+    values = set()
+    for model, fields in ((Partner, ["name"]), (SubAccount, ["name", "account_id"]),
+                          (Product, ["name", "code"]), (CouponTemplate, ["name", "description"]),
+                          (IssuanceRequest, ["reason"]), (Coupon, ["void_reason", "code"]),
+                          (User, ["username", "first_name", "last_name"]), (ApiKey, ["name"])):
+        for row in model.objects.values_list(*fields):
+            values.update(str(v) for v in row if v)
+    return values
+
+
+LIMIT_CHINESE = 200  # requests per role: every kind of page, fewer repeats of each
+
+
+@pytest.mark.parametrize("role", DEMO_ROLES)
+def test_every_page_of_the_role_in_chinese_shows_no_english_and_has_the_switch(world, role):
+    user = world.users[role]
+    client = Client(raise_request_exception=False, headers={"accept-language": "zh-hans"})
+    client.force_login(user)
+    starts = ["/"] + (["/admin/"] if user.is_staff else [])
+    crawl = Crawl(client, limit=LIMIT_CHINESE, keep_pages=True).run(*starts)
+    # The API's reference page (/api/v1/docs) is the API's, in English as its JSON is.
+    pages = [v for v in crawl.visits if v.body and v.content_type.startswith("text/html")
+             and not v.link.url.startswith("/api/")]
+    assert len(pages) >= min(MIN_PAGES[role], LIMIT_CHINESE // 10) or role == "nocoupons"
+    check = EnglishCheck(english_phrases(), world_data())
+    english = {v.link.url: found for v in pages if (found := check.left(v.body))}
+    where = {}  # each phrase left, and a page that shows it
+    for url, found in english.items():
+        for phrase in found:
+            where.setdefault(phrase, url)
+    assert not where, (f"{role}: English left on {len(english)} of {len(pages)} pages: "
+                       + "; ".join(f"{phrase!r} on {url}" for phrase, url in sorted(where.items())))
+    without_switch = [v.link.url for v in pages if 'action="/i18n/setlang/"' not in v.body]
+    assert without_switch == [], role
+    not_chinese = [v.link.url for v in pages if 'lang="zh-hans"' not in v.body]
+    assert not_chinese == [], role
 
 
 MIN_PAGES = {"distributor": 30, "operator": 25, "viewer": 20, "reseller": 15, "tier2": 15,
