@@ -85,7 +85,7 @@ test-worker: install
 # is root); elsewhere they say why they are skipped, and in CI (CI set) that is a failure.
 REPLICA_PORT   ?= 15433
 PGBOUNCER_PORT ?= 16432
-# The money model's examples through PgBouncer (the main session runs CI's 200 directly).
+# The money model's examples through PgBouncer (the main session runs CI's 120 directly).
 PGBOUNCER_MODEL_EXAMPLES ?= 20
 define local_postgres_or_skip
 case "$$DATABASE_URL" in postgres*) ;; *) echo "$(1) skipped: DATABASE_URL is not PostgreSQL"; \

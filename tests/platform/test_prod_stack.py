@@ -152,12 +152,21 @@ def web_alone(tmp_path, **overrides):
     return proc, f"http://127.0.0.1:{port}"
 
 
+@pytest.fixture(scope="module")
+def static_root(tmp_path_factory) -> tuple[str, dict]:
+    """collectstatic once for the web-alone tests, with no database to reach (it needs
+    none): the folder and its manifest."""
+    root = str(tmp_path_factory.mktemp("static"))
+    return root, collect_static({"DATABASE_URL": f"postgres://postgres@127.0.0.1:{free_port()}/x",
+                                 "STATIC_ROOT": root})
+
+
 def test_web_with_the_database_down_keeps_answering_healthz_and_readyz_says_503(
-    worker_ready_db, private_redis, tmp_path,
+    worker_ready_db, private_redis, tmp_path, static_root,
 ):
+    root, manifest = static_root
     dead = {"DATABASE_URL": f"postgres://postgres@127.0.0.1:{free_port()}/x",
-            "CELERY_BROKER_URL": private_redis.url, "STATIC_ROOT": str(tmp_path / "static")}
-    manifest = collect_static(dead)  # needs no database
+            "CELERY_BROKER_URL": private_redis.url, "STATIC_ROOT": root}
     css = "/static/" + manifest["paths"]["css/app.css"]
     proc, base = web_alone(tmp_path, **dead)
     try:
@@ -174,12 +183,11 @@ def test_web_with_the_database_down_keeps_answering_healthz_and_readyz_says_503(
 
 
 def test_web_with_the_broker_down_serves_pages_and_readyz_says_503(
-    worker_ready_db, tmp_path,
+    worker_ready_db, tmp_path, static_root,
 ):
     down = {"DATABASE_URL": database_url(connection.settings_dict),
             "CELERY_BROKER_URL": f"redis://127.0.0.1:{free_port()}/0",
-            "STATIC_ROOT": str(tmp_path / "static")}
-    collect_static(down)
+            "STATIC_ROOT": static_root[0]}
     proc, base = web_alone(tmp_path, **down)
     try:
         plain = urllib.request.build_opener()
