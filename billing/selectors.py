@@ -93,7 +93,8 @@ def coupon_usage_narrowed(queryset: QuerySet[Coupon], *, partner,
     lookups = usage_stat_lookups(cleaned) if cleaned else None
     if not lookups or "status" not in lookups:
         return queryset
-    days = (CouponStat.objects.filter(partner_id=partner.pk, **lookups)
+    # Read where the coupons are read (the replica, when read_alias allows).
+    days = (CouponStat.objects.using(queryset.db).filter(partner_id=partner.pk, **lookups)
             .values(*STAT_KEY).annotate(n=Sum("coupons")).filter(n__gt=0)
             .aggregate(first=Min("released_on"), last=Max("released_on")))
     if days["first"] is None:  # no such coupon: a range with nothing in it
