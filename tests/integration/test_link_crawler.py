@@ -94,20 +94,21 @@ def world_data() -> set[str]:
             values.update(str(v) for v in row if v)
     # Django's permission rows, named in English when their models were migrated.
     values.update(Permission.objects.values_list("name", flat=True))
-    # The audit log's codes: its actions ("coupon.used_up") and the field names of its
-    # before/after snapshots ("voided_amount"), shown as recorded.
+    # The audit log's codes: its actions ("coupon.used_up") and the field names and status
+    # codes of its before/after snapshots ("voided_amount", "used_up"), shown as recorded.
     for action, before, after in AuditLog.objects.values_list("action", "before", "after"):
         values.add(action)
-        values.update(code for code in _keys(before) | _keys(after) if "_" in code)
+        values.update(code for code in _codes(before) | _codes(after) if "_" in code)
     return values
 
 
-def _keys(snapshot) -> set[str]:
+def _codes(snapshot) -> set[str]:
+    """A snapshot's keys and text values, at every depth."""
     if isinstance(snapshot, dict):
-        return set(map(str, snapshot)).union(*map(_keys, snapshot.values()))
+        return set(map(str, snapshot)).union(*map(_codes, snapshot.values()))
     if isinstance(snapshot, list):
-        return set().union(*map(_keys, snapshot))
-    return set()
+        return set().union(*map(_codes, snapshot))
+    return {snapshot} if isinstance(snapshot, str) else set()
 
 
 LIMIT_CHINESE = 200  # requests per role: every kind of page, fewer repeats of each
