@@ -4,6 +4,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from accounts.models import Partner
 
@@ -105,24 +106,27 @@ class WebhookEndpoint(models.Model):
     (api/webhooks.py, docs/API.md "Webhooks"). The secret is kept sealed (api/secret_box.py):
     the platform must sign with it, so unlike an API key it can not be kept as a hash."""
 
-    partner = models.ForeignKey(Partner, on_delete=models.PROTECT,
+    partner = models.ForeignKey(Partner, verbose_name=_("partner"), on_delete=models.PROTECT,
                                 related_name="webhook_endpoints", db_index=False)
-    url = models.CharField(max_length=2000)
+    url = models.CharField(verbose_name=_("URL"), max_length=2000)
     # The event types it receives (api/webhooks.EVENT_TYPES), at least one.
-    events = models.JSONField(default=list)
-    description = models.CharField(max_length=100, blank=True)
-    secret_box = models.TextField()
+    events = models.JSONField(verbose_name=_("events"), default=list)
+    description = models.CharField(verbose_name=_("description"), max_length=100, blank=True)
+    secret_box = models.TextField(verbose_name=_("sealed secret"))
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+",
-    )
-    created_at = models.DateTimeField(auto_now_add=True)
-    disabled_at = models.DateTimeField(null=True, blank=True)
-    disabled_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
+        settings.AUTH_USER_MODEL, verbose_name=_("created by"), on_delete=models.PROTECT,
         related_name="+",
+    )
+    created_at = models.DateTimeField(verbose_name=_("created at"), auto_now_add=True)
+    disabled_at = models.DateTimeField(verbose_name=_("disabled at"), null=True, blank=True)
+    disabled_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("disabled by"), null=True, blank=True,
+        on_delete=models.PROTECT, related_name="+",
     )
 
     class Meta:
+        verbose_name = _("webhook endpoint")
+        verbose_name_plural = _("webhook endpoints")
         ordering = ["-created_at", "-pk"]
         indexes = [models.Index(fields=["partner", "-created_at", "-id"],
                                 name="webhookendpoint_partner")]
@@ -140,14 +144,16 @@ class WebhookEvent(models.Model):
     transaction as the change: the outbox. `body` is the exact JSON every delivery of it
     sends, retries included, so a receiver de-duplicates on its `id` (`public_id`)."""
 
-    public_id = models.CharField(max_length=40, unique=True)
-    partner = models.ForeignKey(Partner, on_delete=models.PROTECT, related_name="+",
-                                db_index=False)
-    type = models.CharField(max_length=40)
-    created_at = models.DateTimeField(default=timezone.now)
-    body = models.TextField()
+    public_id = models.CharField(verbose_name=_("event ID"), max_length=40, unique=True)
+    partner = models.ForeignKey(Partner, verbose_name=_("partner"), on_delete=models.PROTECT,
+                                related_name="+", db_index=False)
+    type = models.CharField(verbose_name=_("type"), max_length=40)
+    created_at = models.DateTimeField(verbose_name=_("created at"), default=timezone.now)
+    body = models.TextField(verbose_name=_("body"))
 
     class Meta:
+        verbose_name = _("webhook event")
+        verbose_name_plural = _("webhook events")
         indexes = [models.Index(fields=["partner", "-created_at"], name="webhookevent_partner")]
 
     def __str__(self) -> str:
@@ -162,29 +168,36 @@ class WebhookDelivery(models.Model):
     when that message seems lost."""
 
     class Status(models.TextChoices):
-        PENDING = "pending", "Pending"
-        SUCCEEDED = "succeeded", "Delivered"
-        FAILED = "failed", "Failed"
+        PENDING = "pending", pgettext_lazy("webhook delivery status", "Pending")
+        SUCCEEDED = "succeeded", pgettext_lazy("webhook delivery status", "Delivered")
+        FAILED = "failed", pgettext_lazy("webhook delivery status", "Failed")
 
     # No index of their own: the unique (event, endpoint) starts with the event and the
     # log's index with the endpoint.
-    event = models.ForeignKey(WebhookEvent, on_delete=models.CASCADE, related_name="deliveries",
-                              db_index=False)
-    endpoint = models.ForeignKey(WebhookEndpoint, on_delete=models.CASCADE,
-                                 related_name="deliveries", db_index=False)
-    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
-    attempts = models.PositiveIntegerField(default=0)
-    created_at = models.DateTimeField(default=timezone.now)
-    next_attempt_at = models.DateTimeField(null=True, blank=True)
-    give_up_at = models.DateTimeField()
-    locked_until = models.DateTimeField(null=True, blank=True)
-    enqueued_at = models.DateTimeField(null=True, blank=True)
-    last_attempt_at = models.DateTimeField(null=True, blank=True)
-    last_status_code = models.PositiveSmallIntegerField(null=True, blank=True)
-    last_error = models.CharField(max_length=500, blank=True)
-    delivered_at = models.DateTimeField(null=True, blank=True)
+    event = models.ForeignKey(WebhookEvent, verbose_name=_("event"), on_delete=models.CASCADE,
+                              related_name="deliveries", db_index=False)
+    endpoint = models.ForeignKey(WebhookEndpoint, verbose_name=_("endpoint"),
+                                 on_delete=models.CASCADE, related_name="deliveries",
+                                 db_index=False)
+    status = models.CharField(verbose_name=_("status"), max_length=20, choices=Status.choices,
+                              default=Status.PENDING)
+    attempts = models.PositiveIntegerField(verbose_name=_("attempts"), default=0)
+    created_at = models.DateTimeField(verbose_name=_("created at"), default=timezone.now)
+    next_attempt_at = models.DateTimeField(verbose_name=_("next attempt at"), null=True,
+                                           blank=True)
+    give_up_at = models.DateTimeField(verbose_name=_("give up at"))
+    locked_until = models.DateTimeField(verbose_name=_("locked until"), null=True, blank=True)
+    enqueued_at = models.DateTimeField(verbose_name=_("enqueued at"), null=True, blank=True)
+    last_attempt_at = models.DateTimeField(verbose_name=_("last attempt at"), null=True,
+                                           blank=True)
+    last_status_code = models.PositiveSmallIntegerField(verbose_name=_("last status code"),
+                                                        null=True, blank=True)
+    last_error = models.CharField(verbose_name=_("last error"), max_length=500, blank=True)
+    delivered_at = models.DateTimeField(verbose_name=_("delivered at"), null=True, blank=True)
 
     class Meta:
+        verbose_name = _("webhook delivery")
+        verbose_name_plural = _("webhook deliveries")
         constraints = [
             models.UniqueConstraint(fields=["event", "endpoint"],
                                     name="webhookdelivery_once_per_endpoint"),

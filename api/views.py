@@ -8,6 +8,7 @@ from django.contrib import messages
 from django.http import JsonResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.utils import timezone
+from django.utils.text import format_lazy
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views import View
@@ -28,6 +29,7 @@ from api.webhooks import (
     DESCRIPTION_MAX,
     EVENT_TYPES,
     URL_MAX,
+    delivery_error_text,
     webhook_endpoint_create,
     webhook_endpoint_disable,
     webhook_redeliver,
@@ -119,15 +121,18 @@ LOG_PAGE = 50
 
 
 class WebhookEndpointForm(forms.Form):
-    url = forms.CharField(label="Endpoint URL", max_length=URL_MAX,
+    url = forms.CharField(label=gettext_lazy("Endpoint URL"), max_length=URL_MAX,
                           widget=forms.TextInput(attrs={"placeholder": "https://"}),
-                          help_text="An HTTPS address of your systems that accepts POST.")
+                          help_text=gettext_lazy("An HTTPS address of your systems that "
+                                                 "accepts POST."))
     events = forms.MultipleChoiceField(
-        choices=[(key, f"{key}: {text}") for key, text in EVENT_TYPES.items()],
-        widget=forms.CheckboxSelectMultiple, required=False,
-        help_text="The events this endpoint receives.")
+        choices=[(key, format_lazy("{key}: {text}", key=key, text=text))
+                 for key, text in EVENT_TYPES.items()],
+        widget=forms.CheckboxSelectMultiple, required=False, label=gettext_lazy("Events"),
+        help_text=gettext_lazy("The events this endpoint receives."))
     description = forms.CharField(max_length=DESCRIPTION_MAX, required=False,
-                                  help_text="Optional: what the endpoint is for.")
+                                  label=gettext_lazy("Description"),
+                                  help_text=gettext_lazy("Optional: what the endpoint is for."))
 
 
 class WebhookListView(PartnerMixin, FormView):
@@ -173,6 +178,8 @@ class WebhookDetailView(PartnerMixin, TemplateView):
         if before.isascii() and before.isdigit() and len(before) < 19:
             log = log.filter(pk__lt=int(before))
         rows = list(log[:LOG_PAGE + 1])
+        for row in rows:
+            row.error_text = delivery_error_text(row.last_error)
         ctx.update(endpoint=endpoint, deliveries=rows[:LOG_PAGE],
                    older=rows[LOG_PAGE - 1].pk if len(rows) > LOG_PAGE else None,
                    paged=bool(before))
@@ -189,8 +196,8 @@ class WebhookDisableView(PartnerMixin, View):
         except ApplicationError as exc:
             messages.error(request, exc.message)
         else:
-            messages.success(request, f"The endpoint {endpoint.url} is disabled; nothing more "
-                             "is sent to it.")
+            messages.success(request, _("The endpoint %(url)s is disabled; nothing more is "
+                                        "sent to it.") % {"url": endpoint.url})
         return redirect("webhooks")
 
 
@@ -204,6 +211,6 @@ class WebhookRedeliverView(PartnerMixin, View):
         except ApplicationError as exc:
             messages.error(request, exc.message)
         else:
-            messages.success(request, f"Event {delivery.event.public_id} is queued to be sent "
-                             "again, with the same id.")
+            messages.success(request, _("Event %(event)s is queued to be sent again, with the "
+                                        "same id.") % {"event": delivery.event.public_id})
         return redirect("webhook_detail", pk=delivery.endpoint_id)

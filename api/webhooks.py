@@ -29,7 +29,9 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.db import transaction
 from django.db.models import F, Q
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, gettext_noop, ngettext
 
 from accounts.models import Partner
 from accounts.permissions import partner_writer_require
@@ -42,12 +44,14 @@ from couponplatform.exceptions import ApplicationError, InvalidTransitionError
 
 # The events a partner can subscribe to, with what they mean (the console's choices).
 EVENT_TYPES = {
-    "request.approved": "A request was approved (by its BD, automatically, or on a retry).",
-    "request.issued": "A request's coupons were released.",
-    "request.failed_to_issue": "An approved request could not be released; the reason says why.",
-    "request.rejected": "The BD rejected a request.",
-    "request.cancelled": "A pending request was cancelled.",
-    "coupon.voided": "A coupon's unused balance was withdrawn.",
+    "request.approved": gettext_lazy("A request was approved (by its BD, automatically, or on "
+                                     "a retry)."),
+    "request.issued": gettext_lazy("A request's coupons were released."),
+    "request.failed_to_issue": gettext_lazy("An approved request could not be released; the "
+                                            "reason says why."),
+    "request.rejected": gettext_lazy("The BD rejected a request."),
+    "request.cancelled": gettext_lazy("A pending request was cancelled."),
+    "coupon.voided": gettext_lazy("A coupon's unused balance was withdrawn."),
 }
 # The request status a move ends in → its event (withdrawn has none).
 REQUEST_EVENTS = {
@@ -77,6 +81,44 @@ _HOST_RE = re.compile(rf"^{_LABEL}(\.{_LABEL})*$")
 ERROR_MAX = WebhookDelivery._meta.get_field("last_error").max_length
 
 
+# What a delivery's log says of a failed attempt, in the platform's words: written in
+# English (the record), shown in the reader's language by delivery_error_text. The
+# refusals of resolve_checked and address_refusal are read back the same way.
+REFUSED = gettext_noop("Refused: %(why)s")
+NO_ANSWER = gettext_noop("%(host)s did not answer.")
+ANSWERED = gettext_noop("The endpoint answered %(code)s.")
+NOT_ITS_PARTNER = gettext_noop("The event is not this endpoint's partner's.")
+WAS_DISABLED = gettext_noop("The endpoint was disabled.")
+UNRESOLVED = gettext_noop("%(host)s could not be resolved.")
+NOT_PUBLIC = gettext_noop("%(host)s resolves to %(address)s, %(why)s; webhooks are sent to "
+                          "public addresses only.")
+LOOPBACK = gettext_noop("a loopback address")
+LINK_LOCAL = gettext_noop("a link-local address")
+PRIVATE = gettext_noop("a private or reserved address")
+LOGGED = (REFUSED, NO_ANSWER, ANSWERED, NOT_ITS_PARTNER, WAS_DISABLED, UNRESOLVED, NOT_PUBLIC,
+          LOOPBACK, LINK_LOCAL, PRIVATE)
+
+
+def _logged_pattern(english: str) -> re.Pattern:
+    pieces = re.split(r"%\((\w+)\)s", english)  # text, name, text, name, ..., text
+    return re.compile("".join(re.escape(piece) if i % 2 == 0 else f"(?P<{piece}>.+?)"
+                              for i, piece in enumerate(pieces)))
+
+
+_LOGGED_PATTERNS = [(english, _logged_pattern(english)) for english in LOGGED]
+
+
+def delivery_error_text(text: str) -> str:
+    """A delivery's logged error in the active language: a message of LOGGED translated,
+    its filled-in parts read back the same way (a refusal's reason); anything else (what
+    the network library said) as it was logged."""
+    for english, pattern in _LOGGED_PATTERNS:
+        if match := pattern.fullmatch(text):
+            return _(english) % {name: delivery_error_text(value)
+                                 for name, value in match.groupdict().items()}
+    return text
+
+
 class AddressRefused(Exception):
     """The endpoint's host is, or resolves to, an address the platform does not call."""
 
@@ -95,11 +137,11 @@ def address_refusal(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str | 
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
         ip = ip.ipv4_mapped
     if ip.is_loopback:
-        return "a loopback address"
+        return _(LOOPBACK)
     if ip.is_link_local:
-        return "a link-local address"
+        return _(LINK_LOCAL)
     if ip.is_multicast or ip.is_unspecified or ip.is_reserved or not ip.is_global:
-        return "a private or reserved address"
+        return _(PRIVATE)
     return None
 
 
@@ -109,7 +151,7 @@ def resolve_checked(host: str, port: int) -> list[tuple[int, str]]:
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError) as exc:
-        raise AddressRefused(f"{host} could not be resolved.") from exc
+        raise AddressRefused(_(UNRESOLVED) % {"host": host}) from exc
     addresses: list[tuple[int, str]] = []
     for family, _type, _proto, _name, sockaddr in infos:
         address = sockaddr[0]
@@ -118,11 +160,11 @@ def resolve_checked(host: str, port: int) -> list[tuple[int, str]]:
         if not _allow_local():
             why = address_refusal(ipaddress.ip_address(address.split("%", 1)[0]))
             if why:
-                raise AddressRefused(f"{host} resolves to {address}, {why}; webhooks are "
-                                     "sent to public addresses only.")
+                raise AddressRefused(_(NOT_PUBLIC) % {"host": host, "address": address,
+                                                      "why": why})
         addresses.append((family, address))
     if not addresses:
-        raise AddressRefused(f"{host} could not be resolved.")
+        raise AddressRefused(_(UNRESOLVED) % {"host": host})
     return addresses
 
 
@@ -130,32 +172,32 @@ def url_refusal(url: str) -> str | None:
     """What is wrong with `url` as an endpoint, in the words the console shows; None when
     it may be registered (it resolves, to allowed addresses only)."""
     if not url:
-        return "Enter the endpoint's URL."
+        return _("Enter the endpoint's URL.")
     if len(url) > URL_MAX:
-        return f"A URL has at most {URL_MAX:,} characters."
+        return _("A URL has at most %(max)s characters.") % {"max": f"{URL_MAX:,}"}
     if not url.isascii() or any(c.isspace() or ord(c) < 32 for c in url):
-        return ("The URL may hold no spaces or non-ASCII characters (write an IDN in its "
-                "xn-- form).")
+        return _("The URL may hold no spaces or non-ASCII characters (write an IDN in its "
+                 "xn-- form).")
     try:
         parts = urlsplit(url)
         port = parts.port
     except ValueError:
-        return "This is not a valid URL."
+        return _("This is not a valid URL.")
     schemes = ("https", "http") if _allow_local() else ("https",)
     if parts.scheme not in schemes:
-        return "The URL must start with https:// (webhooks are sent over HTTPS only)."
+        return _("The URL must start with https:// (webhooks are sent over HTTPS only).")
     if parts.username is not None or parts.password is not None:
-        return "The URL may not hold a user name or password."
+        return _("The URL may not hold a user name or password.")
     if parts.fragment:
-        return "The URL may not hold a #fragment."
+        return _("The URL may not hold a #fragment.")
     host = (parts.hostname or "").lower()
     if not host:
-        return "The URL has no host name."
+        return _("The URL has no host name.")
     try:
         ipaddress.ip_address(host)
     except ValueError:
         if not _HOST_RE.match(host):
-            return f"{host} is not a valid host name."
+            return _("%(host)s is not a valid host name.") % {"host": host}
     try:
         resolve_checked(host, port or _default_port(parts.scheme))
     except AddressRefused as exc:
@@ -174,7 +216,7 @@ def _default_port(scheme: str) -> int:
 def _require_admin(partner: Partner, acting_user) -> None:
     partner_writer_require(
         acting_user, partner, action="webhooks_manage",
-        wrong_role="Only a partner admin can manage webhook endpoints.",
+        wrong_role=_("Only a partner admin can manage webhook endpoints."),
     )
 
 
@@ -194,17 +236,20 @@ def webhook_endpoint_create(
     errors = {}
     unknown = [e for e in chosen if e not in EVENT_TYPES]
     if unknown:
-        errors["events"] = f"Unknown event type(s): {', '.join(map(str, unknown))}."
+        errors["events"] = ngettext(
+            "Unknown event type: %(types)s.", "Unknown event types: %(types)s.",
+            len(unknown)) % {"types": ", ".join(map(str, unknown))}
     elif not chosen:
-        errors["events"] = "Choose at least one event to receive."
+        errors["events"] = _("Choose at least one event to receive.")
     if len(description) > DESCRIPTION_MAX:
-        errors["description"] = f"A description has at most {DESCRIPTION_MAX} characters."
+        errors["description"] = _("A description has at most %(max)s characters.") % {
+            "max": DESCRIPTION_MAX}
     if (problem := url_refusal(url)) is not None:
         errors["url"] = problem
     if not errors and WebhookEndpoint.objects.filter(
             partner=partner, disabled_at__isnull=True).count() >= ENDPOINTS_MAX:
-        errors["url"] = (f"A partner has at most {ENDPOINTS_MAX} active endpoints; disable "
-                         "one first.")
+        errors["url"] = _("A partner has at most %(max)s active endpoints; disable one "
+                          "first.") % {"max": ENDPOINTS_MAX}
     if errors:
         raise ApplicationError(" ".join(errors.values()), extra={"errors": errors})
     secret = f"whsec_{secrets.token_urlsafe(32)}"
@@ -226,7 +271,7 @@ def webhook_endpoint_disable(*, endpoint: WebhookEndpoint, acting_user) -> Webho
         locked = (WebhookEndpoint.objects.select_for_update().select_related("partner")
                   .get(pk=endpoint.pk))
         if locked.disabled_at is not None:
-            raise InvalidTransitionError("This endpoint is already disabled.")
+            raise InvalidTransitionError(_("This endpoint is already disabled."))
         before = _snapshot(locked)
         locked.disabled_at = timezone.now()
         locked.disabled_by = acting_user
@@ -344,7 +389,7 @@ def http_post(url: str, body: bytes, headers: dict[str, str]) -> tuple[int | Non
     try:
         addresses = resolve_checked(host, port)
     except AddressRefused as exc:
-        return None, f"Refused: {exc}"[:ERROR_MAX]
+        return None, (REFUSED % {"why": exc})[:ERROR_MAX]
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     kind = _PinnedHTTPSConnection if parts.scheme == "https" else _PinnedHTTPConnection
     timeout = settings.WEBHOOK_TIMEOUT
@@ -366,7 +411,7 @@ def http_post(url: str, body: bytes, headers: dict[str, str]) -> tuple[int | Non
                 return None, _short(exc)
         finally:
             connection.close()
-    return None, error or f"{host} did not answer."
+    return None, error or NO_ANSWER % {"host": host}
 
 
 def _claim(delivery_id: int) -> WebhookDelivery | None:
@@ -397,7 +442,7 @@ def _record(claimed: WebhookDelivery, *, code: int | None, error: str) -> str:
             return "superseded"
         row.locked_until = None
         row.last_status_code = code
-        row.last_error = "" if ok else (error or f"The endpoint answered {code}.")[:ERROR_MAX]
+        row.last_error = "" if ok else (error or ANSWERED % {"code": code})[:ERROR_MAX]
         if ok:
             row.status, row.delivered_at, row.next_attempt_at = (
                 WebhookDelivery.Status.SUCCEEDED, now, None)
@@ -419,16 +464,22 @@ def _give_up(claimed: WebhookDelivery, why: str) -> str:
 
 def webhook_deliver(*, delivery_id: int) -> str:
     """One attempt of one delivery: "skipped" when it is not due, done or in flight;
-    otherwise the delivery's status after the attempt."""
+    otherwise the delivery's status after the attempt. Its log is written in English
+    whatever language the caller's request has (delivery_error_text shows it translated)."""
+    with translation.override(settings.LANGUAGE_CODE):
+        return _deliver(delivery_id)
+
+
+def _deliver(delivery_id: int) -> str:
     claimed = _claim(delivery_id)
     if claimed is None:
         return "skipped"
     endpoint, event = claimed.endpoint, claimed.event
     # Tasks re-check the tenant: an endpoint receives its own partner's events only.
     if endpoint.partner_id != event.partner_id:
-        return _give_up(claimed, "The event is not this endpoint's partner's.")
+        return _give_up(claimed, NOT_ITS_PARTNER)
     if endpoint.disabled_at is not None:
-        return _give_up(claimed, "The endpoint was disabled.")
+        return _give_up(claimed, WAS_DISABLED)
     body = event.body.encode()
     timestamp = int(timezone.now().timestamp())
     headers = {
@@ -473,10 +524,10 @@ def webhook_redeliver(*, delivery: WebhookDelivery, acting_user) -> WebhookDeliv
         row = (WebhookDelivery.objects.select_for_update(of=("self",))
                .select_related("endpoint__partner", "event").get(pk=delivery.pk))
         if row.endpoint.disabled_at is not None:
-            raise ApplicationError("This endpoint is disabled; nothing is sent to it.")
+            raise ApplicationError(_("This endpoint is disabled; nothing is sent to it."))
         if row.locked_until is not None and row.locked_until > now:
-            raise InvalidTransitionError("This delivery is being attempted right now; look "
-                                         "again in a minute.")
+            raise InvalidTransitionError(_("This delivery is being attempted right now; look "
+                                           "again in a minute."))
         before = {"status": row.status, "attempts": row.attempts,
                   "next_attempt_at": row.next_attempt_at}
         row.status = WebhookDelivery.Status.PENDING

@@ -54,8 +54,8 @@ class BillFilterForm(forms.Form):
 class UsageUploadForm(forms.Form):
     file = forms.FileField(
         label=_("Usage CSV"),
-        help_text=_("Columns: account_id, date, product_code, amount[, currency]. A file with "
-                    "a bad row is refused whole, naming each bad line."),
+        help_text=_("Columns: <code>account_id, date, product_code, amount[, currency]</code>. "
+                    "A file with a bad row is refused whole, naming each bad line."),
     )
 
     def clean_file(self):

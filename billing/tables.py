@@ -75,7 +75,7 @@ class CouponUsageTable(LeanHeaderMixin, tables.Table):
     def render_actions(self, record):
         if not self.can_void or record.status != Coupon.Status.AVAILABLE:
             return ""
-        return format_html('<a class="btn btn-sm btn-outline-danger" href="{}">{}</a>',
+        return format_html('<a class="btn btn-sm btn-outline-danger nowrap" href="{}">{}</a>',
                            reverse("coupon_void", args=[record.pk]), _("Void"))
 
     def render_code(self, record):

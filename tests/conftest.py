@@ -4,6 +4,7 @@ import os
 
 import pytest
 from django.db import connection
+from django.utils import translation
 
 from couponplatform.celery import app as celery_app
 from tests import clock
@@ -159,3 +160,13 @@ def _fast_password_hasher(settings):
 def _no_rate_limits(settings):
     """Rate limits count across tests in a shared cache; their own tests switch them on."""
     settings.RATELIMIT_ENABLED = False
+
+
+@pytest.fixture(autouse=True)
+def _language_reset():
+    """Each test starts and ends in the default language: a request's LocaleMiddleware
+    leaves its language active in the thread, so a test client's Chinese page would
+    otherwise make the next test's messages Chinese."""
+    translation.deactivate()
+    yield
+    translation.deactivate()

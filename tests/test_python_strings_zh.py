@@ -210,3 +210,38 @@ def test_an_admin_skip_keeps_the_request_and_its_reason_in_chinese(dist_admin, d
         reported = [str(message) for message in http._messages]
     assert reported == [
         f"已跳过 #{request.pk}: 发放申请 {request.number} 的状态为已取消，无法通过。"]
+
+
+# ---------------------------------------------------------------------------------------
+# Webhooks
+
+
+def test_a_delivery_logs_its_error_in_english_and_shows_it_in_chinese():
+    from api.webhooks import ANSWERED, LOOPBACK, NOT_PUBLIC, REFUSED, delivery_error_text
+
+    logged = REFUSED % {"why": NOT_PUBLIC % {"host": "hooks.partner.example",
+                                             "address": "127.0.0.1", "why": LOOPBACK}}
+    assert logged == ("Refused: hooks.partner.example resolves to 127.0.0.1, a loopback "
+                      "address; webhooks are sent to public addresses only.")
+    with translation.override(ZH):
+        shown = delivery_error_text(logged)
+        answered = delivery_error_text(ANSWERED % {"code": 503})
+        library = delivery_error_text("ConnectionRefusedError: [Errno 111] Connection refused")
+    assert shown == ("已拒绝：hooks.partner.example 解析为 127.0.0.1，这是环回地址；"
+                     "Webhook 回调只推送到公网地址。")
+    assert answered == "接收地址返回了 503。"
+    assert library == "ConnectionRefusedError: [Errno 111] Connection refused"
+    assert delivery_error_text(logged) == logged
+
+
+def test_a_refused_endpoint_url_is_explained_in_chinese(dist_admin, distributor, settings):
+    from api.webhooks import webhook_endpoint_create
+
+    settings.WEBHOOK_ALLOW_LOCAL = False  # as in production: HTTPS only
+
+    with translation.override(ZH), f.nothing_written(), pytest.raises(ApplicationError) as refused:
+        webhook_endpoint_create(partner=distributor, acting_user=dist_admin,
+                                url="http://hooks.partner.example/in", events=[])
+    assert refused.value.extra["errors"] == {
+        "events": "请至少选择一个要接收的事件。",
+        "url": "URL 必须以 https:// 开头（Webhook 回调只通过 HTTPS 推送）。"}

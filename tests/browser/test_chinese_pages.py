@@ -5,6 +5,7 @@ amount or time over two lines. With SCREENSHOTS=1 each page is saved at both wid
 docs/screenshots/zh-hans/ (Debian's fonts-noto-cjk draws the Chinese: `make i18n-deps`)."""
 import os
 import shutil
+from datetime import timedelta
 
 import pytest
 from selenium.webdriver.common.by import By
@@ -67,6 +68,46 @@ def _check(browser, name: str, path: str, must_show: str) -> None:
         assert not problems, f"{path} in Chinese at {width} px: {problems}"
 
 
+def _webhook_endpoint(partner):
+    """An endpoint of `partner` with a delivered, a failing and a refused delivery in its
+    log, the platform's own errors among them (logged in English, shown in Chinese)."""
+    from django.test import override_settings
+    from django.utils import timezone
+
+    from accounts.models import User
+    from api.models import WebhookDelivery
+    from api.webhooks import (
+        ANSWERED,
+        LOOPBACK,
+        NOT_PUBLIC,
+        REFUSED,
+        webhook_endpoint_create,
+        webhook_events_record,
+    )
+
+    admin = User.objects.get(username="distributor")
+    with override_settings(WEBHOOK_ALLOW_LOCAL=True):
+        endpoint, _secret = webhook_endpoint_create(
+            partner=partner, acting_user=admin, url="http://127.0.0.1:9/coupon-events",
+            events=["request.issued", "request.rejected", "coupon.voided"],
+            description="ERP")
+    ids = webhook_events_record(partner_id=partner.pk, type="request.issued",
+                                objects=[{"n": n} for n in range(3)], endpoints=[endpoint])
+    now = timezone.now()
+    delivered, failing, refused = WebhookDelivery.objects.filter(pk__in=ids).order_by("pk")
+    WebhookDelivery.objects.filter(pk=delivered.pk).update(
+        status="succeeded", attempts=1, last_status_code=200, last_error="", delivered_at=now,
+        next_attempt_at=None, locked_until=None)
+    WebhookDelivery.objects.filter(pk=failing.pk).update(
+        status="pending", attempts=4, last_status_code=503, last_error=ANSWERED % {"code": 503},
+        next_attempt_at=now + timedelta(minutes=4), locked_until=None)
+    WebhookDelivery.objects.filter(pk=refused.pk).update(
+        status="failed", attempts=9, last_status_code=None, next_attempt_at=None,
+        locked_until=None, last_error=REFUSED % {"why": NOT_PUBLIC % {
+            "host": "erp.partner.example", "address": "127.0.0.1", "why": LOOPBACK}})
+    return endpoint
+
+
 def test_the_partner_and_sub_account_pages_read_right_in_chinese(browser, monkeypatch):
     _cjk_font_or_skip()
     _seed(monkeypatch)
@@ -88,6 +129,9 @@ def test_the_partner_and_sub_account_pages_read_right_in_chinese(browser, monkey
         ("request_detail", f"/approvals/{issued.pk}/", "历史记录"),
         ("coupon_usage", "/coupons/usage/", "筛选出的优惠券合计"),
         ("api_keys", "/coupons/api-keys/", "API 密钥"),
+        ("webhooks", "/coupons/webhooks/", "Webhook 回调"),
+        ("webhook_detail", f"/coupons/webhooks/{_webhook_endpoint(template.partner).pk}/",
+         "推送记录"),
     ]:
         _check(browser, name, path, must_show)
 

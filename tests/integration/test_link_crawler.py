@@ -77,18 +77,38 @@ def test_every_link_and_get_form_of_the_roles_pages_answers_without_error(world,
 def world_data() -> set[str]:
     """What the world's rows say in English of their own: names, codes, descriptions,
     reasons. Data, not the product's words: a page in Chinese still shows them."""
+    from django.contrib.auth.models import Permission
+
     from accounts.models import Partner, Product, SubAccount, User
-    from api.models import ApiKey
+    from api.models import ApiKey, WebhookEndpoint
+    from audit.models import AuditLog
     from coupons.models import CouponTemplate, IssuanceRequest
 
     values = set()
     for model, fields in ((Partner, ["name"]), (SubAccount, ["name", "account_id"]),
                           (Product, ["name", "code"]), (CouponTemplate, ["name", "description"]),
                           (IssuanceRequest, ["reason"]), (Coupon, ["void_reason", "code"]),
-                          (User, ["username", "first_name", "last_name"]), (ApiKey, ["name"])):
+                          (User, ["username", "first_name", "last_name"]), (ApiKey, ["name"]),
+                          (WebhookEndpoint, ["url", "description"])):
         for row in model.objects.values_list(*fields):
             values.update(str(v) for v in row if v)
+    # Django's permission rows, named in English when their models were migrated.
+    values.update(Permission.objects.values_list("name", flat=True))
+    # The audit log's codes: its actions ("coupon.used_up") and the field names and status
+    # codes of its before/after snapshots ("voided_amount", "used_up"), shown as recorded.
+    for action, before, after in AuditLog.objects.values_list("action", "before", "after"):
+        values.add(action)
+        values.update(code for code in _codes(before) | _codes(after) if "_" in code)
     return values
+
+
+def _codes(snapshot) -> set[str]:
+    """A snapshot's keys and text values, at every depth."""
+    if isinstance(snapshot, dict):
+        return set(map(str, snapshot)).union(*map(_codes, snapshot.values()))
+    if isinstance(snapshot, list):
+        return set().union(*map(_codes, snapshot))
+    return {snapshot} if isinstance(snapshot, str) else set()
 
 
 LIMIT_CHINESE = 200  # requests per role: every kind of page, fewer repeats of each
